@@ -1,0 +1,2 @@
+/* STUB: the checked entry points land here. */
+#include "check.h"

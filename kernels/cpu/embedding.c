@@ -1,0 +1,19 @@
+/* STUB: replaced by the real implementation. */
+#include "cpu_ops.h"
+
+wf_status wf_cpu_embedding_fwd(wf_backend * a0, wf_tensor * a1, const wf_tensor * a2, const wf_tensor * a3, bool a4) {
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    (void)a4;
+    return wf_error(WF_ERR_UNSUPPORTED, "cpu embedding_fwd: not yet implemented");
+}
+
+wf_status wf_cpu_embedding_bwd(wf_backend * a0, wf_tensor * a1, const wf_tensor * a2, const wf_tensor * a3) {
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    return wf_error(WF_ERR_UNSUPPORTED, "cpu embedding_bwd: not yet implemented");
+}

@@ -1,0 +1,27 @@
+/* STUB: replaced by the real implementation. */
+#include "cpu_ops.h"
+
+wf_status wf_cpu_layernorm_fwd(wf_backend * a0, wf_tensor * a1, wf_tensor * a2, wf_tensor * a3, const wf_tensor * a4, const wf_tensor * a5, const wf_tensor * a6, float a7) {
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    (void)a4;
+    (void)a5;
+    (void)a6;
+    (void)a7;
+    return wf_error(WF_ERR_UNSUPPORTED, "cpu layernorm_fwd: not yet implemented");
+}
+
+wf_status wf_cpu_layernorm_bwd(wf_backend * a0, wf_tensor * a1, wf_tensor * a2, wf_tensor * a3, const wf_tensor * a4, const wf_tensor * a5, const wf_tensor * a6, const wf_tensor * a7, const wf_tensor * a8) {
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    (void)a4;
+    (void)a5;
+    (void)a6;
+    (void)a7;
+    (void)a8;
+    return wf_error(WF_ERR_UNSUPPORTED, "cpu layernorm_bwd: not yet implemented");
+}

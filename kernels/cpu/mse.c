@@ -1,0 +1,12 @@
+/* STUB: replaced by the real implementation. */
+#include "cpu_ops.h"
+
+wf_status wf_cpu_mse(wf_backend * a0, wf_tensor * a1, wf_tensor * a2, const wf_tensor * a3, const wf_tensor * a4, float a5) {
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    (void)a4;
+    (void)a5;
+    return wf_error(WF_ERR_UNSUPPORTED, "cpu mse: not yet implemented");
+}

@@ -1,0 +1,109 @@
+/* The CUDA backend: device selection, one stream, cuBLAS handle, device memory for arenas,
+ * and the op table of kernels/cuda/. Ops not yet written on the GPU are NULL entries (the
+ * op wrappers then report them unsupported, naming the op). */
+#include "check.cuh"
+
+extern "C" {
+#include "weft/backend.h"
+#include "weft/ops.h"
+}
+
+#include <stdlib.h>
+
+struct wf_cuda_impl {
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+};
+
+static const wf_ops cuda_ops = {};
+
+static wf_status cuda_alloc(wf_backend *be, size_t bytes, void **out) {
+    (void)be;
+    WF_CUDA_CHECK(cudaMalloc(out, bytes));
+    return WF_OK;
+}
+
+static void cuda_free(wf_backend *be, void *p) {
+    (void)be;
+    cudaFree(p);
+}
+
+static wf_status cuda_copy(wf_backend *be, void *dst, const void *src, size_t bytes, wf_copy_kind k) {
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    cudaMemcpyKind kind = k == WF_COPY_H2D   ? cudaMemcpyHostToDevice
+                          : k == WF_COPY_D2H ? cudaMemcpyDeviceToHost
+                                             : cudaMemcpyDeviceToDevice;
+    WF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, im->stream));
+    if (k == WF_COPY_D2H) WF_CUDA_CHECK(cudaStreamSynchronize(im->stream)); /* host reads next */
+    return WF_OK;
+}
+
+static wf_status cuda_memset(wf_backend *be, void *dst, int byte, size_t bytes) {
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    WF_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, im->stream));
+    return WF_OK;
+}
+
+static wf_status cuda_sync(wf_backend *be) {
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    WF_CUDA_CHECK(cudaStreamSynchronize(im->stream));
+    return WF_OK;
+}
+
+static void cuda_close(wf_backend *be) {
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    if (im) {
+        if (im->cublas) cublasDestroy(im->cublas);
+        if (im->stream) cudaStreamDestroy(im->stream);
+        free(im);
+    }
+    free(be);
+}
+
+extern "C" bool wf_cuda_backend_available(void) {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+static wf_status cuda_init(wf_backend *be, int device) {
+    int n = 0;
+    WF_CUDA_CHECK(cudaGetDeviceCount(&n));
+    if (device < 0 || device >= n)
+        return wf_error(WF_ERR_INVALID, "cuda: device %d does not exist (%d visible)", device, n);
+    WF_CUDA_CHECK(cudaSetDevice(device));
+    cudaDeviceProp prop;
+    WF_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    snprintf(be->device_name, sizeof be->device_name, "%.80s (sm_%d%d, %.1f GiB)", prop.name,
+             prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30));
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    WF_CUDA_CHECK(cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking));
+    WF_CUBLAS_CHECK(cublasCreate(&im->cublas));
+    WF_CUBLAS_CHECK(cublasSetStream(im->cublas, im->stream));
+    return WF_OK;
+}
+
+extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out) {
+    wf_backend *be = (wf_backend *)calloc(1, sizeof *be);
+    wf_cuda_impl *im = (wf_cuda_impl *)calloc(1, sizeof *im);
+    if (!be || !im) {
+        free(be), free(im);
+        return wf_error(WF_ERR_OOM, "cuda: cannot allocate the backend");
+    }
+    be->name = "cuda";
+    be->device = opt ? opt->device : 0;
+    be->ops = &cuda_ops;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->copy = cuda_copy;
+    be->memset = cuda_memset;
+    be->sync = cuda_sync;
+    be->close = cuda_close;
+    be->impl = im;
+    wf_status s = cuda_init(be, be->device);
+    if (s != WF_OK) {
+        cuda_close(be);
+        return s;
+    }
+    *out = be;
+    return WF_OK;
+}

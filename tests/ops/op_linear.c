@@ -1,0 +1,2 @@
+/* STUB: op descriptors land here. */
+#include "ops_list.h"

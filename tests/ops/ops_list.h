@@ -1,0 +1,36 @@
+/* Every op descriptor of the case table, and tolerances shared by several ops. */
+#ifndef WEFT_TESTS_OPS_LIST_H
+#define WEFT_TESTS_OPS_LIST_H
+
+#include "harness.h"
+
+#define TC_ALL_FLOATS ((1u << WF_F32) | (1u << WF_BF16) | (1u << WF_F16))
+
+/* Backend-vs-CPU tolerances of an elementwise op whose inputs are already rounded to the dtype:
+ * the only difference is the final rounding of the output (half an ulp) plus fp32 math
+ * differences (fast intrinsics) on the backend. */
+#define TC_TOL_ELEMENTWISE                                                                         \
+    {                                                                                              \
+        {1e-5, 1e-6, "fp32 math: intrinsics differ by a few ulp"},                                 \
+            {8e-3, 1e-3, "bf16 output: one rounding, 2^-8 relative"},                              \
+            {1e-3, 1e-4, "fp16 output: one rounding, 2^-11 relative"},                             \
+    }
+
+extern const tc_op tc_op_gelu;
+
+/* op_linear.c */
+
+/* op_norm.c */
+
+/* op_rope.c */
+
+/* op_elementwise.c */
+
+/* op_attention.c */
+
+/* op_loss.c */
+
+/* op_optim.c */
+
+
+#endif
