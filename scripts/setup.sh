@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs weft's system dependencies (Debian packages) and builds it into build/.
+# CUDA is built when nvcc is found (the GPU backend compiles without a GPU; it is used only
+# when one is present). Re-running is cheap: apt skips installed packages, meson reconfigures.
+#   WF_BUILD_DIR   build directory (default: build)
+#   WF_CUDA        enabled | disabled | auto (default: auto)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="/usr/local/cuda/bin:$PATH"
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libcjson-dev libopenblas-dev libpcre2-dev
+      libutf8proc-dev)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+dir=${WF_BUILD_DIR:-build}
+cuda=${WF_CUDA:-auto}
+if [ -f "$dir/build.ninja" ]; then
+  meson configure "$dir" -Dcuda="$cuda" >/dev/null
+else
+  meson setup "$dir" -Dcuda="$cuda" >/dev/null
+fi
+ninja -C "$dir"
