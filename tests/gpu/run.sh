@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
+# From the repository root:   bash tests/gpu/run.sh [OUTDIR]
+# Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
+# CUDA-vs-CPU in fp32/bf16/fp16, the device ceilings (copy bandwidth, cuBLAS GEMM), and the op
+# benchmark smoke + benchmark sizes in bf16. Logs go to OUTDIR (default $OUT or gpu-check/);
+# a table of results is printed last. Budget: well under 8 minutes on one H200.
+# Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
+# Debian machine), carried along; sourced here when present.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-${OUT:-gpu-check}}
+mkdir -p "$out"
+export PATH="/usr/local/cuda/bin:$PATH"
+[ -f .device-deps/env.sh ] && . .device-deps/env.sh
+
+names=(); results=(); secs=()
+step() { # step NAME COMMAND...: run, log to $out/NAME.log, record status and time
+  local name=$1; shift
+  local t0=$(date +%s) rc
+  echo "== $name: $*"
+  "$@" >"$out/$name.log" 2>&1; rc=$?
+  tail -n 25 "$out/$name.log"
+  names+=("$name"); secs+=($(( $(date +%s) - t0 )))
+  case $rc in 0) results+=("pass");; 77) results+=("skip");; *) results+=("FAIL (rc $rc)");; esac
+  return $rc
+}
+
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' ')
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
+cat "$out/gpu.txt"
+rm -rf build-gpu
+if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
+  step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
+  step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
+  step device_peak build-gpu/bench/device_peak
+  step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
+  step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
+fi
+
+echo
+echo "== GPU check results ($(date -u +%Y-%m-%dT%H:%MZ), $(head -n2 "$out/gpu.txt" | tail -n1))"
+printf '%-18s %-14s %8s\n' step result seconds
+fail=0
+for i in "${!names[@]}"; do
+  printf '%-18s %-14s %8s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
+  case ${results[$i]} in FAIL*) fail=1;; esac
+done
+grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
+grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
+exit $fail
