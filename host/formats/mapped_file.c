@@ -1,0 +1,83 @@
+/* mmap-based reading and atomic (temp + fsync + rename) writing of whole files. */
+#include "weft/mapped_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+wf_status wf_file_map(const char *path, wf_mapped_file *out) {
+    *out = (wf_mapped_file){0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return wf_error(WF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return wf_error(WF_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return wf_error(WF_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+        }
+        out->data = p;
+    }
+    out->size = (size_t)st.st_size;
+    close(fd);
+    return WF_OK;
+}
+
+void wf_file_unmap(wf_mapped_file *f) {
+    if (f->data) munmap((void *)f->data, f->size);
+    *f = (wf_mapped_file){0};
+}
+
+static wf_status fsync_dir_of(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return wf_error(WF_ERR_OOM, "%s: out of memory", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0) return WF_OK; /* some filesystems refuse: the rename itself is still atomic */
+    fsync(fd);
+    close(fd);
+    return WF_OK;
+}
+
+wf_status wf_file_write_atomic(const char *path, const void *data, size_t size) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return wf_error(WF_ERR_INVALID, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return wf_error(WF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const unsigned char *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return wf_error(WF_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+        }
+        p += n, left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return wf_error(WF_ERR_IO, "%s: fsync failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return wf_error(WF_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return fsync_dir_of(path);
+}
