@@ -50,34 +50,58 @@ static wf_status fsync_dir_of(const char *path) {
     return WF_OK;
 }
 
-wf_status wf_file_write_atomic(const char *path, const void *data, size_t size) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+wf_status wf_atomic_open(wf_atomic_file *f, const char *path) {
+    f->fd = -1;
+    if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
         return wf_error(WF_ERR_INVALID, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return wf_error(WF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) return wf_error(WF_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+    return WF_OK;
+}
+
+void wf_atomic_abort(wf_atomic_file *f) {
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->tmp);
+    }
+    f->fd = -1;
+}
+
+wf_status wf_atomic_write(wf_atomic_file *f, const void *data, size_t size) {
     const unsigned char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
+    while (size > 0) {
+        ssize_t n = write(f->fd, p, size);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return wf_error(WF_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+            int e = n < 0 ? errno : ENOSPC;
+            wf_atomic_abort(f);
+            return wf_error(WF_ERR_IO, "%s: write failed: %s", f->tmp, strerror(e));
         }
-        p += n, left -= (size_t)n;
+        p += n, size -= (size_t)n;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    return WF_OK;
+}
+
+wf_status wf_atomic_commit(wf_atomic_file *f) {
+    if (fsync(f->fd) != 0) {
         int e = errno;
-        unlink(tmp);
-        return wf_error(WF_ERR_IO, "%s: fsync failed: %s", tmp, strerror(e));
+        wf_atomic_abort(f);
+        return wf_error(WF_ERR_IO, "%s: fsync failed: %s", f->tmp, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
+    close(f->fd);
+    f->fd = -1;
+    if (rename(f->tmp, f->path) != 0) {
         int e = errno;
-        unlink(tmp);
-        return wf_error(WF_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+        unlink(f->tmp);
+        return wf_error(WF_ERR_IO, "%s: cannot rename into place: %s", f->path, strerror(e));
     }
-    return fsync_dir_of(path);
+    return fsync_dir_of(f->path);
+}
+
+wf_status wf_file_write_atomic(const char *path, const void *data, size_t size) {
+    wf_atomic_file f;
+    WF_TRY(wf_atomic_open(&f, path));
+    WF_TRY(wf_atomic_write(&f, data, size));
+    return wf_atomic_commit(&f);
 }
