@@ -27,6 +27,24 @@ const tc_case tc_cases[] = {
 
 
     /* ==== attention (op_attention.c) ==== */
+    /* p = {B, T, S, H, Hk, D, causal, masks: 1 key_mask, 2 doc_ids}; f[0] = scale (0: 1/sqrt(D)) */
+    {&tc_op_attention, "causal mha", {2, 5, 5, 2, 2, 8, 1, 0}, {0}, T},
+    {&tc_op_attention, "bidirectional", {2, 5, 5, 2, 2, 8, 0, 0}, {0}, T},
+    {&tc_op_attention, "causal gqa 4/2", {1, 6, 6, 4, 2, 8, 1, 0}, {0}, T},
+    {&tc_op_attention, "bidir mqa 4/1 scale", {1, 5, 5, 4, 1, 6, 0, 0}, {0.7}, T},
+    {&tc_op_attention, "decode T1 S7", {2, 1, 7, 2, 1, 8, 1, 0}, {0}, T},
+    {&tc_op_attention, "causal T3 S7 gqa", {1, 3, 7, 4, 2, 8, 1, 0}, {0}, T},
+    {&tc_op_attention, "causal T6 S3", {1, 6, 3, 2, 2, 8, 1, 0}, {0}, T},
+    {&tc_op_attention, "bidir keymask", {3, 4, 5, 2, 2, 8, 0, 1}, {0}, T},
+    {&tc_op_attention, "causal keymask", {3, 5, 5, 2, 1, 8, 1, 1}, {0}, T},
+    {&tc_op_attention, "causal docs", {2, 8, 8, 2, 2, 4, 1, 2}, {0}, T},
+    {&tc_op_attention, "bidir docs keymask", {2, 7, 7, 2, 1, 4, 0, 3}, {0}, T},
+    {&tc_op_attention, "causal docs keymask", {3, 6, 6, 2, 1, 4, 1, 3}, {0}, T},
+    {&tc_op_attention, "causal gqa d64 t128", {2, 128, 128, 4, 2, 64, 1, 3}, {0}, T | NF},
+    {&tc_op_attention, "bidir mha d64 t96", {2, 96, 96, 4, 4, 64, 0, 1}, {0}, T | NF},
+    {&tc_op_attention, "decode d128 s300", {3, 2, 300, 8, 2, 128, 1, 1}, {0}, T | NF},
+    {&tc_op_attention, "gpt2 1024 causal", {1, 1024, 1024, 12, 12, 64, 1, 0}, {0}, B},
+    {&tc_op_attention, "llama1b 2048 gqa", {1, 2048, 2048, 32, 8, 64, 1, 0}, {0}, B},
 
 
     /* ==== cross_entropy, mse (op_loss.c) ==== */

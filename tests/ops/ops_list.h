@@ -27,6 +27,7 @@ extern const tc_op tc_op_gelu;
 /* op_elementwise.c */
 
 /* op_attention.c */
+extern const tc_op tc_op_attention;
 
 /* op_loss.c */
 
