@@ -11,9 +11,11 @@ nodeps=tests/interop/requirements-nodeps.txt
 hash=$(cat "$req" "$nodeps" | sha256sum | cut -c1-12)
 root=${WF_VENV_ROOT:-$HOME/.cache/weft}
 venv=$root/venv-$hash
+mkdir -p "$root"
+exec 9>"$root/.lock"
+flock 9 # one creator at a time; later callers wait here, then find it complete
 if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
-  mkdir -p "$root"
   echo "venv: creating $venv (pinned requirements $hash)" >&2
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
