@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,4 +520,42 @@ void tc_check_backend(wf_backend *be, wf_backend *cpu, const tc_case *c, wf_dtyp
     }
     free_all(got), free_all(want);
     tc_run_destroy(r), tc_run_destroy(ref);
+}
+
+/* Runs fwd (+ bwd) of r and downloads outputs and gradients. */
+static bool run_all(tc_run *r, double **out, double **din, tc_stats *st) {
+    if (!report_status(r->c, "forward", tc_run_fwd(r), st)) return false;
+    if (r->c->op->bwd && !report_status(r->c, "backward", tc_run_bwd(r), st)) return false;
+    bool ok = download_outputs(r, out);
+    if (r->c->op->bwd) ok &= download_grads(r, din);
+    return ok;
+}
+
+static bool same_bits(const tc_case *c, const char *name, const double *a, const double *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof a[i]) != 0) {
+            fprintf(stderr, "FAIL %s [%s] '%s'[%lld]: %.9g with 1 thread, %.9g with 3 threads\n",
+                    c->op->name, c->label, name, (long long)i, a[i], b[i]);
+            return false;
+        }
+    return true;
+}
+
+void tc_check_cpu_threads(wf_backend *cpu, const tc_case *c, tc_stats *st) {
+    int saved = omp_get_max_threads();
+    double *out1[TC_MAX_T] = {0}, *out3[TC_MAX_T] = {0}, *d1[TC_MAX_T] = {0}, *d3[TC_MAX_T] = {0};
+    tc_run *r1 = run_create(cpu, c, WF_F32, WF_F32), *r3 = run_create(cpu, c, WF_F32, WF_F32);
+    bool ok = r1 && r3;
+    omp_set_num_threads(1);
+    ok = ok && run_all(r1, out1, d1, st);
+    omp_set_num_threads(3); /* more threads than CI cores, and an odd count: uneven partitions */
+    ok = ok && run_all(r3, out3, d3, st);
+    omp_set_num_threads(saved);
+    for (int j = 0; ok && j < r1->plan.nout; j++)
+        ok = same_bits(c, r1->plan.out[j].name, out1[j], out3[j], tc_numel(&r1->plan.out[j]));
+    for (int i = 0; ok && i < r1->plan.nin; i++)
+        if (d1[i]) ok = same_bits(c, r1->plan.in[i].name, d1[i], d3[i], tc_numel(&r1->plan.in[i]));
+    tally(st, ok);
+    free_all(out1), free_all(out3), free_all(d1), free_all(d3);
+    tc_run_destroy(r1), tc_run_destroy(r3);
 }

@@ -138,6 +138,9 @@ extern const int tc_ncases;
 typedef struct tc_stats { int checks, failed, skipped; } tc_stats;
 void tc_check_cpu_ref(wf_backend *cpu, const tc_case *c, tc_stats *st);
 void tc_check_cpu_grad(wf_backend *cpu, const tc_case *c, tc_stats *st);
+/* The CPU gives bit-identical outputs and gradients with 1 and with 3 threads (DESIGN.md:
+ * reductions that feed the loss or the gradient are deterministic). */
+void tc_check_cpu_threads(wf_backend *cpu, const tc_case *c, tc_stats *st);
 void tc_check_backend(wf_backend *be, wf_backend *cpu, const tc_case *c, wf_dtype dt, tc_stats *st);
 
 /* One run of a case on a backend (for benchmarks): allocate, fill, then call fwd/bwd. */

@@ -1,5 +1,5 @@
 /* Every op case on the CPU: forward against the float64 reference, backward against finite
- * differences of it. Usage: test_ops_cpu [OP ...] (only those ops). Exit 0 pass, 1 fail. */
+ * differences of it, and bit-identical results with 1 and 3 threads. Usage: test_ops_cpu [OP ...] (only those ops). Exit 0 pass, 1 fail. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,17 +18,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot open the cpu backend: %s\n", wf_last_error());
         return 1;
     }
-    tc_stats ref = {0}, grad = {0};
+    tc_stats ref = {0}, grad = {0}, thr = {0};
     for (int i = 0; i < tc_ncases; i++) {
         const tc_case *c = &tc_cases[i];
         if (!(c->flags & TC_TEST) || !selected(c, argc, argv)) continue;
-        int f0 = ref.failed + grad.failed;
+        int f0 = ref.failed + grad.failed + thr.failed;
         tc_check_cpu_ref(cpu, c, &ref);
         tc_check_cpu_grad(cpu, c, &grad);
-        printf("%-4s %-18s %s\n", ref.failed + grad.failed > f0 ? "FAIL" : "ok", c->op->name, c->label);
+        tc_check_cpu_threads(cpu, c, &thr);
+        printf("%-4s %-18s %s\n", ref.failed + grad.failed + thr.failed > f0 ? "FAIL" : "ok",
+               c->op->name, c->label);
     }
     wf_backend_close(cpu);
     printf("cpu vs f64 reference: %d checks, %d failed; backward vs finite differences: %d checks, "
-           "%d failed\n", ref.checks, ref.failed, grad.checks, grad.failed);
-    return ref.failed + grad.failed ? 1 : 0;
+           "%d failed; 1 vs 3 threads bit-identical: %d checks, %d failed\n", ref.checks,
+           ref.failed, grad.checks, grad.failed, thr.checks, thr.failed);
+    return ref.failed + grad.failed + thr.failed ? 1 : 0;
 }
