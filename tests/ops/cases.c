@@ -11,7 +11,7 @@ const tc_case tc_cases[] = {
     /* ---- gelu: p = {rows, cols, tanh} ---- */
     {&tc_op_gelu, "erf 3x5", {3, 5, 0}, {0}, T},
     {&tc_op_gelu, "tanh 3x5", {3, 5, 1}, {0}, T},
-    {&tc_op_gelu, "erf 64x1000", {64, 1000, 0}, {0}, T | NF},
+    {&tc_op_gelu, "erf 128x1000", {128, 1000, 0}, {0}, T | NF},
     {&tc_op_gelu, "tanh 4096x3072", {4096, 3072, 1}, {0}, B},
 
     /* ==== embedding, matmul, linear, lora (op_linear.c) ==== */
