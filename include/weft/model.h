@@ -1,0 +1,77 @@
+/* A model: its architecture, its weights on a backend, and the map from checkpoint tensor
+ * names to those weights. The graph (forward, and backward in training) is written once over
+ * wf_weights/wf_layer and the op table; families differ only in their name maps (weights.c)
+ * and the wf_arch switches. */
+#ifndef WEFT_MODEL_H
+#define WEFT_MODEL_H
+
+#include "weft/arch.h"
+#include "weft/backend.h"
+
+/* One transformer block. Tensors a family lacks have data == NULL. Shapes in HF Linear layout
+ * (out, in); GPT-2's Conv1D weights are transposed into it on load. */
+typedef struct wf_layer {
+    wf_tensor ln1_g, ln1_b;       /* (C) pre-norm: before attention; BERT: after attention */
+    wf_tensor wq, bq;             /* (H*D, C), (H*D) */
+    wf_tensor wk, bk;             /* (Hk*D, C), (Hk*D) */
+    wf_tensor wv, bv;             /* (Hk*D, C), (Hk*D) */
+    wf_tensor wo, bo;             /* (C, H*D), (C) */
+    wf_tensor ln2_g, ln2_b;       /* (C) pre-norm: before the MLP; BERT: after the MLP */
+    wf_tensor w_gate;             /* (F, C) gated MLP (Llama) */
+    wf_tensor w_up, b_up;         /* (F, C), (F) GPT-2 c_fc, BERT intermediate.dense */
+    wf_tensor w_down, b_down;     /* (C, F), (C) */
+} wf_layer;
+
+typedef struct wf_weights {
+    wf_tensor tok_emb;            /* (V, C) */
+    wf_tensor pos_emb;            /* (P, C) learned positions (GPT-2, BERT, ViT) */
+    wf_tensor type_emb;           /* (Tv, C) BERT token types */
+    wf_tensor emb_ln_g, emb_ln_b; /* (C) BERT embedding LayerNorm */
+    wf_tensor patch_w, patch_b;   /* (C, ch*P*P), (C) ViT patch projection (a conv as a matmul) */
+    wf_tensor cls_token;          /* (C) ViT */
+    wf_layer *layers;             /* (L) */
+    wf_tensor final_g, final_b;   /* (C) final norm of pre-norm models (ViT: vit.layernorm) */
+    wf_tensor lm_head;            /* (V, C); same data as tok_emb when tied */
+    wf_tensor pooler_w, pooler_b; /* (C, C), (C) BERT pooler */
+    wf_tensor cls_w, cls_b;       /* (n_labels, C), (n_labels) classifier / score head */
+} wf_weights;
+
+/* How a checkpoint tensor becomes (part of) a weight. */
+typedef enum wf_slot_xform {
+    WF_XFORM_NONE,
+    WF_XFORM_TRANSPOSE,   /* GPT-2 Conv1D [in, out] -> (out, in) */
+    WF_XFORM_QKV_Q,       /* GPT-2 c_attn: rows (after transpose) [0, C) */
+    WF_XFORM_QKV_K,       /*                                      [C, 2C) */
+    WF_XFORM_QKV_V,       /*                                      [2C, 3C) */
+    WF_XFORM_FLATTEN,     /* ViT patch conv (C, ch, P, P) and cls/pos tokens: drop leading 1s */
+} wf_slot_xform;
+
+/* One weight and the checkpoint tensor it is read from. */
+typedef struct wf_slot {
+    char name[128];       /* checkpoint name without the head-model prefix */
+    wf_tensor *dst;       /* shape set from the arch; data set when allocated */
+    wf_slot_xform xform;
+    bool optional;        /* absent in some checkpoints (e.g. the BERT pooler) */
+    bool top_level;       /* a head tensor (lm_head, score, classifier): never prefixed */
+} wf_slot;
+
+typedef struct wf_model {
+    wf_arch arch;
+    wf_backend *be;
+    wf_weights w;
+    wf_slot *slots;       /* every weight of the model, in load order */
+    int n_slots;
+    char prefix[32];      /* base-model prefix of head checkpoints: "model.", "transformer.", ... */
+    wf_arena arena;       /* holds every weight */
+} wf_model;
+
+/* Fills m->slots (names, shapes, transforms) and m->w's tensor shapes from m->arch. */
+wf_status wf_model_plan(wf_model *m);
+/* Bytes of all weights in dtype `dt` (what the weights arena needs). */
+size_t wf_model_weight_bytes(const wf_model *m, wf_dtype dt);
+/* Parameter counts: embeddings (token/position/type/patch), transformer blocks, head. */
+typedef struct wf_param_counts { int64_t embed, blocks, norms, head, total; } wf_param_counts;
+wf_param_counts wf_model_param_counts(const wf_model *m);
+void wf_model_free(wf_model *m);
+
+#endif
