@@ -19,6 +19,10 @@
 extern const tc_op tc_op_gelu;
 
 /* op_linear.c */
+extern const tc_op tc_op_embedding;
+extern const tc_op tc_op_matmul;
+extern const tc_op tc_op_linear;
+extern const tc_op tc_op_lora;
 
 /* op_norm.c */
 
