@@ -149,6 +149,10 @@ struct wf_ops {
     /* dx "=" dy * GELU'(x). */
     wf_status (*gelu_bwd)(wf_backend *, wf_tensor *dx, const wf_tensor *dy, const wf_tensor *x,
                           bool tanh_approx);
+    /* y "=" tanh(x) (the BERT pooler's activation). */
+    wf_status (*tanh_fwd)(wf_backend *, wf_tensor *y, const wf_tensor *x);
+    /* dx "=" dy * (1 - y^2), from the forward output y. */
+    wf_status (*tanh_bwd)(wf_backend *, wf_tensor *dx, const wf_tensor *dy, const wf_tensor *y);
     /* y (N, F) "=" silu(gate) * up. */
     wf_status (*swiglu_fwd)(wf_backend *, wf_tensor *y, const wf_tensor *gate, const wf_tensor *up);
     /* dgate, dup (N, F) "=". */
@@ -228,6 +232,8 @@ wf_status wf_op_add(wf_backend *, wf_tensor *out, const wf_tensor *a, const wf_t
 wf_status wf_op_gelu_fwd(wf_backend *, wf_tensor *y, const wf_tensor *x, bool tanh_approx);
 wf_status wf_op_gelu_bwd(wf_backend *, wf_tensor *dx, const wf_tensor *dy, const wf_tensor *x,
                          bool tanh_approx);
+wf_status wf_op_tanh_fwd(wf_backend *, wf_tensor *y, const wf_tensor *x);
+wf_status wf_op_tanh_bwd(wf_backend *, wf_tensor *dx, const wf_tensor *dy, const wf_tensor *y);
 wf_status wf_op_swiglu_fwd(wf_backend *, wf_tensor *y, const wf_tensor *gate, const wf_tensor *up);
 wf_status wf_op_swiglu_bwd(wf_backend *, wf_tensor *dgate, wf_tensor *dup, const wf_tensor *dy,
                            const wf_tensor *gate, const wf_tensor *up);

@@ -37,6 +37,8 @@ wf_status wf_cpu_rmsnorm_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_te
 wf_status wf_cpu_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_gelu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cpu_gelu_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *, bool);
+wf_status wf_cpu_tanh_fwd(wf_backend *, wf_tensor *, const wf_tensor *);
+wf_status wf_cpu_tanh_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_swiglu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_swiglu_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
                             const wf_tensor *, const wf_tensor *);

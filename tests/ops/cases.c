@@ -14,6 +14,11 @@ const tc_case tc_cases[] = {
     {&tc_op_gelu, "erf 128x1000", {128, 1000, 0}, {0}, T | NF},
     {&tc_op_gelu, "tanh 4096x3072", {4096, 3072, 1}, {0}, B},
 
+    /* ---- tanh: p = {rows, cols} ---- */
+    {&tc_op_tanh, "4x6", {4, 6}, {0}, T},
+    {&tc_op_tanh, "128x1000", {128, 1000}, {0}, T | NF},
+    {&tc_op_tanh, "64x768 (pooler)", {64, 768}, {0}, B},
+
     /* ==== embedding, matmul, linear, lora (op_linear.c) ==== */
     /* ---- embedding: p = {N, V, C, accumulate, all ids V-1, ids split (B, N/B)} ---- */
     {&tc_op_embedding, "12 ids into 5x7", {12, 5, 7, 0, 0, 0}, {0}, T},

@@ -17,6 +17,7 @@
     }
 
 extern const tc_op tc_op_gelu;
+extern const tc_op tc_op_tanh;
 
 /* op_linear.c */
 extern const tc_op tc_op_embedding;
