@@ -62,6 +62,8 @@ typedef struct wf_model {
     wf_slot *slots;       /* every weight of the model, in load order */
     int n_slots;
     char prefix[32];      /* base-model prefix of head checkpoints: "model.", "transformer.", ... */
+    wf_dtype dtype;       /* dtype of weights and activations on the backend */
+    wf_tensor rope_inv_freq; /* (D/2) f32, RoPE models only (llama3 scaling applied) */
     wf_arena arena;       /* holds every weight */
 } wf_model;
 

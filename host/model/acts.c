@@ -1,0 +1,105 @@
+/* Activation planning: every tensor the forward writes and the backward reads, sized from
+ * (B, T) and the architecture, laid out in one arena allocated once (DESIGN.md "Memory"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/graph.h"
+
+typedef struct layout {
+    wf_arena *arena; /* NULL: only count bytes */
+    size_t bytes;
+    wf_status status;
+} layout;
+
+static void take(layout *l, wf_tensor *t, wf_dtype dt, int ndim, int64_t d0, int64_t d1,
+                 int64_t d2, int64_t d3) {
+    wf_tensor x = {.dtype = dt, .ndim = ndim, .shape = {d0, d1, d2, d3}};
+    size_t n = wf_tensor_nbytes(&x);
+    l->bytes += (n + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN;
+    if (l->arena && l->status == WF_OK) l->status = wf_arena_alloc(l->arena, n, &x.data);
+    *t = x;
+}
+
+static void plan_layer(layout *l, const wf_arch *a, wf_dtype dt, int64_t B, int64_t T,
+                       wf_layer_acts *la) {
+    int64_t N = B * T, C = a->hidden, F = a->ffn, H = a->n_heads, Hk = a->n_kv_heads, D = a->head_dim;
+    take(l, &la->ln1, dt, 2, N, C, 0, 0);
+    take(l, &la->ln1_mean, WF_F32, 1, N, 0, 0, 0);
+    take(l, &la->ln1_rstd, WF_F32, 1, N, 0, 0, 0);
+    take(l, &la->q, dt, 4, B, T, H, D);
+    take(l, &la->k, dt, 4, B, T, Hk, D);
+    take(l, &la->v, dt, 4, B, T, Hk, D);
+    take(l, &la->att, dt, 4, B, T, H, D);
+    take(l, &la->lse, WF_F32, 3, B, H, T, 0);
+    take(l, &la->s1, dt, 2, N, C, 0, 0);
+    take(l, &la->ln2, dt, 2, N, C, 0, 0);
+    take(l, &la->ln2_mean, WF_F32, 1, N, 0, 0, 0);
+    take(l, &la->ln2_rstd, WF_F32, 1, N, 0, 0, 0);
+    if (a->gated_mlp) take(l, &la->gate, dt, 2, N, F, 0, 0);
+    take(l, &la->up, dt, 2, N, F, 0, 0);
+    take(l, &la->act, dt, 2, N, F, 0, 0);
+    take(l, &la->s2, dt, 2, N, C, 0, 0);
+    la->out = a->pre_norm ? &la->s2 : &la->ln2;
+}
+
+static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *x) {
+    const wf_arch *a = &m->arch;
+    wf_dtype dt = m->dtype;
+    int64_t N = B * T, C = a->hidden;
+    x->B = B, x->T = T;
+    take(l, &x->emb, dt, 2, N, C, 0, 0);
+    if (a->family == WF_FAMILY_BERT) {
+        take(l, &x->emb_pre, dt, 2, N, C, 0, 0);
+        take(l, &x->emb_mean, WF_F32, 1, N, 0, 0, 0);
+        take(l, &x->emb_rstd, WF_F32, 1, N, 0, 0, 0);
+    }
+    if (a->family == WF_FAMILY_VIT) {
+        int64_t side = a->image_size / a->patch_size;
+        take(l, &x->vit_rows, dt, 2, 1 + B * side * side, C, 0, 0);
+    }
+    for (int64_t i = 0; i < a->n_layers; i++) plan_layer(l, a, dt, B, T, &x->layers[i]);
+    if (a->pre_norm) {
+        take(l, &x->final, dt, 2, N, C, 0, 0);
+        take(l, &x->final_mean, WF_F32, 1, N, 0, 0, 0);
+        take(l, &x->final_rstd, WF_F32, 1, N, 0, 0, 0);
+    }
+    take(l, &x->tmp, dt, 2, N, C, 0, 0);
+    if (a->head == WF_HEAD_LM) {
+        if (lm_logits) take(l, &x->head_out, dt, 2, N, a->vocab, 0, 0);
+    } else if (a->head != WF_HEAD_NONE) {
+        take(l, &x->pooled, dt, 2, B, C, 0, 0);
+        if (a->family == WF_FAMILY_BERT) take(l, &x->pooled_act, dt, 2, B, C, 0, 0);
+        take(l, &x->head_out, dt, 2, B, a->n_labels, 0, 0);
+    }
+}
+
+size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, bool lm_logits) {
+    wf_acts x = {0};
+    x.layers = calloc((size_t)m->arch.n_layers, sizeof *x.layers);
+    WF_ASSERT(x.layers);
+    layout l = {0};
+    plan_all(&l, m, B, T, lm_logits, &x);
+    free(x.layers);
+    return l.bytes;
+}
+
+wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *out) {
+    if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && T > m->arch.max_positions))
+        return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length must be in [1, %lld] "
+                        "for this model", (long long)B, (long long)T, (long long)m->arch.max_positions);
+    memset(out, 0, sizeof *out);
+    out->layers = calloc((size_t)m->arch.n_layers, sizeof *out->layers);
+    if (!out->layers) return wf_error(WF_ERR_OOM, "activations: out of host memory");
+    size_t bytes = wf_acts_bytes(m, B, T, lm_logits);
+    wf_status s = wf_backend_arena_create(m->be, &out->arena, "activations", bytes);
+    layout l = {.arena = &out->arena};
+    if (s == WF_OK) plan_all(&l, m, B, T, lm_logits, out), s = l.status;
+    if (s != WF_OK) wf_acts_destroy(m, out);
+    return s;
+}
+
+void wf_acts_destroy(const wf_model *m, wf_acts *a) {
+    wf_backend_arena_destroy(m->be, &a->arena);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}

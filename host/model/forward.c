@@ -1,0 +1,186 @@
+/* The forward pass of every family over the op table (graph.h). Pre-norm blocks (GPT-2,
+ * Llama, ViT): x + attn(norm1(x)), then + mlp(norm2(.)); post-norm blocks (BERT):
+ * LN1(x + attn(x)), then LN2(. + mlp(.)). Activation buffers are planned for the largest batch;
+ * a smaller batch uses a prefix of each (views with its own B, T). */
+#include <math.h>
+#include <string.h>
+
+#include "weft/graph.h"
+
+/* A view of t's data with another shape (a prefix of the buffer). */
+static wf_tensor view(const wf_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    wf_tensor v = {.data = t->data, .dtype = t->dtype, .ndim = ndim, .shape = {d0, d1, d2, d3}};
+    WF_ASSERT(wf_tensor_nbytes(&v) <= wf_tensor_nbytes(t) || !t->data);
+    return v;
+}
+#define V2(t, a, b) view(&(t), 2, a, b, 0, 0)
+#define V1(t, a) view(&(t), 1, a, 0, 0, 0)
+#define OPT(t) ((t).data ? &(t) : NULL)
+
+typedef struct fctx {
+    const wf_model *m;
+    const wf_batch *b;
+    wf_backend *be;
+    int64_t B, T, N;
+} fctx;
+
+static wf_status norm(fctx *f, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd, const wf_tensor *x,
+                      const wf_tensor *g, const wf_tensor *bias) {
+    wf_tensor yv = V2(*y, f->N, x->shape[1]), mv = V1(*mean, f->N), rv = V1(*rstd, f->N);
+    if (f->m->arch.norm == WF_NORM_RMSNORM) return wf_op_rmsnorm_fwd(f->be, &yv, &rv, x, g, f->m->arch.norm_eps);
+    return wf_op_layernorm_fwd(f->be, &yv, &mv, &rv, x, g, OPT(*bias), f->m->arch.norm_eps);
+}
+
+/* tmp (N, C) = attention block of h (N, C); saves q, k, v, att, lse. */
+static wf_status attention(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *h,
+                           wf_tensor *tmp) {
+    const wf_arch *a = &f->m->arch;
+    int64_t H = a->n_heads, Hk = a->n_kv_heads, D = a->head_dim;
+    wf_tensor q = view(&la->q, 2, f->N, H * D, 0, 0), k = view(&la->k, 2, f->N, Hk * D, 0, 0);
+    wf_tensor v = view(&la->v, 2, f->N, Hk * D, 0, 0);
+    WF_TRY(wf_op_linear_fwd(f->be, &q, h, &w->wq, OPT(w->bq)));
+    WF_TRY(wf_op_linear_fwd(f->be, &k, h, &w->wk, OPT(w->bk)));
+    WF_TRY(wf_op_linear_fwd(f->be, &v, h, &w->wv, OPT(w->bv)));
+    wf_tensor q4 = view(&la->q, 4, f->B, f->T, H, D), k4 = view(&la->k, 4, f->B, f->T, Hk, D);
+    wf_tensor v4 = view(&la->v, 4, f->B, f->T, Hk, D);
+    if (a->pos == WF_POS_ROPE) {
+        wf_tensor q3 = view(&la->q, 3, f->N, H, D, 0), k3 = view(&la->k, 3, f->N, Hk, D, 0);
+        wf_tensor pos = V1(f->b->pos, f->N);
+        WF_TRY(wf_op_rope_fwd(f->be, &q3, &q3, &pos, &f->m->rope_inv_freq));
+        WF_TRY(wf_op_rope_fwd(f->be, &k3, &k3, &pos, &f->m->rope_inv_freq));
+    }
+    wf_tensor att = view(&la->att, 4, f->B, f->T, H, D), lse = view(&la->lse, 3, f->B, H, f->T, 0);
+    wf_attention at = {.out = &att, .lse = &lse, .q = &q4, .k = &k4, .v = &v4,
+                       .key_mask = OPT(f->b->key_mask), .doc_ids = OPT(f->b->doc_ids),
+                       .causal = a->causal, .scale = (float)(1.0 / sqrt((double)D))};
+    WF_TRY(wf_op_attention_fwd(f->be, &at));
+    wf_tensor att2 = view(&la->att, 2, f->N, H * D, 0, 0);
+    return wf_op_linear_fwd(f->be, tmp, &att2, &w->wo, OPT(w->bo));
+}
+
+/* tmp (N, C) = MLP of h (N, C); saves gate, up, act. */
+static wf_status mlp(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *h, wf_tensor *tmp) {
+    const wf_arch *a = &f->m->arch;
+    wf_tensor up = V2(la->up, f->N, a->ffn), act = V2(la->act, f->N, a->ffn);
+    WF_TRY(wf_op_linear_fwd(f->be, &up, h, &w->w_up, OPT(w->b_up)));
+    if (a->gated_mlp) {
+        wf_tensor gate = V2(la->gate, f->N, a->ffn);
+        WF_TRY(wf_op_linear_fwd(f->be, &gate, h, &w->w_gate, NULL));
+        WF_TRY(wf_op_swiglu_fwd(f->be, &act, &gate, &up));
+    } else {
+        WF_TRY(wf_op_gelu_fwd(f->be, &act, &up, a->act == WF_ACT_GELU_TANH));
+    }
+    return wf_op_linear_fwd(f->be, tmp, &act, &w->w_down, OPT(w->b_down));
+}
+
+static wf_status block(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *x, wf_tensor *tmp) {
+    int64_t C = f->m->arch.hidden;
+    wf_tensor s1 = V2(la->s1, f->N, C), s2 = V2(la->s2, f->N, C);
+    wf_tensor ln1 = V2(la->ln1, f->N, C), ln2 = V2(la->ln2, f->N, C);
+    if (f->m->arch.pre_norm) {
+        WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, x, &w->ln1_g, &w->ln1_b));
+        WF_TRY(attention(f, w, la, &ln1, tmp));
+        WF_TRY(wf_op_add(f->be, &s1, x, tmp));
+        WF_TRY(norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s1, &w->ln2_g, &w->ln2_b));
+        WF_TRY(mlp(f, w, la, &ln2, tmp));
+        return wf_op_add(f->be, &s2, &s1, tmp);
+    }
+    WF_TRY(attention(f, w, la, x, tmp));
+    WF_TRY(wf_op_add(f->be, &s1, x, tmp));
+    WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, &s1, &w->ln1_g, &w->ln1_b));
+    WF_TRY(mlp(f, w, la, &ln1, tmp));
+    WF_TRY(wf_op_add(f->be, &s2, &ln1, tmp));
+    return norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s2, &w->ln2_g, &w->ln2_b);
+}
+
+/* ViT: rows = [cls; patches W^T + b], then emb = rows[gather] (+ positions by the caller). */
+static wf_status vit_embed(fctx *f, wf_acts *x, wf_tensor *emb) {
+    const wf_model *m = f->m;
+    int64_t C = m->arch.hidden, np = f->b->patches.shape[0];
+    wf_tensor rows = V2(x->vit_rows, 1 + np, C);
+    wf_tensor patch_out = rows;
+    patch_out.data = (char *)rows.data + (size_t)C * wf_dtype_size(rows.dtype);
+    patch_out.shape[0] = np;
+    WF_TRY(m->be->copy(m->be, rows.data, m->w.cls_token.data, wf_tensor_nbytes(&m->w.cls_token),
+                       WF_COPY_D2D));
+    WF_TRY(wf_op_linear_fwd(f->be, &patch_out, &f->b->patches, &m->w.patch_w, &m->w.patch_b));
+    wf_tensor gather = V1(f->b->gather, f->N);
+    return wf_op_embedding_fwd(f->be, emb, &gather, &rows, false);
+}
+
+static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
+    const wf_model *m = f->m;
+    const wf_weights *w = &m->w;
+    int64_t C = m->arch.hidden;
+    wf_tensor ids = V1(f->b->ids, f->N), pos = V1(f->b->pos, f->N);
+    switch (m->arch.family) {
+    case WF_FAMILY_LLAMA: return wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false);
+    case WF_FAMILY_GPT2:
+        WF_TRY(wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false));
+        return wf_op_embedding_fwd(f->be, emb, &pos, &w->pos_emb, true);
+    case WF_FAMILY_VIT:
+        WF_TRY(vit_embed(f, x, emb));
+        return wf_op_embedding_fwd(f->be, emb, &pos, &w->pos_emb, true);
+    case WF_FAMILY_BERT: {
+        wf_tensor pre = V2(x->emb_pre, f->N, C);
+        WF_TRY(wf_op_embedding_fwd(f->be, &pre, &ids, &w->tok_emb, false));
+        WF_TRY(wf_op_embedding_fwd(f->be, &pre, &pos, &w->pos_emb, true));
+        if (w->type_emb.data) {
+            if (!f->b->types.data)
+                return wf_error(WF_ERR_INVALID, "bert forward: the batch has no token type ids");
+            wf_tensor types = V1(f->b->types, f->N);
+            WF_TRY(wf_op_embedding_fwd(f->be, &pre, &types, &w->type_emb, true));
+        }
+        return norm(f, emb, &x->emb_mean, &x->emb_rstd, &pre, &w->emb_ln_g, &w->emb_ln_b);
+    }
+    }
+    return WF_OK;
+}
+
+static wf_status head(fctx *f, wf_acts *x, const wf_tensor *hidden) {
+    const wf_model *m = f->m;
+    const wf_arch *a = &m->arch;
+    const wf_weights *w = &m->w;
+    if (a->head == WF_HEAD_NONE || !x->head_out.data) return WF_OK;
+    if (a->head == WF_HEAD_LM) {
+        wf_tensor logits = V2(x->head_out, f->N, a->vocab);
+        return wf_op_linear_fwd(f->be, &logits, hidden, &w->lm_head, NULL);
+    }
+    wf_tensor pooled = V2(x->pooled, f->B, a->hidden), pick = V1(f->b->pick, f->B);
+    wf_tensor out = V2(x->head_out, f->B, a->n_labels);
+    WF_TRY(wf_op_embedding_fwd(f->be, &pooled, &pick, hidden, false));
+    const wf_tensor *feat = &pooled;
+    wf_tensor act;
+    if (a->family == WF_FAMILY_BERT) { /* pooler: tanh(dense(CLS)) */
+        act = V2(x->pooled_act, f->B, a->hidden);
+        WF_TRY(wf_op_linear_fwd(f->be, &act, &pooled, &w->pooler_w, &w->pooler_b));
+        WF_TRY(wf_op_tanh_fwd(f->be, &act, &act));
+        feat = &act;
+    }
+    return wf_op_linear_fwd(f->be, &out, feat, &w->cls_w, OPT(w->cls_b));
+}
+
+const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a) {
+    if (m->arch.pre_norm) return &a->final;
+    return a->layers[m->arch.n_layers - 1].out;
+}
+
+wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
+    if (b->B > x->B || b->T > x->T || b->B * b->T > x->B * x->T)
+        return wf_error(WF_ERR_INVALID, "forward: batch %lld x %lld exceeds the planned %lld x %lld",
+                        (long long)b->B, (long long)b->T, (long long)x->B, (long long)x->T);
+    fctx f = {m, b, m->be, b->B, b->T, b->B * b->T};
+    int64_t C = m->arch.hidden;
+    wf_tensor emb = V2(x->emb, f.N, C), tmp = V2(x->tmp, f.N, C);
+    WF_TRY(embed(&f, x, &emb));
+    wf_tensor cur = emb;
+    for (int64_t i = 0; i < m->arch.n_layers; i++) {
+        WF_TRY(block(&f, &m->w.layers[i], &x->layers[i], &cur, &tmp));
+        cur = V2(*x->layers[i].out, f.N, C);
+    }
+    if (m->arch.pre_norm) {
+        WF_TRY(norm(&f, &x->final, &x->final_mean, &x->final_rstd, &cur, &m->w.final_g, &m->w.final_b));
+        cur = V2(x->final, f.N, C);
+    }
+    return head(&f, x, &cur);
+}

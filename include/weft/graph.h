@@ -1,0 +1,62 @@
+/* The model graph: one forward pass (and, with the training core, its backward) written once
+ * over wf_weights and the op table, for every family. A batch and the activations the backward
+ * needs live in backend memory, planned from (B, T) and allocated once. */
+#ifndef WEFT_GRAPH_H
+#define WEFT_GRAPH_H
+
+#include "weft/model.h"
+
+/* Inputs of one micro-batch, in backend memory. Optional tensors have data == NULL. */
+typedef struct wf_batch {
+    int64_t B, T;
+    wf_tensor ids;      /* (B, T) i32 token ids (not ViT) */
+    wf_tensor pos;      /* (B, T) i32 positions; restart at 0 per packed document */
+    wf_tensor types;    /* (B, T) i32 BERT token type ids, optional (zeros when absent) */
+    wf_tensor key_mask; /* (B, T) i32 1 = real token, 0 = padding; optional */
+    wf_tensor doc_ids;  /* (B, T) i32 document of each token in packed rows; optional */
+    wf_tensor patches;  /* (B*np, ch*P*P) float ViT image patches, row-major per image */
+    wf_tensor gather;   /* (B*T) i32 ViT: row of [cls; patch embeddings] each position takes */
+    wf_tensor pick;     /* (B) i32 row of the hidden states a sequence head reads: b*T for the
+                         * CLS token (BERT, ViT), the last non-pad token for decoders */
+} wf_batch;
+
+/* Activations of one block, saved for the backward. */
+typedef struct wf_layer_acts {
+    wf_tensor ln1, ln1_mean, ln1_rstd; /* (N, C), (N), (N) */
+    wf_tensor q, k, v;                 /* (B, T, H, D), (B, T, Hk, D), (B, T, Hk, D) after RoPE */
+    wf_tensor att, lse;                /* (B, T, H, D), (B, H, T) */
+    wf_tensor s1;                      /* (N, C) block input + attention output */
+    wf_tensor ln2, ln2_mean, ln2_rstd; /* (N, C), (N), (N) */
+    wf_tensor gate;                    /* (N, F) gated MLP only */
+    wf_tensor up, act;                 /* (N, F) before and after the activation */
+    wf_tensor s2;                      /* (N, C) MLP input + MLP output */
+    wf_tensor *out;                    /* the block output: s2 (pre-norm) or ln2 (post-norm) */
+} wf_layer_acts;
+
+typedef struct wf_acts {
+    int64_t B, T;
+    wf_tensor emb;                        /* (N, C) input of block 0 */
+    wf_tensor emb_pre, emb_mean, emb_rstd; /* BERT: sum of embeddings before its LayerNorm */
+    wf_tensor vit_rows;                   /* (1 + B*np, C) ViT: [cls; patch embeddings] */
+    wf_layer_acts *layers;                /* (L) */
+    wf_tensor final, final_mean, final_rstd; /* (N, C) final norm (pre-norm models) */
+    wf_tensor tmp;                        /* (N, C) attention / MLP output before the residual */
+    wf_tensor pooled, pooled_act;         /* (B, C) sequence heads: picked rows, after pooler */
+    wf_tensor head_out;                   /* (B, n_labels) sequence heads; (N, V) LM logits when
+                                             planned with logits */
+    wf_arena arena;
+} wf_acts;
+
+/* Sizes the activations for batches of up to B x T (`lm_logits`: also keep full (N, V) LM
+ * logits, for evaluation and interop checks) and allocates them on the model's backend. */
+wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *out);
+size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, bool lm_logits);
+void wf_acts_destroy(const wf_model *m, wf_acts *a);
+
+/* The forward pass. Output: a->head_out for LM (logits, when planned) and sequence / image
+ * heads; the last block output (or a->final) for bare models (wf_graph_hidden). */
+wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *a);
+/* The hidden states a bare model returns (HF last_hidden_state): (N, C). */
+const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a);
+
+#endif
