@@ -1,12 +1,22 @@
-/* STUB: replaced by the real implementation. */
+/* Squared error on the CPU, fused with its backward (MATH.md "Loss"; contract: ops.h mse):
+ * losses = (y - t)^2 per element, dy = dscale * 2 (y - t). The caller takes the mean by
+ * choosing dscale (loss_scale / n) and summing the losses itself. dy may alias y or t: each
+ * element is read before it is written. */
 #include "cpu_ops.h"
 
-wf_status wf_cpu_mse(wf_backend * a0, wf_tensor * a1, wf_tensor * a2, const wf_tensor * a3, const wf_tensor * a4, float a5) {
-    (void)a0;
-    (void)a1;
-    (void)a2;
-    (void)a3;
-    (void)a4;
-    (void)a5;
-    return wf_error(WF_ERR_UNSUPPORTED, "cpu mse: not yet implemented");
+wf_status wf_cpu_mse(wf_backend *be, wf_tensor *losses /* (n) */, wf_tensor *dy /* (n)? */,
+                     const wf_tensor *y /* (n) */, const wf_tensor *t /* (n) */, float dscale) {
+    (void)be;
+    WF_TRY(wf_cpu_need_f32("mse", 4, losses, dy, y, t));
+    const float *yp = y->data, *tp = t->data;
+    float *lp = losses->data, *dp = dy ? dy->data : NULL;
+    const float two_dscale = 2.0f * dscale;
+    int64_t n = wf_tensor_numel(y);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float d = yp[i] - tp[i];
+        lp[i] = d * d;
+        if (dp) dp[i] = two_dscale * d;
+    }
+    return WF_OK;
 }

@@ -35,8 +35,13 @@ extern const tc_op tc_op_lora;
 extern const tc_op tc_op_attention;
 
 /* op_loss.c */
+extern const tc_op tc_op_cross_entropy;
+extern const tc_op tc_op_mse;
 
 /* op_optim.c */
+extern const tc_op tc_op_grad_unscale_norm;
+extern const tc_op tc_op_adamw;
+extern const tc_op tc_op_step_end;
 
 
 #endif
