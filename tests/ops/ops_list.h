@@ -26,10 +26,18 @@ extern const tc_op tc_op_linear;
 extern const tc_op tc_op_lora;
 
 /* op_norm.c */
+extern const tc_op tc_op_layernorm;
+extern const tc_op tc_op_rmsnorm;
 
 /* op_rope.c */
+extern const tc_op tc_op_rope;
 
 /* op_elementwise.c */
+extern const tc_op tc_op_add;
+extern const tc_op tc_op_swiglu;
+extern const tc_op tc_op_ia3;
+extern const tc_op tc_op_dropout;
+extern const tc_op tc_op_cast;
 
 /* op_attention.c */
 extern const tc_op tc_op_attention;
