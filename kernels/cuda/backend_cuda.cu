@@ -1,21 +1,33 @@
-/* The CUDA backend: device selection, one stream, cuBLAS handle, device memory for arenas,
- * and the op table of kernels/cuda/. Ops not yet written on the GPU are NULL entries (the
- * op wrappers then report them unsupported, naming the op). */
-#include "check.cuh"
-
-extern "C" {
-#include "weft/backend.h"
-#include "weft/ops.h"
-}
-
+/* The CUDA backend: device selection, one stream, cuBLAS/cuBLASLt handles and their workspace,
+ * device memory for arenas, and the op table of kernels/cuda/ (one .cu per op or small group).
+ * Ops not yet written on the GPU are NULL entries (the op wrappers then report them unsupported,
+ * naming the op). Private state: backend_cuda.cuh; tuning constants: tuning.cuh. */
 #include <stdlib.h>
 
-struct wf_cuda_impl {
-    cudaStream_t stream;
-    cublasHandle_t cublas;
-};
+#include "backend_cuda.cuh"
+#include "tuning.cuh"
 
-static const wf_ops cuda_ops = {};
+/* Filled by a function rather than designated initializers (C++17 has none). */
+static wf_ops make_cuda_ops(void) {
+    wf_ops o = {};
+    o.embedding_fwd = wf_cuda_embedding_fwd;
+    o.embedding_bwd = wf_cuda_embedding_bwd;
+    o.matmul = wf_cuda_matmul;
+    o.linear_fwd = wf_cuda_linear_fwd;
+    o.linear_bwd = wf_cuda_linear_bwd;
+    o.add = wf_cuda_add;
+    o.gelu_fwd = wf_cuda_gelu_fwd;
+    o.gelu_bwd = wf_cuda_gelu_bwd;
+    o.swiglu_fwd = wf_cuda_swiglu_fwd;
+    o.swiglu_bwd = wf_cuda_swiglu_bwd;
+    o.dropout = wf_cuda_dropout;
+    o.ia3_fwd = wf_cuda_ia3_fwd;
+    o.ia3_bwd = wf_cuda_ia3_bwd;
+    o.cast = wf_cuda_cast;
+    return o;
+}
+
+static const wf_ops cuda_ops = make_cuda_ops();
 
 static wf_status cuda_alloc(wf_backend *be, size_t bytes, void **out) {
     (void)be;
@@ -28,7 +40,8 @@ static void cuda_free(wf_backend *be, void *p) {
     cudaFree(p);
 }
 
-static wf_status cuda_copy(wf_backend *be, void *dst, const void *src, size_t bytes, wf_copy_kind k) {
+static wf_status cuda_copy(wf_backend *be, void *dst, const void *src, size_t bytes,
+                           wf_copy_kind k) {
     wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
     cudaMemcpyKind kind = k == WF_COPY_H2D   ? cudaMemcpyHostToDevice
                           : k == WF_COPY_D2H ? cudaMemcpyDeviceToHost
@@ -53,7 +66,9 @@ static wf_status cuda_sync(wf_backend *be) {
 static void cuda_close(wf_backend *be) {
     wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
     if (im) {
+        if (im->lt) cublasLtDestroy(im->lt);
         if (im->cublas) cublasDestroy(im->cublas);
+        if (im->workspace) cudaFree(im->workspace);
         if (im->stream) cudaStreamDestroy(im->stream);
         free(im);
     }
@@ -79,6 +94,19 @@ static wf_status cuda_init(wf_backend *be, int device) {
     WF_CUDA_CHECK(cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking));
     WF_CUBLAS_CHECK(cublasCreate(&im->cublas));
     WF_CUBLAS_CHECK(cublasSetStream(im->cublas, im->stream));
+    WF_CUBLAS_CHECK(cublasLtCreate(&im->lt));
+    im->sm_count = prop.multiProcessorCount;
+    /* One workspace, set up front, so cuBLAS never allocates inside the step loop (and a step can
+     * be captured in a CUDA graph); cuBLASLt calls get the same one (same stream, in order). */
+    WF_CUDA_CHECK(cudaMalloc(&im->workspace, WF_CUBLAS_WORKSPACE));
+    im->workspace_bytes = WF_CUBLAS_WORKSPACE;
+    WF_CUBLAS_CHECK(cublasSetWorkspace(im->cublas, im->workspace, im->workspace_bytes));
+    /* Host scalars; no TF32 (math mode default), and split-K reductions in fp32, never in a
+     * bf16/fp16 output's precision. */
+    WF_CUBLAS_CHECK(cublasSetPointerMode(im->cublas, CUBLAS_POINTER_MODE_HOST));
+    WF_CUBLAS_CHECK(cublasSetMathMode(
+        im->cublas,
+        (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     return WF_OK;
 }
 

@@ -1,0 +1,67 @@
+/* Internal header of the CUDA backend: the backend's private state (stream, cuBLAS handles,
+ * workspace), and the extern "C" op entries every .cu file in kernels/cuda/ defines. The op
+ * contract is include/weft/ops.h; entries may assume the checked wrappers (host/ops/) validated
+ * shapes and dtypes. Every entry enqueues its work on the backend's one stream and never
+ * synchronizes; temporaries come from be->scratch (device memory) and are released on return,
+ * which is safe because everything after runs on the same stream. */
+#ifndef WEFT_KERNELS_CUDA_BACKEND_CUDA_CUH
+#define WEFT_KERNELS_CUDA_BACKEND_CUDA_CUH
+
+#include <cublasLt.h>
+
+#include "check.cuh"
+
+extern "C" {
+#include "weft/backend.h"
+#include "weft/ops.h"
+}
+
+struct wf_cuda_impl {
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    cublasLtHandle_t lt;
+    void *workspace; /* WF_CUBLAS_WORKSPACE bytes of device memory for cuBLAS/cuBLASLt */
+    size_t workspace_bytes;
+    int sm_count; /* caps grid-stride grids; never affects results */
+};
+
+static inline wf_cuda_impl *wf_cuda_impl_of(const wf_backend *be) {
+    return (wf_cuda_impl *)be->impl;
+}
+static inline cudaStream_t wf_cuda_stream(const wf_backend *be) {
+    return wf_cuda_impl_of(be)->stream;
+}
+
+/* Row-major GEMM on raw device pointers, batched with element strides (0: shared operand):
+ *   c[i] (m, n) = alpha op(a[i]) op(b[i]) + beta c[i], i < batch, fp32 accumulation (no TF32).
+ * lda etc. are row strides of the stored matrices. a and b share a dtype; c has that dtype or
+ * f32. Defined in matmul.cu, used by every GEMM-backed op. */
+wf_status wf_cuda_gemm(wf_backend *be, const char *op, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, float alpha, const void *a, int64_t lda,
+                       int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b,
+                       wf_dtype ab_dtype, float beta, void *c, int64_t ldc, int64_t stride_c,
+                       wf_dtype c_dtype, int64_t batch);
+
+extern "C" {
+wf_status wf_cuda_embedding_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                bool);
+wf_status wf_cuda_embedding_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_matmul(wf_backend *, const wf_matmul *);
+wf_status wf_cuda_linear_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,
+                             const wf_tensor *);
+wf_status wf_cuda_linear_bwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                             const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_gelu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, bool);
+wf_status wf_cuda_gelu_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *, bool);
+wf_status wf_cuda_swiglu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_swiglu_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                             const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_dropout(wf_backend *, wf_tensor *, const wf_tensor *, const wf_dropout *);
+wf_status wf_cuda_ia3_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_ia3_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                          const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_cast(wf_backend *, wf_tensor *, const wf_tensor *);
+}
+
+#endif

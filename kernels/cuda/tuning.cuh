@@ -1,0 +1,32 @@
+/* Tuning constants of the CUDA kernels, in one place (STYLE.md: ThunderKittens keeps them visible).
+ * Changing one changes speed only, never results: no reduction order depends on these except
+ * the column-sum chunking, which depends on sizes alone (see colsum.cuh), never on the device. */
+#ifndef WEFT_KERNELS_CUDA_TUNING_CUH
+#define WEFT_KERNELS_CUDA_TUNING_CUH
+
+/* Elementwise kernels (elementwise.cuh, cast.cu, dropout.cu): threads per block, and the cap on
+ * the grid of a grid-stride loop: 8 blocks of 256 threads fill an SM's 2048 threads on sm_80-90. */
+#define WF_EW_BLOCK 256
+#define WF_EW_BLOCKS_PER_SM 8
+
+/* Column sums (colsum.cuh): a block covers WF_COLSUM_TX adjacent columns (one warp, coalesced)
+ * with WF_COLSUM_TY row lanes; rows are cut into at most WF_COLSUM_MAX_CHUNKS chunks of at least
+ * WF_COLSUM_MIN_ROWS rows, each chunk summed by one block, chunks summed in order afterwards.
+ * WF_COLSUM_MAX_CHUNKS must stay <= 65535 (it is gridDim.y). */
+#define WF_COLSUM_TX 32
+#define WF_COLSUM_TY 8
+#define WF_COLSUM_MAX_CHUNKS 128
+#define WF_COLSUM_MIN_ROWS 64
+
+/* Row kernels (embedding.cu): threads per block, one block per row, grid-stride over rows. */
+#define WF_ROW_BLOCK 256
+
+/* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
+ * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
+#define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)
+
+/* Largest batch count handed to one strided-batched GEMM call (gridDim.z limit of some kernels);
+ * bigger batches are split into several calls. */
+#define WF_GEMM_MAX_BATCH 65535
+
+#endif
