@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every tests/fuzz/fuzz_<format>.c libFuzzer target with clang (ASan + UBSan, parser sources
 # compiled directly, no Meson) into a temporary directory and runs each for SECONDS on a copy of its
-# seed corpus tests/fuzz/corpus/<format>/ (tiny files written by the format's reference library).
+# seed corpus tests/fuzz/corpus/<format>/ (tiny files written by the format's reference library),
+# with tests/fuzz/<format>.dict as its dictionary when there is one.
 # Usage: tests/fuzz/run.sh [SECONDS=60] [FORMAT...]. Needs clang and, on Debian, libclang-rt-14-dev.
 # A crashing input is kept as ${FUZZ_ARTIFACTS:-/tmp/weft-fuzz}/<format>-crash-<sha1>. Exit 1 if any
 # target fails to build or finds a crash.
@@ -13,6 +14,7 @@ shift || true
 # The sources each target needs besides its own file: one line per format.
 declare -A SOURCES=(
   [gguf]="host/formats/gguf_read.c host/formats/gguf_dequant.c host/formats/mapped_file.c host/core/status.c"
+  [safetensors]="host/formats/safetensors_read.c host/formats/safetensors_json.c host/formats/mapped_file.c host/core/status.c"
 )
 
 work=$(mktemp -d)
@@ -39,8 +41,9 @@ for src in tests/fuzz/fuzz_*.c; do
   fi
   mkdir -p "$work/corpus_$fmt"
   if [ -d "tests/fuzz/corpus/$fmt" ]; then cp "tests/fuzz/corpus/$fmt"/* "$work/corpus_$fmt/"; fi
+  dict=(); [ -f "tests/fuzz/$fmt.dict" ] && dict=(-dict="tests/fuzz/$fmt.dict")
   echo "fuzz: running $fmt for ${secs}s" >&2
-  if ! "$work/fuzz_$fmt" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
+  if ! "$work/fuzz_$fmt" "${dict[@]}" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
       -print_final_stats=1 -artifact_prefix="$artifacts/$fmt-" "$work/corpus_$fmt"; then
     echo "fuzz: $fmt FAILED; inputs in $artifacts" >&2
     status=1
