@@ -20,6 +20,21 @@ typedef struct wf_batch {
                          * CLS token (BERT, ViT), the last non-pad token for decoders */
 } wf_batch;
 
+/* A micro-batch as the data pipeline hands it over, in host memory. */
+typedef struct wf_batch_host {
+    int64_t B, T;
+    const int32_t *ids;     /* (B, T) token ids (not ViT) */
+    const int32_t *mask;    /* (B, T) 1 = token, 0 = padding; optional (NULL: all tokens) */
+    const int32_t *types;   /* (B, T) BERT token types; optional (NULL: zeros) */
+    const int32_t *doc_ids; /* (B, T) packed documents; optional. Positions restart per document */
+    const float *pixels;    /* (B, ch, H, W) ViT images */
+} wf_batch_host;
+
+/* Builds the device batch: positions, the rows sequence heads read, ViT patches and indices.
+ * The tensors are taken from `arena` (backend memory; size it with wf_batch_bytes). */
+wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out);
+size_t wf_batch_bytes(const wf_model *m, int64_t B, int64_t T);
+
 /* Activations of one block, saved for the backward. */
 typedef struct wf_layer_acts {
     wf_tensor ln1, ln1_mean, ln1_rstd; /* (N, C), (N), (N) */

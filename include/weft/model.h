@@ -67,6 +67,30 @@ typedef struct wf_model {
     wf_arena arena;       /* holds every weight */
 } wf_model;
 
+/* Loads a Hugging Face model directory (config.json + model.safetensors or a sharded index)
+ * onto backend `be`, weights in dtype `dt`. Errors name the file and the tensor. */
+wf_status wf_model_load_hf(const char *dir, wf_backend *be, wf_dtype dt, wf_model *out);
+
+/* Loads a GGUF file (general.architecture llama or qwen2), dequantizing every tensor. */
+wf_status wf_model_load_gguf(const char *path, wf_backend *be, wf_dtype dt, wf_model *out);
+/* A directory is a Hugging Face model, a file ending in .gguf a GGUF model. */
+wf_status wf_model_load(const char *path, wf_backend *be, wf_dtype dt, wf_model *out);
+
+/* What a checkpoint holds, for `weft inspect` (no weights are read). */
+typedef struct wf_checkpoint_info {
+    int files;                /* safetensors files (shards) */
+    int64_t tensors, used;    /* tensors in the checkpoint, and how many the model reads */
+    int64_t bytes;            /* bytes of tensor data */
+    bool gguf;                /* dtype_numel is indexed by wf_ggml_type, else by wf_st_dtype */
+    int64_t dtype_numel[64];  /* elements per checkpoint dtype */
+} wf_checkpoint_info;
+/* Parses config.json, plans the model and checks every weight's presence, shape and dtype in
+ * the checkpoint, without loading. m->be stays NULL; free with wf_model_free. */
+wf_status wf_model_inspect_hf(const char *dir, wf_model *m, wf_checkpoint_info *info);
+wf_status wf_model_inspect_gguf(const char *path, wf_model *m, wf_checkpoint_info *info);
+/* Either, by the path as wf_model_load decides. */
+wf_status wf_model_inspect(const char *path, wf_model *m, wf_checkpoint_info *info);
+
 /* Fills m->slots (names, shapes, transforms) and m->w's tensor shapes from m->arch. */
 wf_status wf_model_plan(wf_model *m);
 /* Bytes of all weights in dtype `dt` (what the weights arena needs). */

@@ -1,0 +1,104 @@
+/* Loading model directories: a complete tiny llama loads; a missing tensor, a wrong shape, a
+ * wrong dtype, an unknown architecture and a missing config each give an error naming the file
+ * and the tensor or key, and load nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "weft/model.h"
+#include "weft/safetensors.h"
+
+static int failures;
+static char dir[256];
+
+static const char *config = "{\"model_type\":\"llama\",\"architectures\":[\"LlamaForCausalLM\"],"
+                            "\"hidden_size\":8,\"intermediate_size\":16,\"num_hidden_layers\":1,"
+                            "\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":10,"
+                            "\"tie_word_embeddings\":false}";
+
+static void write_text(const char *name, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Writes model.safetensors with every llama tensor; `skip` is left out, `bad` gets shape [3]. */
+static void write_weights(const char *skip, const char *bad, wf_st_dtype dt) {
+    static float zeros[256];
+    static const struct { const char *name; int nd; int64_t s0, s1; } t[] = {
+        {"model.embed_tokens.weight", 2, 10, 8}, {"model.layers.0.input_layernorm.weight", 1, 8, 0},
+        {"model.layers.0.self_attn.q_proj.weight", 2, 8, 8}, {"model.layers.0.self_attn.k_proj.weight", 2, 4, 8},
+        {"model.layers.0.self_attn.v_proj.weight", 2, 4, 8}, {"model.layers.0.self_attn.o_proj.weight", 2, 8, 8},
+        {"model.layers.0.post_attention_layernorm.weight", 1, 8, 0},
+        {"model.layers.0.mlp.gate_proj.weight", 2, 16, 8}, {"model.layers.0.mlp.up_proj.weight", 2, 16, 8},
+        {"model.layers.0.mlp.down_proj.weight", 2, 8, 16}, {"model.norm.weight", 1, 8, 0},
+        {"lm_head.weight", 2, 10, 8}};
+    wf_st_entry e[12];
+    int64_t shapes[12][2], bad_shape[1] = {3};
+    int n = 0;
+    for (int i = 0; i < 12; i++) {
+        if (skip && strcmp(t[i].name, skip) == 0) continue;
+        shapes[n][0] = t[i].s0, shapes[n][1] = t[i].s1;
+        bool b = bad && strcmp(t[i].name, bad) == 0;
+        e[n] = (wf_st_entry){t[i].name, dt, b ? 1 : t[i].nd, b ? bad_shape : shapes[n], zeros};
+        n++;
+    }
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    if (wf_st_write(p, e, n, NULL, 0) != WF_OK) {
+        fprintf(stderr, "FAIL cannot write fixture: %s\n", wf_last_error());
+        exit(1);
+    }
+}
+
+static void expect(wf_backend *be, wf_status want, const char *msg1, const char *msg2) {
+    wf_model m;
+    wf_status s = wf_model_load(dir, be, WF_F32, &m);
+    if (s == WF_OK) wf_model_free(&m);
+    bool ok = s == want && (!msg1 || strstr(wf_last_error(), msg1)) && (!msg2 || strstr(wf_last_error(), msg2));
+    if (!ok) {
+        fprintf(stderr, "FAIL expected %s with '%s' / '%s', got %s: %s\n", wf_status_name(want),
+                msg1 ? msg1 : "", msg2 ? msg2 : "", wf_status_name(s), s ? wf_last_error() : "");
+        failures++;
+    }
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/weft-test-model-load-%ld", (long)getpid());
+    mkdir(dir, 0755);
+    wf_backend *be = NULL;
+    if (wf_backend_open("cpu", NULL, &be) != WF_OK) return 1;
+    write_text("config.json", config);
+    write_weights(NULL, NULL, WF_ST_F32);
+    expect(be, WF_OK, NULL, NULL);
+    write_weights(NULL, NULL, WF_ST_BF16);
+    expect(be, WF_OK, NULL, NULL);
+    write_weights("model.layers.0.self_attn.k_proj.weight", NULL, WF_ST_F32);
+    expect(be, WF_ERR_FORMAT, "'model.layers.0.self_attn.k_proj.weight' is missing", dir);
+    write_weights(NULL, "model.layers.0.mlp.up_proj.weight", WF_ST_F32);
+    expect(be, WF_ERR_FORMAT, "'model.layers.0.mlp.up_proj.weight'", "has shape [3], expected [16, 8]");
+    write_weights(NULL, NULL, WF_ST_I32);
+    expect(be, WF_ERR_FORMAT, "has dtype I32", "embed_tokens");
+    write_text("config.json", "{\"model_type\":\"mamba\"}");
+    expect(be, WF_ERR_UNSUPPORTED, "config.json", "model_type \"mamba\" is not supported");
+    char p[512];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    expect(be, WF_ERR_IO, "config.json", "cannot open");
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    rmdir(dir);
+    wf_model m;
+    if (wf_model_load("/nonexistent/model.gguf", be, WF_F32, &m) != WF_ERR_IO ||
+        !strstr(wf_last_error(), "/nonexistent/model.gguf")) {
+        fprintf(stderr, "FAIL a missing GGUF file: %s\n", wf_last_error());
+        failures++;
+    }
+    wf_backend_close(be);
+    printf("model loading: %d failures\n", failures);
+    return failures ? 1 : 0;
+}
