@@ -20,8 +20,10 @@ static void take(layout *l, wf_tensor *t, wf_dtype dt, int ndim, int64_t d0, int
     *t = x;
 }
 
-static void plan_layer(layout *l, const wf_arch *a, wf_dtype dt, int64_t B, int64_t T,
+static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int64_t T,
                        wf_layer_acts *la) {
+    const wf_arch *a = &m->arch;
+    wf_dtype dt = m->dtype;
     int64_t N = B * T, C = a->hidden, F = a->ffn, H = a->n_heads, Hk = a->n_kv_heads, D = a->head_dim;
     take(l, &la->ln1, dt, 2, N, C, 0, 0);
     take(l, &la->ln1_mean, WF_F32, 1, N, 0, 0, 0);
@@ -40,9 +42,43 @@ static void plan_layer(layout *l, const wf_arch *a, wf_dtype dt, int64_t B, int6
     take(l, &la->act, dt, 2, N, F, 0, 0);
     take(l, &la->s2, dt, 2, N, C, 0, 0);
     la->out = a->pre_norm ? &la->s2 : &la->ln2;
+    for (int s = 0; m->lora && s < WF_N_SITES; s++) {
+        const wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
+        if (ad->a.data) take(l, &la->lora_h[s], dt, 2, N, ad->a.shape[0], 0, 0);
+    }
 }
 
-static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *x) {
+/* The backward's working buffers (graph.h wf_grad_acts). */
+static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_grad_acts *d) {
+    const wf_arch *a = &m->arch;
+    wf_dtype dt = m->dtype;
+    int64_t N = B * T, C = a->hidden, F = a->ffn, HD = a->n_heads * a->head_dim;
+    int64_t KD = a->n_kv_heads * a->head_dim;
+    take(l, &d->dx, dt, 2, N, C, 0, 0);
+    take(l, &d->da, dt, 2, N, C, 0, 0);
+    take(l, &d->db, dt, 2, N, C, 0, 0);
+    take(l, &d->df1, dt, 2, N, F, 0, 0);
+    take(l, &d->df2, dt, 2, N, F, 0, 0);
+    if (a->gated_mlp) take(l, &d->df3, dt, 2, N, F, 0, 0);
+    take(l, &d->datt, dt, 2, N, HD, 0, 0);
+    take(l, &d->dq, dt, 2, N, HD, 0, 0);
+    take(l, &d->dk, dt, 2, N, KD, 0, 0);
+    take(l, &d->dv, dt, 2, N, KD, 0, 0);
+    take(l, &d->tok_loss, WF_F32, 1, N, 0, 0, 0);
+    if (a->head == WF_HEAD_LM) {
+        int64_t R = N < WF_LM_CHUNK_ROWS ? N : WF_LM_CHUNK_ROWS;
+        take(l, &d->lm_chunk, dt, 2, R, a->vocab, 0, 0);
+    } else if (a->head != WF_HEAD_NONE) {
+        take(l, &d->dpool, dt, 2, B, C, 0, 0);
+        take(l, &d->dpool2, dt, 2, B, C, 0, 0);
+    }
+    if (a->family == WF_FAMILY_VIT) {
+        int64_t side = a->image_size / a->patch_size;
+        take(l, &d->dvit_rows, dt, 2, 1 + B * side * side, C, 0, 0);
+    }
+}
+
+static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *x) {
     const wf_arch *a = &m->arch;
     wf_dtype dt = m->dtype;
     int64_t N = B * T, C = a->hidden;
@@ -57,7 +93,7 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, bool lm
         int64_t side = a->image_size / a->patch_size;
         take(l, &x->vit_rows, dt, 2, 1 + B * side * side, C, 0, 0);
     }
-    for (int64_t i = 0; i < a->n_layers; i++) plan_layer(l, a, dt, B, T, &x->layers[i]);
+    for (int64_t i = 0; i < a->n_layers; i++) plan_layer(l, m, i, B, T, &x->layers[i]);
     if (a->pre_norm) {
         take(l, &x->final, dt, 2, N, C, 0, 0);
         take(l, &x->final_mean, WF_F32, 1, N, 0, 0, 0);
@@ -65,35 +101,36 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, bool lm
     }
     take(l, &x->tmp, dt, 2, N, C, 0, 0);
     if (a->head == WF_HEAD_LM) {
-        if (lm_logits) take(l, &x->head_out, dt, 2, N, a->vocab, 0, 0);
+        if (flags & WF_ACTS_LOGITS) take(l, &x->head_out, dt, 2, N, a->vocab, 0, 0);
     } else if (a->head != WF_HEAD_NONE) {
         take(l, &x->pooled, dt, 2, B, C, 0, 0);
         if (a->family == WF_FAMILY_BERT) take(l, &x->pooled_act, dt, 2, B, C, 0, 0);
         take(l, &x->head_out, dt, 2, B, a->n_labels, 0, 0);
     }
+    if (flags & WF_ACTS_TRAIN) plan_grads(l, m, B, T, &x->d);
 }
 
-size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, bool lm_logits) {
+size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
     wf_acts x = {0};
     x.layers = calloc((size_t)m->arch.n_layers, sizeof *x.layers);
     WF_ASSERT(x.layers);
     layout l = {0};
-    plan_all(&l, m, B, T, lm_logits, &x);
+    plan_all(&l, m, B, T, flags, &x);
     free(x.layers);
     return l.bytes;
 }
 
-wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *out) {
+wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out) {
     if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && T > m->arch.max_positions))
         return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length must be in [1, %lld] "
                         "for this model", (long long)B, (long long)T, (long long)m->arch.max_positions);
     memset(out, 0, sizeof *out);
     out->layers = calloc((size_t)m->arch.n_layers, sizeof *out->layers);
     if (!out->layers) return wf_error(WF_ERR_OOM, "activations: out of host memory");
-    size_t bytes = wf_acts_bytes(m, B, T, lm_logits);
+    size_t bytes = wf_acts_bytes(m, B, T, flags);
     wf_status s = wf_backend_arena_create(m->be, &out->arena, "activations", bytes);
     layout l = {.arena = &out->arena};
-    if (s == WF_OK) plan_all(&l, m, B, T, lm_logits, out), s = l.status;
+    if (s == WF_OK) plan_all(&l, m, B, T, flags, out), s = l.status;
     if (s != WF_OK) wf_acts_destroy(m, out);
     return s;
 }

@@ -20,7 +20,8 @@ static int64_t n_patches(const wf_arch *a) {
 size_t wf_batch_bytes(const wf_model *m, int64_t B, int64_t T) {
     const wf_arch *a = &m->arch;
     size_t al = WF_ARENA_ALIGN, n = (size_t)(B * T) * 4;
-    size_t bytes = 6 * ((n + al) / al * al) + ((size_t)B * 4 + al) / al * al; /* 6 (B,T) + pick */
+    /* 7 (B, T) int32 tensors, and pick, labels, values of (B) */
+    size_t bytes = 7 * ((n + al) / al * al) + 3 * (((size_t)B * 4 + al) / al * al);
     if (a->family == WF_FAMILY_VIT)
         bytes += ((size_t)(B * n_patches(a) * a->channels * a->patch_size * a->patch_size) *
                       wf_dtype_size(m->dtype) + al) / al * al;
@@ -69,6 +70,17 @@ static wf_status upload(wf_backend *be, wf_arena *ar, wf_tensor *t, wf_dtype dt,
     return be->copy(be, t->data, src, wf_tensor_nbytes(t), WF_COPY_H2D);
 }
 
+/* Regression targets (B, 1) in the model dtype. */
+static wf_status upload_values(const wf_model *m, wf_arena *ar, wf_tensor *t, const float *v, int64_t B) {
+    float *tmp = malloc((size_t)B * sizeof *tmp);
+    if (!tmp) return wf_error(WF_ERR_OOM, "batch: out of host memory");
+    for (int64_t i = 0; i < B; i++) wf_store_f32(tmp, m->dtype, (size_t)i, v[i]);
+    wf_status s = upload(m->be, ar, t, m->dtype, 2, B, 1, tmp);
+    if (s == WF_OK) s = m->be->sync(m->be);
+    free(tmp);
+    return s;
+}
+
 wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out) {
     const wf_arch *a = &m->arch;
     int64_t B = h->B, T = h->T, N = B * T;
@@ -97,6 +109,9 @@ wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *a
         if (s == WF_OK && h->mask) s = upload(be, arena, &out->key_mask, WF_I32, 2, B, T, h->mask);
         if (s == WF_OK && h->doc_ids) s = upload(be, arena, &out->doc_ids, WF_I32, 2, B, T, h->doc_ids);
         if (s == WF_OK) s = upload(be, arena, &out->pick, WF_I32, 1, B, 0, hb.pick);
+        if (s == WF_OK && h->targets) s = upload(be, arena, &out->targets, WF_I32, 2, B, T, h->targets);
+        if (s == WF_OK && h->labels) s = upload(be, arena, &out->labels, WF_I32, 1, B, 0, h->labels);
+        if (s == WF_OK && h->values) s = upload_values(m, arena, &out->values, h->values, B);
     }
     if (s == WF_OK && vit) {
         vit_patches(a, h->pixels, B, hb.patches);

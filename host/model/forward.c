@@ -20,9 +20,27 @@ static wf_tensor view(const wf_tensor *t, int ndim, int64_t d0, int64_t d1, int6
 typedef struct fctx {
     const wf_model *m;
     const wf_batch *b;
+    wf_acts *x;
     wf_backend *be;
     int64_t B, T, N;
 } fctx;
+
+/* The LoRA dropout of a site: on only in training, with the adapter's RNG stream. */
+static wf_dropout site_dropout(const fctx *f, const wf_lora_adapter *ad) {
+    return (wf_dropout){.p = f->x->training ? ad->dropout : 0.0f, .seed = f->x->seed,
+                        .step = f->x->step, .stream = ad->stream};
+}
+
+/* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter when it has one. */
+static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf_tensor *x,
+                          const wf_tensor *w, const wf_tensor *b) {
+    const wf_lora_adapter *ad = f->m->lora ? &f->m->lora[li * WF_N_SITES + s] : NULL;
+    if (!ad || !ad->a.data) return wf_op_linear_fwd(f->be, y, x, w, b);
+    wf_tensor h = V2(f->x->layers[li].lora_h[s], f->N, ad->a.shape[0]);
+    wf_lora l = {.y = y, .h = &h, .x = x, .w = w, .bias = b, .a = &ad->a, .b = &ad->b,
+                 .scale = ad->scale, .drop = site_dropout(f, ad)};
+    return wf_op_lora_fwd(f->be, &l);
+}
 
 static wf_status norm(fctx *f, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd, const wf_tensor *x,
                       const wf_tensor *g, const wf_tensor *bias) {
@@ -32,15 +50,15 @@ static wf_status norm(fctx *f, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd, c
 }
 
 /* tmp (N, C) = attention block of h (N, C); saves q, k, v, att, lse. */
-static wf_status attention(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *h,
-                           wf_tensor *tmp) {
+static wf_status attention(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la,
+                           const wf_tensor *h, wf_tensor *tmp) {
     const wf_arch *a = &f->m->arch;
     int64_t H = a->n_heads, Hk = a->n_kv_heads, D = a->head_dim;
     wf_tensor q = view(&la->q, 2, f->N, H * D, 0, 0), k = view(&la->k, 2, f->N, Hk * D, 0, 0);
     wf_tensor v = view(&la->v, 2, f->N, Hk * D, 0, 0);
-    WF_TRY(wf_op_linear_fwd(f->be, &q, h, &w->wq, OPT(w->bq)));
-    WF_TRY(wf_op_linear_fwd(f->be, &k, h, &w->wk, OPT(w->bk)));
-    WF_TRY(wf_op_linear_fwd(f->be, &v, h, &w->wv, OPT(w->bv)));
+    WF_TRY(site_fwd(f, li, WF_SITE_Q, &q, h, &w->wq, OPT(w->bq)));
+    WF_TRY(site_fwd(f, li, WF_SITE_K, &k, h, &w->wk, OPT(w->bk)));
+    WF_TRY(site_fwd(f, li, WF_SITE_V, &v, h, &w->wv, OPT(w->bv)));
     wf_tensor q4 = view(&la->q, 4, f->B, f->T, H, D), k4 = view(&la->k, 4, f->B, f->T, Hk, D);
     wf_tensor v4 = view(&la->v, 4, f->B, f->T, Hk, D);
     if (a->pos == WF_POS_ROPE) {
@@ -55,40 +73,43 @@ static wf_status attention(fctx *f, const wf_layer *w, wf_layer_acts *la, const 
                        .causal = a->causal, .scale = (float)(1.0 / sqrt((double)D))};
     WF_TRY(wf_op_attention_fwd(f->be, &at));
     wf_tensor att2 = view(&la->att, 2, f->N, H * D, 0, 0);
-    return wf_op_linear_fwd(f->be, tmp, &att2, &w->wo, OPT(w->bo));
+    return site_fwd(f, li, WF_SITE_O, tmp, &att2, &w->wo, OPT(w->bo));
 }
 
 /* tmp (N, C) = MLP of h (N, C); saves gate, up, act. */
-static wf_status mlp(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *h, wf_tensor *tmp) {
+static wf_status mlp(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la, const wf_tensor *h,
+                     wf_tensor *tmp) {
     const wf_arch *a = &f->m->arch;
     wf_tensor up = V2(la->up, f->N, a->ffn), act = V2(la->act, f->N, a->ffn);
-    WF_TRY(wf_op_linear_fwd(f->be, &up, h, &w->w_up, OPT(w->b_up)));
+    WF_TRY(site_fwd(f, li, WF_SITE_UP, &up, h, &w->w_up, OPT(w->b_up)));
     if (a->gated_mlp) {
         wf_tensor gate = V2(la->gate, f->N, a->ffn);
-        WF_TRY(wf_op_linear_fwd(f->be, &gate, h, &w->w_gate, NULL));
+        WF_TRY(site_fwd(f, li, WF_SITE_GATE, &gate, h, &w->w_gate, NULL));
         WF_TRY(wf_op_swiglu_fwd(f->be, &act, &gate, &up));
     } else {
         WF_TRY(wf_op_gelu_fwd(f->be, &act, &up, a->act == WF_ACT_GELU_TANH));
     }
-    return wf_op_linear_fwd(f->be, tmp, &act, &w->w_down, OPT(w->b_down));
+    return site_fwd(f, li, WF_SITE_DOWN, tmp, &act, &w->w_down, OPT(w->b_down));
 }
 
-static wf_status block(fctx *f, const wf_layer *w, wf_layer_acts *la, const wf_tensor *x, wf_tensor *tmp) {
+static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) {
+    const wf_layer *w = &f->m->w.layers[li];
+    wf_layer_acts *la = &f->x->layers[li];
     int64_t C = f->m->arch.hidden;
     wf_tensor s1 = V2(la->s1, f->N, C), s2 = V2(la->s2, f->N, C);
     wf_tensor ln1 = V2(la->ln1, f->N, C), ln2 = V2(la->ln2, f->N, C);
     if (f->m->arch.pre_norm) {
         WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, x, &w->ln1_g, &w->ln1_b));
-        WF_TRY(attention(f, w, la, &ln1, tmp));
+        WF_TRY(attention(f, li, w, la, &ln1, tmp));
         WF_TRY(wf_op_add(f->be, &s1, x, tmp));
         WF_TRY(norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s1, &w->ln2_g, &w->ln2_b));
-        WF_TRY(mlp(f, w, la, &ln2, tmp));
+        WF_TRY(mlp(f, li, w, la, &ln2, tmp));
         return wf_op_add(f->be, &s2, &s1, tmp);
     }
-    WF_TRY(attention(f, w, la, x, tmp));
+    WF_TRY(attention(f, li, w, la, x, tmp));
     WF_TRY(wf_op_add(f->be, &s1, x, tmp));
     WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, &s1, &w->ln1_g, &w->ln1_b));
-    WF_TRY(mlp(f, w, la, &ln1, tmp));
+    WF_TRY(mlp(f, li, w, la, &ln1, tmp));
     WF_TRY(wf_op_add(f->be, &s2, &ln1, tmp));
     return norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s2, &w->ln2_g, &w->ln2_b);
 }
@@ -169,13 +190,13 @@ wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
     if (b->B > x->B || b->T > x->T || b->B * b->T > x->B * x->T)
         return wf_error(WF_ERR_INVALID, "forward: batch %lld x %lld exceeds the planned %lld x %lld",
                         (long long)b->B, (long long)b->T, (long long)x->B, (long long)x->T);
-    fctx f = {m, b, m->be, b->B, b->T, b->B * b->T};
+    fctx f = {m, b, x, m->be, b->B, b->T, b->B * b->T};
     int64_t C = m->arch.hidden;
     wf_tensor emb = V2(x->emb, f.N, C), tmp = V2(x->tmp, f.N, C);
     WF_TRY(embed(&f, x, &emb));
     wf_tensor cur = emb;
     for (int64_t i = 0; i < m->arch.n_layers; i++) {
-        WF_TRY(block(&f, &m->w.layers[i], &x->layers[i], &cur, &tmp));
+        WF_TRY(block(&f, i, &cur, &tmp));
         cur = V2(*x->layers[i].out, f.N, C);
     }
     if (m->arch.pre_norm) {

@@ -258,3 +258,16 @@ void wf_model_free(wf_model *m) {
     free(m->w.layers);
     memset(m, 0, sizeof *m);
 }
+
+wf_tensor *wf_model_site_weight(wf_weights *w, int64_t l, wf_site s) {
+    wf_layer *y = &w->layers[l];
+    wf_tensor *t[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+    return t[s];
+}
+
+wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s) {
+    wf_layer *y = &w->layers[l];
+    wf_tensor *t[] = {&y->bq, &y->bk, &y->bv, &y->bo, NULL, &y->b_up, &y->b_down};
+    static wf_tensor none;
+    return t[s] ? t[s] : &none;
+}

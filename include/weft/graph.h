@@ -18,6 +18,9 @@ typedef struct wf_batch {
     wf_tensor gather;   /* (B*T) i32 ViT: row of [cls; patch embeddings] each position takes */
     wf_tensor pick;     /* (B) i32 row of the hidden states a sequence head reads: b*T for the
                          * CLS token (BERT, ViT), the last non-pad token for decoders */
+    wf_tensor targets;  /* (B, T) i32 LM: the next token at each position, -100 = no loss */
+    wf_tensor labels;   /* (B) i32 classification labels */
+    wf_tensor values;   /* (B, 1) float regression targets */
 } wf_batch;
 
 /* A micro-batch as the data pipeline hands it over, in host memory. */
@@ -28,6 +31,9 @@ typedef struct wf_batch_host {
     const int32_t *types;   /* (B, T) BERT token types; optional (NULL: zeros) */
     const int32_t *doc_ids; /* (B, T) packed documents; optional. Positions restart per document */
     const float *pixels;    /* (B, ch, H, W) ViT images */
+    const int32_t *targets; /* (B, T) LM targets (already shifted), -100 = no loss; optional */
+    const int32_t *labels;  /* (B) class labels; optional */
+    const float *values;    /* (B) regression targets; optional */
 } wf_batch_host;
 
 /* Builds the device batch: positions, the rows sequence heads read, ViT patches and indices.
@@ -46,7 +52,31 @@ typedef struct wf_layer_acts {
     wf_tensor up, act;                 /* (N, F) before and after the activation */
     wf_tensor s2;                      /* (N, C) MLP input + MLP output */
     wf_tensor *out;                    /* the block output: s2 (pre-norm) or ln2 (post-norm) */
+    wf_tensor lora_h[WF_N_SITES];      /* (N, r) drop(x) A^T of each LoRA site, for backward */
 } wf_layer_acts;
+
+/* Gradient buffers the backward works in (planned with WF_ACTS_TRAIN). */
+typedef struct wf_grad_acts {
+    wf_tensor dx, da, db;     /* (N, C) residual-stream gradient and two temporaries */
+    wf_tensor df1, df2, df3;  /* (N, F) MLP gradients */
+    wf_tensor datt, dq;       /* (N, H*D) */
+    wf_tensor dk, dv;         /* (N, Hk*D) */
+    wf_tensor dpool, dpool2;  /* (B, C) sequence-head gradients */
+    wf_tensor lm_chunk;       /* (R, V) LM logits of R rows at a time (chunked cross-entropy) */
+    wf_tensor tok_loss;       /* (N) f32 per-token (LM) or per-sequence losses */
+    wf_tensor dvit_rows;      /* (1 + B*np, C) ViT */
+} wf_grad_acts;
+
+enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop checks) */
+       WF_ACTS_TRAIN = 2   /* plan the backward's buffers too */ };
+#define WF_LM_CHUNK_ROWS 256 /* rows of LM logits alive at once in training */
+
+/* Gradients of every weight: a wf_weights of views into the gradient buffer (data NULL =
+ * frozen: no gradient, no weight-gradient matmul) and the LoRA adapters' da/db as a/b. */
+typedef struct wf_grads {
+    wf_weights w;
+    wf_lora_adapter *lora; /* (L * WF_N_SITES) like wf_model.lora, or NULL */
+} wf_grads;
 
 typedef struct wf_acts {
     int64_t B, T;
@@ -59,13 +89,17 @@ typedef struct wf_acts {
     wf_tensor pooled, pooled_act;         /* (B, C) sequence heads: picked rows, after pooler */
     wf_tensor head_out;                   /* (B, n_labels) sequence heads; (N, V) LM logits when
                                              planned with logits */
+    wf_grad_acts d;                       /* backward buffers (WF_ACTS_TRAIN) */
+    bool training;                        /* LoRA dropout on (trainer sets, with seed and step) */
+    uint64_t seed;
+    uint32_t step;
     wf_arena arena;
 } wf_acts;
 
-/* Sizes the activations for batches of up to B x T (`lm_logits`: also keep full (N, V) LM
- * logits, for evaluation and interop checks) and allocates them on the model's backend. */
-wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, bool lm_logits, wf_acts *out);
-size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, bool lm_logits);
+/* Sizes the activations for batches of up to B x T (flags WF_ACTS_*) and allocates them on the
+ * model's backend. LoRA adapters must be attached before (their saved h is planned here). */
+wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out);
+size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags);
 void wf_acts_destroy(const wf_model *m, wf_acts *a);
 
 /* The forward pass. Output: a->head_out for LM (logits, when planned) and sequence / image
@@ -73,5 +107,16 @@ void wf_acts_destroy(const wf_model *m, wf_acts *a);
 wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *a);
 /* The hidden states a bare model returns (HF last_hidden_state): (N, C). */
 const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a);
+
+/* Loss of the model's head after wf_graph_forward, and (when g != NULL) its gradient into
+ * a->d.dx, the gradient of the final hidden states, plus the head weights' gradients.
+ * LM: cross-entropy of each position against b->targets (-100 ignored), computed R rows at a
+ * time so full logits never exist; sequence heads: cross-entropy against b->labels, or MSE
+ * against b->values. Per-token (per-sequence) losses land in a->d.tok_loss (0 where ignored);
+ * gradients are scaled by dscale (= loss scale / loss tokens of the whole global batch). */
+wf_status wf_graph_loss(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g,
+                        float dscale);
+/* The backward from a->d.dx down to the embeddings: "+=" into every non-NULL gradient. */
+wf_status wf_graph_backward(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g);
 
 #endif

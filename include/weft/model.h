@@ -55,6 +55,26 @@ typedef struct wf_slot {
     bool top_level;       /* a head tensor (lm_head, score, classifier): never prefixed */
 } wf_slot;
 
+/* The linear layers of a block that can carry an adapter (PEFT target names in brackets). */
+typedef enum wf_site {
+    WF_SITE_Q,    /* q_proj / query / c_attn */
+    WF_SITE_K,    /* k_proj / key */
+    WF_SITE_V,    /* v_proj / value */
+    WF_SITE_O,    /* o_proj / attention.output.dense / attn.c_proj */
+    WF_SITE_GATE, /* gate_proj */
+    WF_SITE_UP,   /* up_proj / intermediate.dense / mlp.c_fc */
+    WF_SITE_DOWN, /* down_proj / output.dense / mlp.c_proj */
+    WF_N_SITES
+} wf_site;
+
+/* A LoRA adapter on one linear layer: y = x W^T + b + scale * drop(x) A^T B^T (MATH.md). */
+typedef struct wf_lora_adapter {
+    wf_tensor a, b; /* (r, K), (M, r); data NULL: this site has no adapter */
+    float scale;    /* alpha / r, or alpha / sqrt(r) with rsLoRA */
+    float dropout;
+    uint32_t stream; /* dropout RNG stream: sites of one fused module (GPT-2 c_attn) share it */
+} wf_lora_adapter;
+
 typedef struct wf_model {
     wf_arch arch;
     wf_backend *be;
@@ -65,7 +85,12 @@ typedef struct wf_model {
     wf_dtype dtype;       /* dtype of weights and activations on the backend */
     wf_tensor rope_inv_freq; /* (D/2) f32, RoPE models only (llama3 scaling applied) */
     wf_arena arena;       /* holds every weight */
+    wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
 } wf_model;
+
+/* The weight of site `s` of layer `l`, and its bias (data NULL when the layer has none). */
+wf_tensor *wf_model_site_weight(wf_weights *w, int64_t l, wf_site s);
+wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s);
 
 /* Loads a Hugging Face model directory (config.json + model.safetensors or a sharded index)
  * onto backend `be`, weights in dtype `dt`. Errors name the file and the tensor. */

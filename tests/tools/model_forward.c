@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     if (wf_backend_arena_create(be, &batch_arena, "batch", wf_batch_bytes(&m, B, T)) != WF_OK ||
         wf_batch_upload(&m, &h, &batch_arena, &b) != WF_OK)
         return fail("batch");
-    if (wf_acts_create(&m, B, T, true, &acts) != WF_OK) return fail("activations");
+    if (wf_acts_create(&m, B, T, WF_ACTS_LOGITS, &acts) != WF_OK) return fail("activations");
     if (wf_graph_forward(&m, &b, &acts) != WF_OK) return fail("forward");
     const wf_tensor *res = m.arch.head == WF_HEAD_NONE ? wf_graph_hidden(&m, &acts) : &acts.head_out;
     size_t n = (size_t)wf_tensor_numel(res);

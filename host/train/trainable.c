@@ -1,0 +1,441 @@
+/* Trainable-set construction (trainable.h): which weights train under each method, LoRA
+ * adapters (PEFT init and target matching), and the flat fp32 buffers every trainable tensor
+ * moves into. PEFT facts: ../shared/reference/FORMATS.md "PEFT adapter directory". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/rng.h"
+#include "weft/safetensors.h"
+#include "weft/trainable.h"
+
+#define ALIGN_ELEMS 64 /* each tensor starts 256-byte aligned in the flat buffers */
+
+void wf_peft_spec_default(wf_peft_spec *s) {
+    memset(s, 0, sizeof *s);
+    s->method = WF_METHOD_LORA;
+    s->lora_r = 8, s->lora_alpha = 16, s->lora_dropout = 0;
+    s->n_targets = 2;
+    snprintf(s->targets[0], sizeof s->targets[0], "q_proj");
+    snprintf(s->targets[1], sizeof s->targets[1], "v_proj");
+    s->seed = 42;
+    s->n_no_decay = 2;
+    snprintf(s->no_decay[0], sizeof s->no_decay[0], "bias");
+    snprintf(s->no_decay[1], sizeof s->no_decay[1], "norm");
+}
+
+/* HF module path (without the head-model prefix) of a block's linear site; NULL if none. */
+static const char *site_module(wf_family f, wf_site s) {
+    static const char *const llama[] = {"layers.%d.self_attn.q_proj", "layers.%d.self_attn.k_proj",
+        "layers.%d.self_attn.v_proj", "layers.%d.self_attn.o_proj", "layers.%d.mlp.gate_proj",
+        "layers.%d.mlp.up_proj", "layers.%d.mlp.down_proj"};
+    static const char *const gpt2[] = {"h.%d.attn.c_attn", "h.%d.attn.c_attn", "h.%d.attn.c_attn",
+        "h.%d.attn.c_proj", NULL, "h.%d.mlp.c_fc", "h.%d.mlp.c_proj"};
+    static const char *const bert[] = {"encoder.layer.%d.attention.self.query",
+        "encoder.layer.%d.attention.self.key", "encoder.layer.%d.attention.self.value",
+        "encoder.layer.%d.attention.output.dense", NULL, "encoder.layer.%d.intermediate.dense",
+        "encoder.layer.%d.output.dense"};
+    static const char *const vit[] = {"encoder.layer.%d.attention.attention.query",
+        "encoder.layer.%d.attention.attention.key", "encoder.layer.%d.attention.attention.value",
+        "encoder.layer.%d.attention.output.dense", NULL, "encoder.layer.%d.intermediate.dense",
+        "encoder.layer.%d.output.dense"};
+    const char *const *t = f == WF_FAMILY_LLAMA ? llama : f == WF_FAMILY_GPT2 ? gpt2 : f == WF_FAMILY_BERT ? bert : vit;
+    return t[s];
+}
+
+/* The PEFT module path of site s in layer l: with the base-model prefix when the model has a
+ * head (PEFT wraps the head model), e.g. "model.layers.3.self_attn.q_proj". */
+static void module_path(const wf_model *m, int64_t l, wf_site s, char *out, size_t cap) {
+    const char *fmt = site_module(m->arch.family, s);
+    char mod[128];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(mod, sizeof mod, fmt, (int)l);
+#pragma GCC diagnostic pop
+    snprintf(out, cap, "%s%s", m->arch.head == WF_HEAD_NONE ? "" : m->prefix, mod);
+}
+
+/* PEFT's rule: a target matches the module whose full path equals it or ends in "." + it. */
+static bool target_matches(const wf_peft_spec *sp, const char *path) {
+    size_t n = strlen(path);
+    for (int i = 0; i < sp->n_targets; i++) {
+        const char *t = sp->targets[i];
+        size_t k = strlen(t);
+        if (strcmp(t, "all-linear") == 0) return true;
+        if (strcmp(path, t) == 0 || (n > k && path[n - k - 1] == '.' && strcmp(path + n - k, t) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* A growing list of parameters before layout. */
+typedef struct plist {
+    wf_param *v;
+    int n, cap;
+} plist;
+
+static wf_status push(plist *l, const char *name, wf_tensor *w, bool decay) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        wf_param *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return wf_error(WF_ERR_OOM, "trainable: out of memory");
+        l->v = v, l->cap = cap;
+    }
+    wf_param *p = &l->v[l->n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->weight = w, p->numel = wf_tensor_numel(w), p->decay = decay;
+    return WF_OK;
+}
+
+/* The full HF name of a slot (with the base prefix when the model has a head); the parts of a
+ * fused checkpoint tensor (GPT-2 c_attn) get ":q", ":k", ":v". */
+static void slot_name(const wf_model *m, const wf_slot *s, char *out, size_t cap) {
+    bool pre = !s->top_level && m->arch.head != WF_HEAD_NONE;
+    const char *part = s->xform == WF_XFORM_QKV_Q ? ":q" : s->xform == WF_XFORM_QKV_K ? ":k"
+                     : s->xform == WF_XFORM_QKV_V ? ":v" : "";
+    snprintf(out, cap, "%s%s%s", pre ? m->prefix : "", s->name, part);
+}
+
+static bool no_decay_has(const wf_peft_spec *sp, const char *kind) {
+    for (int i = 0; i < sp->n_no_decay; i++)
+        if (strcmp(sp->no_decay[i], kind) == 0) return true;
+    return false;
+}
+
+static bool slot_decays(const wf_model *m, const wf_peft_spec *sp, const wf_slot *s) {
+    const wf_weights *w = &m->w;
+    const wf_tensor *t = s->dst;
+    size_t n = strlen(s->name);
+    bool bias = (n > 5 && strcmp(s->name + n - 5, ".bias") == 0);
+    bool emb = t == &w->tok_emb || t == &w->pos_emb || t == &w->type_emb || t == &w->cls_token;
+    bool norm = !bias && t->ndim == 1 && !emb && (strstr(s->name, "norm") || strstr(s->name, "ln_") ||
+                                                 strstr(s->name, "LayerNorm") || strstr(s->name, "ln_f"));
+    if (bias && no_decay_has(sp, "bias")) return false;
+    if (norm && no_decay_has(sp, "norm")) return false;
+    if (emb && no_decay_has(sp, "embedding")) return false;
+    return true;
+}
+
+/* The block index in a slot name ("layers.3.", "h.3.", "layer.3."), or -1. */
+static int64_t slot_layer(const char *name) {
+    const char *keys[] = {"layers.", "h.", "layer."};
+    for (int k = 0; k < 3; k++) {
+        const char *p = strstr(name, keys[k]);
+        if (p && (p == name || p[-1] == '.')) return strtoll(p + strlen(keys[k]), NULL, 10);
+    }
+    return -1;
+}
+
+static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot *s, const char *full) {
+    bool cls_head = s->top_level && m->arch.head != WF_HEAD_LM;
+    switch (sp->method) {
+    case WF_METHOD_FULL: return true;
+    case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
+    case WF_METHOD_FREEZE: break;
+    }
+    for (int i = 0; i < sp->n_modules; i++)
+        if (strstr(full, sp->modules[i])) return true;
+    if (cls_head) return true;
+    if (sp->train_top_layers <= 0) return false;
+    int64_t l = slot_layer(s->name), L = m->arch.n_layers;
+    if (l >= 0) return l >= L - sp->train_top_layers;
+    const wf_weights *w = &m->w; /* outside the blocks: the final norm and an untied LM head */
+    return s->dst == &w->final_g || s->dst == &w->final_b || (s->top_level && !m->arch.tied_embeddings);
+}
+
+/* LoRA adapters on every targeted site; A and B tensors get shapes here, memory at layout. */
+static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, plist *l, wf_tensor *owned) {
+    int64_t L = m->arch.n_layers;
+    m->lora = calloc((size_t)(L * WF_N_SITES), sizeof *m->lora);
+    if (!m->lora) return wf_error(WF_ERR_OOM, "lora: out of memory");
+    float scale = sp->rslora ? sp->lora_alpha / sqrtf((float)sp->lora_r) : sp->lora_alpha / (float)sp->lora_r;
+    int matched = 0;
+    for (int64_t li = 0; li < L; li++)
+        for (int s = 0; s < WF_N_SITES; s++) {
+            if (!site_module(m->arch.family, (wf_site)s)) continue;
+            wf_tensor *W = wf_model_site_weight(&m->w, li, (wf_site)s);
+            char path[160], name[192];
+            module_path(m, li, (wf_site)s, path, sizeof path);
+            if (!W->data || !target_matches(sp, path)) continue;
+            wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
+            ad->scale = scale, ad->dropout = sp->lora_dropout;
+            ad->stream = (uint32_t)(li * WF_N_SITES + s);
+            bool fused_tail = m->arch.family == WF_FAMILY_GPT2 && (s == WF_SITE_K || s == WF_SITE_V);
+            if (fused_tail) continue; /* GPT-2 c_attn: K and V share Q's adapter (layout splits B) */
+            int64_t M = W->shape[0] * (m->arch.family == WF_FAMILY_GPT2 && s == WF_SITE_Q ? 3 : 1);
+            wf_tensor *A = &owned[2 * (li * WF_N_SITES + s)], *B = A + 1;
+            *A = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->lora_r, W->shape[1]}};
+            *B = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {M, sp->lora_r}};
+            snprintf(name, sizeof name, "%s.lora_A.weight", path);
+            WF_TRY(push(l, name, A, true));
+            snprintf(name, sizeof name, "%s.lora_B.weight", path);
+            WF_TRY(push(l, name, B, true));
+            matched++;
+        }
+    if (!matched)
+        return wf_error(WF_ERR_INVALID, "lora: no module of this %s model matches the targets "
+                        "(e.g. '%s'); examples of module names: %s", m->arch.model_type,
+                        sp->n_targets ? sp->targets[0] : "", site_module(m->arch.family, WF_SITE_Q));
+    return WF_OK;
+}
+
+/* Decayed parameters first, each group in plan order; offsets aligned. */
+static void layout(wf_trainable *t, plist *l) {
+    wf_param *v = malloc((size_t)(l->n ? l->n : 1) * sizeof *v);
+    WF_ASSERT(v);
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < l->n; i++)
+            if (l->v[i].decay == (pass == 0)) v[n++] = l->v[i];
+    int64_t off = 0;
+    t->n_decay = 0;
+    for (int i = 0; i < n; i++) {
+        v[i].offset = off;
+        off += (v[i].numel + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS;
+        if (v[i].decay) t->n_decay = off;
+    }
+    free(l->v);
+    t->params = v, t->n_params = n, t->total = off;
+}
+
+static wf_tensor flat_view(const wf_tensor *flat, const wf_tensor *shape_of, int64_t off) {
+    wf_tensor v = *shape_of;
+    v.dtype = flat->dtype;
+    v.data = (char *)flat->data + (size_t)off * wf_dtype_size(flat->dtype);
+    return v;
+}
+
+static bool ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* Initial fp32 values of a parameter: LoRA A kaiming-uniform(a = sqrt(5)) as PEFT (bound
+ * 1/sqrt(in_features)), LoRA B zeros, anything else its current (loaded) value. */
+static wf_status initial_values(const wf_model *m, const wf_peft_spec *sp, const wf_param *p,
+                                int index, float *host) {
+    if (ends_with(p->name, ".lora_A.weight")) {
+        float bound = 1.0f / sqrtf((float)p->weight->shape[1]);
+        for (int64_t i = 0; i < p->numel; i++)
+            host[i] = bound * (2.0f * wf_rng_uniform(sp->seed, 0, (uint32_t)index, (uint64_t)i) - 1.0f);
+        return WF_OK;
+    }
+    if (ends_with(p->name, ".lora_B.weight")) {
+        memset(host, 0, (size_t)p->numel * sizeof *host);
+        return WF_OK;
+    }
+    size_t bytes = (size_t)p->numel * wf_dtype_size(p->weight->dtype);
+    WF_TRY(m->be->copy(m->be, host, p->weight->data, bytes, WF_COPY_D2H));
+    if (p->weight->dtype != WF_F32) /* widen in place, from the back */
+        for (int64_t i = p->numel - 1; i >= 0; i--) host[i] = wf_load_f32(host, p->weight->dtype, (size_t)i);
+    return WF_OK;
+}
+
+wf_status wf_trainable_set(const wf_model *m, wf_trainable *t, const wf_param *p, const float *v) {
+    wf_backend *be = m->be;
+    wf_tensor master = flat_view(&t->p, p->weight, p->offset);
+    WF_TRY(be->copy(be, master.data, v, (size_t)p->numel * sizeof(float), WF_COPY_H2D));
+    WF_TRY(be->sync(be));
+    if (!t->p_lowp.data) return WF_OK;
+    wf_tensor low = flat_view(&t->p_lowp, p->weight, p->offset);
+    return wf_op_cast(be, &low, &master);
+}
+
+static const wf_param *param_of(const wf_trainable *t, const wf_tensor *w) {
+    for (int i = 0; i < t->n_params; i++)
+        if (t->params[i].weight == w) return &t->params[i];
+    return NULL;
+}
+
+/* Rows [r0, r0 + n) of a 2-D tensor. */
+static wf_tensor row_slice(const wf_tensor *x, int64_t r0, int64_t n) {
+    wf_tensor v = *x;
+    v.data = (char *)x->data + (size_t)(r0 * x->shape[1]) * wf_dtype_size(x->dtype);
+    v.shape[0] = n;
+    return v;
+}
+
+/* The graph's gradient view of each trainable model weight: the same field in grads.w. */
+static void map_grads(const wf_model *m, wf_trainable *t) {
+    const char *w0 = (const char *)&m->w, *l0 = (const char *)m->w.layers;
+    size_t lsize = (size_t)m->arch.n_layers * sizeof(wf_layer);
+    for (int i = 0; i < t->n_params; i++) {
+        const char *p = (const char *)t->params[i].weight;
+        if (p >= w0 && p < w0 + sizeof m->w)
+            *(wf_tensor *)((char *)&t->grads.w + (p - w0)) = t->params[i].grad;
+        else if (p >= l0 && p < l0 + lsize)
+            *(wf_tensor *)((char *)t->grads.w.layers + (p - l0)) = t->params[i].grad;
+    }
+    if (m->arch.head == WF_HEAD_LM && m->arch.tied_embeddings) t->grads.w.lm_head = t->grads.w.tok_emb;
+}
+
+/* Points every adapter at its A/B (GPT-2 c_attn: q, k, v share A and split B's rows) and the
+ * gradient adapters at the matching gradient views. */
+static void wire_lora(wf_model *m, wf_trainable *t) {
+    int64_t L = m->arch.n_layers;
+    for (int64_t li = 0; li < L; li++)
+        for (int s = 0; s < WF_N_SITES; s++) {
+            int64_t i = li * WF_N_SITES + s;
+            wf_lora_adapter *ad = &m->lora[i], *gd = &t->grads.lora[i];
+            if (ad->scale == 0) continue;
+            bool gpt2_qkv = m->arch.family == WF_FAMILY_GPT2 && s <= WF_SITE_V;
+            int64_t owner = gpt2_qkv ? li * WF_N_SITES + WF_SITE_Q : i;
+            const wf_tensor *A = &t->lora_t[2 * owner], *B = A + 1;
+            const wf_param *pa = param_of(t, A), *pb = param_of(t, B);
+            ad->a = *A, gd->a = pa->grad;
+            ad->b = *B, gd->b = pb->grad;
+            if (gpt2_qkv) { /* c_attn's output rows are q | k | v */
+                int64_t C = B->shape[0] / 3;
+                ad->b = row_slice(B, (s - WF_SITE_Q) * C, C);
+                gd->b = row_slice(&pb->grad, (s - WF_SITE_Q) * C, C);
+            }
+        }
+}
+
+static wf_status check_spec(const wf_peft_spec *sp) {
+    if (sp->method == WF_METHOD_LORA && (sp->lora_r < 1 || !(sp->lora_alpha > 0) ||
+                                         !(sp->lora_dropout >= 0 && sp->lora_dropout < 1) || !sp->n_targets))
+        return wf_error(WF_ERR_INVALID, "lora: needs r >= 1, alpha > 0, dropout in [0, 1) and at "
+                        "least one target module");
+    if (sp->method == WF_METHOD_FREEZE && sp->train_top_layers <= 0 && sp->n_modules == 0)
+        return wf_error(WF_ERR_INVALID, "freeze: set the number of top layers to train or the "
+                        "modules to train");
+    return WF_OK;
+}
+
+static wf_status alloc_flat(const wf_model *m, wf_trainable *t) {
+    bool lowp = m->dtype != WF_F32;
+    size_t n = (size_t)t->total, bytes = 4 * (n * 4 + WF_ARENA_ALIGN) + (lowp ? n * 2 + WF_ARENA_ALIGN : 0);
+    WF_TRY(wf_backend_arena_create(m->be, &t->arena, "trainable", bytes));
+    wf_tensor *bufs[] = {&t->p, &t->g, &t->m, &t->v};
+    for (int i = 0; i < 4; i++) {
+        *bufs[i] = (wf_tensor){.dtype = WF_F32, .ndim = 1, .shape = {t->total}};
+        WF_TRY(wf_arena_alloc(&t->arena, n * 4, &bufs[i]->data));
+        WF_TRY(m->be->memset(m->be, bufs[i]->data, 0, n * 4));
+    }
+    if (lowp) {
+        t->p_lowp = (wf_tensor){.dtype = m->dtype, .ndim = 1, .shape = {t->total}};
+        WF_TRY(wf_arena_alloc(&t->arena, n * 2, &t->p_lowp.data));
+        WF_TRY(m->be->memset(m->be, t->p_lowp.data, 0, n * 2));
+    }
+    return WF_OK;
+}
+
+/* Copies every parameter's initial value into the flat buffers, then points the model at them. */
+static wf_status move_params(wf_model *m, const wf_peft_spec *sp, wf_trainable *t) {
+    int64_t big = 0;
+    for (int i = 0; i < t->n_params; i++) big = t->params[i].numel > big ? t->params[i].numel : big;
+    float *host = malloc((size_t)big * sizeof(float) + 4);
+    if (!host) return wf_error(WF_ERR_OOM, "trainable: out of host memory");
+    wf_status s = WF_OK;
+    for (int i = 0; i < t->n_params && s == WF_OK; i++) {
+        wf_param *p = &t->params[i];
+        s = initial_values(m, sp, p, i, host);
+        if (s == WF_OK) s = wf_trainable_set(m, t, p, host);
+        if (s != WF_OK) break;
+        wf_tensor home = flat_view(t->p_lowp.data ? &t->p_lowp : &t->p, p->weight, p->offset);
+        p->weight->data = home.data;
+        p->grad = flat_view(&t->g, p->weight, p->offset);
+    }
+    free(host);
+    if (m->arch.head == WF_HEAD_LM && m->arch.tied_embeddings) m->w.lm_head.data = m->w.tok_emb.data;
+    return s;
+}
+
+wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *t) {
+    memset(t, 0, sizeof *t);
+    WF_TRY(check_spec(sp));
+    int64_t L = m->arch.n_layers;
+    t->lora_t = calloc((size_t)(2 * L * WF_N_SITES), sizeof *t->lora_t);
+    t->grads.w.layers = calloc((size_t)L, sizeof *t->grads.w.layers);
+    if (!t->lora_t || !t->grads.w.layers) return wf_error(WF_ERR_OOM, "trainable: out of memory");
+    plist l = {0};
+    for (int i = 0; i < m->n_slots; i++) {
+        const wf_slot *s = &m->slots[i];
+        char full[192];
+        slot_name(m, s, full, sizeof full);
+        if (s->dst->data && slot_trains(m, sp, s, full)) WF_TRY(push(&l, full, s->dst, slot_decays(m, sp, s)));
+    }
+    if (sp->method == WF_METHOD_LORA) {
+        WF_TRY(plan_lora(m, sp, &l, t->lora_t));
+        t->grads.lora = calloc((size_t)(L * WF_N_SITES), sizeof *t->grads.lora);
+        if (!t->grads.lora) return wf_error(WF_ERR_OOM, "trainable: out of memory");
+    }
+    if (l.n == 0) {
+        free(l.v);
+        return wf_error(WF_ERR_INVALID, "nothing to train: the method selects no weight");
+    }
+    layout(t, &l);
+    WF_TRY(alloc_flat(m, t));
+    WF_TRY(move_params(m, sp, t));
+    map_grads(m, t);
+    if (m->lora) wire_lora(m, t);
+    return wf_trainable_zero_grad(m, t);
+}
+
+wf_status wf_trainable_zero_grad(const wf_model *m, wf_trainable *t) {
+    return m->be->memset(m->be, t->g.data, 0, (size_t)t->total * sizeof(float));
+}
+
+const wf_param *wf_trainable_find(const wf_trainable *t, const char *name) {
+    for (int i = 0; i < t->n_params; i++)
+        if (strcmp(t->params[i].name, name) == 0) return &t->params[i];
+    return NULL;
+}
+
+void wf_trainable_free(wf_model *m, wf_trainable *t) {
+    wf_backend_arena_destroy(m->be, &t->arena);
+    free(t->params), free(t->lora_t), free(t->grads.w.layers), free(t->grads.lora);
+    free(m->lora);
+    m->lora = NULL;
+    memset(t, 0, sizeof *t);
+}
+
+/* PEFT adapter files name tensors "base_model.model.<module path>.lora_A.weight" and save
+ * modules_to_save heads as "base_model.model.<path>.<param>". */
+#define PEFT_PREFIX "base_model.model."
+
+static wf_status load_peft_tensor(const wf_model *m, wf_trainable *t, const wf_st_tensor *st,
+                                  const char *file, int *loaded) {
+    size_t k = strlen(PEFT_PREFIX);
+    const char *name = strncmp(st->name, PEFT_PREFIX, k) == 0 ? st->name + k : st->name;
+    const wf_param *p = wf_trainable_find(t, name);
+    if (!p)
+        return wf_error(WF_ERR_FORMAT, "%s: tensor '%s' has no trainable counterpart here (is the "
+                        "adapter for this model, with the same target modules?)", file, st->name);
+    bool ok = st->ndim == p->weight->ndim;
+    for (int d = 0; ok && d < st->ndim; d++) ok = st->shape[d] == p->weight->shape[d];
+    if (!ok)
+        return wf_error(WF_ERR_FORMAT, "%s: tensor '%s' has a shape other than the model's (%lld x "
+                        "%lld; rank r or the target differs?)", file, st->name,
+                        (long long)p->weight->shape[0], (long long)p->weight->shape[1]);
+    float *host = malloc((size_t)st->numel * sizeof *host + 4);
+    if (!host) return wf_error(WF_ERR_OOM, "%s: out of memory", file);
+    wf_status s = wf_st_read_f32(st, host, st->numel);
+    if (s == WF_OK) s = wf_trainable_set(m, t, p, host);
+    free(host);
+    *loaded += s == WF_OK && strstr(name, ".lora_") != NULL;
+    return s;
+}
+
+wf_status wf_trainable_load_peft(const wf_model *m, wf_trainable *t, const char *path) {
+    char file[4096];
+    size_t n = strlen(path);
+    if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) snprintf(file, sizeof file, "%s", path);
+    else snprintf(file, sizeof file, "%s/adapter_model.safetensors", path);
+    wf_st_file *f = NULL;
+    WF_TRY(wf_st_open(file, &f));
+    int loaded = 0, want = 0;
+    wf_status s = WF_OK;
+    for (int64_t i = 0; i < wf_st_count(f) && s == WF_OK; i++)
+        s = load_peft_tensor(m, t, wf_st_tensor_at(f, i), file, &loaded);
+    for (int i = 0; i < t->n_params && s == WF_OK; i++)
+        if (strstr(t->params[i].name, ".lora_")) want++;
+    if (s == WF_OK && loaded < want)
+        s = wf_error(WF_ERR_FORMAT, "%s: holds %d tensors but this model has %d LoRA tensors "
+                     "(different target modules?)", file, loaded, want);
+    wf_st_close(f);
+    return s;
+}

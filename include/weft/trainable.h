@@ -1,0 +1,73 @@
+/* What trains and where its state lives: the fine-tuning method decides which weights train
+ * (full, freezing, LoRA with task heads), and every trainable tensor is laid out in one flat fp32
+ * buffer — decayed tensors first — with its gradient, AdamW m and v beside it (DESIGN.md
+ * "Memory": one all-reduce, one norm, one AdamW launch). Frozen tensors get no gradient buffer,
+ * no optimizer state and no weight-gradient matmul. */
+#ifndef WEFT_TRAINABLE_H
+#define WEFT_TRAINABLE_H
+
+#include "weft/graph.h"
+
+typedef enum wf_method { WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE } wf_method;
+
+#define WF_MAX_TARGETS 16
+#define WF_MAX_NAMES 8
+
+typedef struct wf_peft_spec {
+    wf_method method;
+    /* LoRA (PEFT semantics): targets are module names matched as PEFT does (the full module
+     * path equals the target or ends with "." + target); "all-linear" = every block linear. */
+    int lora_r;
+    float lora_alpha, lora_dropout;
+    bool rslora;
+    int n_targets;
+    char targets[WF_MAX_TARGETS][64];
+    uint64_t seed;            /* LoRA A init */
+    /* Freezing: train only the top N blocks (0 = all) and/or modules whose name contains one
+     * of `modules` (with the final norm and the head when the top blocks train). */
+    int train_top_layers;
+    int n_modules;
+    char modules[WF_MAX_NAMES][64];
+    /* No weight decay for tensors whose kind is named here: "bias", "norm", "embedding". */
+    int n_no_decay;
+    char no_decay[WF_MAX_NAMES][32];
+} wf_peft_spec;
+
+typedef struct wf_param {
+    char name[192];    /* HF name (PEFT name for adapters), e.g. model.layers.0.mlp.up_proj.weight */
+    wf_tensor *weight; /* the model's tensor; its data lives in the flat buffer now */
+    wf_tensor grad;    /* view into the flat gradient */
+    int64_t offset, numel;
+    bool decay;
+} wf_param;
+
+typedef struct wf_trainable {
+    wf_param *params;
+    int n_params;
+    int64_t total, n_decay; /* elements; [0, n_decay) get weight decay */
+    wf_tensor p, g, m, v;   /* (total) fp32 master weights, gradients, AdamW moments */
+    wf_tensor p_lowp;       /* (total) model-dtype copy when the model is bf16/fp16 */
+    wf_grads grads;         /* the graph's view of g */
+    wf_tensor *lora_t;      /* (2 * L * WF_N_SITES) LoRA A/B tensors (the adapters view them) */
+    wf_arena arena;
+} wf_trainable;
+
+/* Attaches LoRA adapters when the method asks for them (A kaiming-uniform as PEFT, B = 0), moves
+ * every trainable tensor into the flat buffers and builds the gradient views. Call before
+ * wf_acts_create (adapters change the activations). */
+wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *spec, wf_trainable *out);
+void wf_trainable_free(wf_model *m, wf_trainable *t);
+/* Zeroes the gradients (before a step's first micro-batch). */
+wf_status wf_trainable_zero_grad(const wf_model *m, wf_trainable *t);
+/* Copies host fp32 values into a trainable tensor (master and low-precision copy). */
+wf_status wf_trainable_set(const wf_model *m, wf_trainable *t, const wf_param *p, const float *v);
+/* Parameter i of the adapter/weight named `name`, or NULL. */
+const wf_param *wf_trainable_find(const wf_trainable *t, const char *name);
+/* Loads LoRA A/B (and modules_to_save heads) from a PEFT adapter directory or
+ * adapter_model.safetensors into the matching trainable tensors; shapes must match. */
+wf_status wf_trainable_load_peft(const wf_model *m, wf_trainable *t, const char *path);
+
+/* The PEFT spec's default, e.g. for tests: LoRA r 8, alpha 16, q_proj/v_proj. */
+void wf_peft_spec_default(wf_peft_spec *s);
+
+#endif

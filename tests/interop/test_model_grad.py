@@ -1,0 +1,235 @@
+"""Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
+autograd through transformers (and peft for LoRA) on tiny random models, in fp32.
+
+Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
+regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
+loss): both sides accumulate in fp32 in different orders through two layers forward and back;
+observed differences are ~1e-6 of the tensor's scale. A wrong backward is off by O(1).
+
+usage: test_model_grad.py MODEL_GRAD_TOOL
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import transformers as tf
+from safetensors.numpy import load_file
+
+TOOL = sys.argv[1]
+TOL = 2e-4
+failures = []
+
+
+def write(tmp, name, arr, dt):
+    path = os.path.join(tmp, name)
+    np.ascontiguousarray(arr, dtype=dt).tofile(path)
+    return path
+
+
+def run_weft(tmp, model_dir, B, T, inputs, extra=()):
+    out = os.path.join(tmp, "grads.safetensors")
+    args = [TOOL, model_dir, str(B), str(T), out]
+    for flag, (arr, dt) in inputs.items():
+        args += [f"--{flag}", write(tmp, flag, arr, dt)]
+    res = subprocess.run(args + list(extra), check=True, capture_output=True, text=True)
+    return float(res.stdout.strip()), load_file(out)
+
+
+def compare(case, loss, grads, want_loss, want_grads):
+    ok = abs(loss - want_loss) <= 1e-5 * max(1.0, abs(want_loss))
+    worst = (0.0, "")
+    # A tensor whose exact gradient is 0 (key biases: softmax is shift-invariant) holds only
+    # rounding noise on both sides: compare it against 1e-3 of the model's largest gradient.
+    floor = 1e-3 * max(np.abs(g).max() for g in want_grads.values())
+    for name, g in want_grads.items():
+        if name not in grads:
+            print(f"FAIL {case}: weft has no gradient for {name}")
+            ok = False
+            continue
+        scale = max(np.abs(g).max(), floor)
+        err = np.abs(grads[name] - g).max() / scale
+        worst = max(worst, (err, name))
+        if err > TOL:
+            print(f"FAIL {case}: {name}: max |diff| {err:.3g} of the scale {scale:.3g}")
+            ok = False
+    extra = set(grads) - set(want_grads)
+    if extra:
+        print(f"FAIL {case}: weft trains tensors torch does not: {sorted(extra)[:5]}")
+        ok = False
+    print(f"{'ok  ' if ok else 'FAIL'} {case}: loss {loss:.7g} vs {want_loss:.7g}, {len(want_grads)} "
+          f"gradients, worst {worst[0]:.2g} ({worst[1]})")
+    if not ok:
+        failures.append(case)
+
+
+def torch_grads(model, names=None):
+    out = {}
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            out[n if names is None else names(n)] = p.grad.detach().numpy().copy()
+    return out
+
+
+def lm_batch(vocab, B, T, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (B, T), generator=g)
+    targets = torch.full((B, T), -100, dtype=torch.long)
+    targets[:, :-1] = ids[:, 1:]
+    targets[0, :3] = -100  # a prompt whose tokens carry no loss
+    return ids, targets
+
+
+def lm_loss(logits, targets):
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=-100)
+
+
+def full_lm(tmp, name, config):
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    model = tf.AutoModelForCausalLM.from_config(config)
+    d = os.path.join(tmp, name)
+    model.save_pretrained(d, safe_serialization=True)
+    B, T = 2, 9
+    ids, targets = lm_batch(config.vocab_size, B, T, 1)
+    loss = lm_loss(model(input_ids=ids).logits, targets)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (targets, np.int32)})
+    want = torch_grads(model)
+    if config.model_type == "gpt2":  # Conv1D weights are [in, out]; weft reports HF Linear (out, in)
+        want = gpt2_linear_layout(want)
+    compare(name + " full", got_loss, got, loss.item(), want)
+
+
+def gpt2_linear_layout(grads):
+    """weft holds c_attn as q/k/v and Conv1D weights transposed: map torch's grads to that."""
+    out = {}
+    for n, g in grads.items():
+        if n.endswith("attn.c_attn.weight"):
+            C = g.shape[0]
+            for part, key in enumerate(("q", "k", "v")):
+                out[n + f":{key}"] = g[:, part * C:(part + 1) * C].T
+        elif n.endswith("attn.c_attn.bias"):
+            C = g.shape[0] // 3
+            for part, key in enumerate(("q", "k", "v")):
+                out[n + f":{key}"] = g[part * C:(part + 1) * C]
+        elif any(n.endswith(s) for s in ("c_proj.weight", "c_fc.weight")):
+            out[n] = g.T
+        else:
+            out[n] = g
+    return out
+
+
+def lora_lm(tmp):
+    from peft import LoraConfig, get_peft_model
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    torch.manual_seed(0)
+    base = tf.LlamaForCausalLM(cfg)
+    d = os.path.join(tmp, "llama-lora-base")
+    base.save_pretrained(d, safe_serialization=True)
+    targets_list = ["q_proj", "v_proj", "down_proj", "gate_proj"]
+    peft_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=targets_list, lora_dropout=0.0,
+                          init_lora_weights=False)  # random B too, so dA is not zero
+    model = get_peft_model(base, peft_cfg)
+    ad = os.path.join(tmp, "adapter")
+    model.save_pretrained(ad)
+    B, T = 2, 9
+    ids, targets = lm_batch(cfg.vocab_size, B, T, 2)
+    loss = lm_loss(model(input_ids=ids).logits, targets)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (targets, np.int32)},
+                             ["--lora", "4", "8", ",".join(targets_list), "--peft", ad])
+    want = torch_grads(model, lambda n: n.replace("base_model.model.", "").replace(".default", ""))
+    compare("llama lora", got_loss, got, loss.item(), want)
+
+
+def bert_cls(tmp, regression):
+    kw = dict(num_labels=1, problem_type="regression") if regression else dict(num_labels=3)
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **kw)
+    torch.manual_seed(3)
+    model = tf.BertForSequenceClassification(cfg)
+    name = "bert-regression" if regression else "bert-seqcls"
+    d = os.path.join(tmp, name)
+    model.save_pretrained(d, safe_serialization=True)
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    out = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32)}
+    if regression:
+        values = torch.randn(B)
+        loss = torch.nn.functional.mse_loss(out.reshape(-1), values)
+        inputs["values"] = (values, np.float32)
+    else:
+        labels = torch.tensor([0, 2, 1])
+        loss = torch.nn.functional.cross_entropy(out, labels)
+        inputs["labels"] = (labels, np.int32)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, inputs)
+    compare(name + " full", got_loss, got, loss.item(), torch_grads(model))
+
+
+def vit_checkpoint_name(n):
+    """transformers 5 names ViT parameters q_proj/mlp.fc1/...; its checkpoints keep the old names."""
+    for new, old in ((".layers.", ".encoder.layer."), (".attention.q_proj.", ".attention.attention.query."),
+                     (".attention.k_proj.", ".attention.attention.key."),
+                     (".attention.v_proj.", ".attention.attention.value."),
+                     (".attention.o_proj.", ".attention.output.dense."), (".mlp.fc1.", ".intermediate.dense."),
+                     (".mlp.fc2.", ".output.dense.")):
+        n = n.replace(new, old)
+    return n
+
+
+def vit_cls(tmp):
+    cfg = tf.ViTConfig(image_size=16, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                       num_attention_heads=4, intermediate_size=64, num_labels=4, initializer_range=0.2,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(4)
+    model = tf.ViTForImageClassification(cfg)
+    d = os.path.join(tmp, "vit")
+    model.save_pretrained(d, safe_serialization=True)
+    pixels = torch.randn(2, 3, 16, 16)
+    labels = torch.tensor([3, 1])
+    loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels).logits, labels)
+    loss.backward()
+    want = {n: g.reshape(-1, g.shape[-1]) if n.endswith(("cls_token", "position_embeddings")) else g
+            for n, g in torch_grads(model, vit_checkpoint_name).items()}
+    want["vit.embeddings.cls_token"] = want["vit.embeddings.cls_token"].reshape(-1)
+    w = want["vit.embeddings.patch_embeddings.projection.weight"]
+    want["vit.embeddings.patch_embeddings.projection.weight"] = w.reshape(w.shape[0], -1)
+    got_loss, got = run_weft(tmp, d, 2, 5, {"pixels": (pixels, np.float32), "labels": (labels, np.int32)})
+    compare("vit full", got_loss, got, loss.item(), want)
+
+
+def main():
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        full_lm(tmp, "llama-gqa", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        full_lm(tmp, "llama-tied", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                num_hidden_layers=2, num_attention_heads=4, tie_word_embeddings=True))
+        full_lm(tmp, "qwen2", tf.Qwen2Config(vocab_size=256, hidden_size=32, intermediate_size=48,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        full_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+        lora_lm(tmp)
+        bert_cls(tmp, regression=False)
+        bert_cls(tmp, regression=True)
+        vit_cls(tmp)
+    if failures:
+        print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
+        return 1
+    print("all gradients match")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

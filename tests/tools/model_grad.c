@@ -1,0 +1,111 @@
+/* Test tool: one forward + loss + backward of a model on raw binary inputs, writing every
+ * trainable tensor's gradient (HF/PEFT names) to a safetensors file and the mean loss to stdout,
+ * for the gradient interop test (tests/interop/test_model_grad.py).
+ *   model_grad MODEL B T OUT.safetensors [--ids F] [--mask F] [--types F] [--targets F]
+ *              [--labels F] [--values F] [--pixels F]
+ *              [--method full|lora] [--lora R ALPHA TARGET[,TARGET...]] [--peft ADAPTER_DIR]
+ * Inputs are raw int32 (B, T) / (B) files, float32 values (B) and pixels (B, ch, H, W). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/safetensors.h"
+#include "weft/trainable.h"
+
+static void *slurp(const char *path, size_t want) {
+    FILE *f = fopen(path, "rb");
+    void *p = malloc(want + 1);
+    if (!f || fread(p, 1, want, f) != want) {
+        fprintf(stderr, "model_grad: cannot read %zu bytes from %s\n", want, path);
+        exit(1);
+    }
+    fclose(f);
+    return p;
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "model_grad: %s: %s\n", what, wf_last_error());
+    return 1;
+}
+
+/* --lora R ALPHA a,b,c */
+static void parse_lora(wf_peft_spec *sp, char **argv) {
+    sp->method = WF_METHOD_LORA;
+    sp->lora_r = atoi(argv[0]), sp->lora_alpha = (float)atof(argv[1]);
+    sp->n_targets = 0;
+    char *list = strdup(argv[2]);
+    for (char *tok = strtok(list, ","); tok && sp->n_targets < WF_MAX_TARGETS; tok = strtok(NULL, ","))
+        snprintf(sp->targets[sp->n_targets++], sizeof sp->targets[0], "%s", tok);
+    free(list);
+}
+
+static int write_grads(const wf_model *m, const wf_trainable *t, const char *out) {
+    wf_st_entry *e = calloc((size_t)t->n_params, sizeof *e);
+    float *host = malloc((size_t)t->total * sizeof *host);
+    if (m->be->copy(m->be, host, t->g.data, (size_t)t->total * 4, WF_COPY_D2H) != WF_OK) return fail("copy");
+    for (int i = 0; i < t->n_params; i++) {
+        const wf_param *p = &t->params[i];
+        e[i] = (wf_st_entry){p->name, WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
+    }
+    if (wf_st_write(out, e, t->n_params, NULL, 0) != WF_OK) return fail("write");
+    free(e), free(host);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: model_grad MODEL B T OUT.safetensors [options]\n");
+        return 2;
+    }
+    int64_t B = atoll(argv[2]), T = atoll(argv[3]);
+    size_t bt = (size_t)(B * T) * 4, b4 = (size_t)B * 4;
+    wf_peft_spec sp;
+    wf_peft_spec_default(&sp);
+    sp.method = WF_METHOD_FULL;
+    sp.n_no_decay = 0;
+    const char *peft = NULL;
+    wf_batch_host h = {.B = B, .T = T};
+    const char *pixels = NULL;
+    for (int i = 5; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--ids")) h.ids = slurp(v, bt), i++;
+        else if (!strcmp(a, "--mask")) h.mask = slurp(v, bt), i++;
+        else if (!strcmp(a, "--types")) h.types = slurp(v, bt), i++;
+        else if (!strcmp(a, "--targets")) h.targets = slurp(v, bt), i++;
+        else if (!strcmp(a, "--labels")) h.labels = slurp(v, b4), i++;
+        else if (!strcmp(a, "--values")) h.values = slurp(v, b4), i++;
+        else if (!strcmp(a, "--pixels")) pixels = v, i++;
+        else if (!strcmp(a, "--peft")) peft = v, i++;
+        else if (!strcmp(a, "--lora") && i + 3 < argc) parse_lora(&sp, argv + i + 1), i += 3;
+    }
+    wf_backend *be = NULL;
+    wf_model m;
+    wf_trainable t;
+    wf_acts x;
+    wf_arena ba;
+    wf_batch b;
+    if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load(argv[1], be, WF_F32, &m) != WF_OK)
+        return fail("load");
+    if (pixels) h.pixels = slurp(pixels, (size_t)(B * m.arch.channels * m.arch.image_size * m.arch.image_size) * 4);
+    if (wf_trainable_build(&m, &sp, &t) != WF_OK) return fail("trainable");
+    if (peft && wf_trainable_load_peft(&m, &t, peft) != WF_OK) return fail("peft");
+    if (wf_acts_create(&m, B, T, WF_ACTS_TRAIN, &x) != WF_OK) return fail("activations");
+    if (wf_backend_arena_create(be, &ba, "batch", wf_batch_bytes(&m, B, T)) != WF_OK ||
+        wf_batch_upload(&m, &h, &ba, &b) != WF_OK)
+        return fail("batch");
+    int64_t count = 0; /* loss tokens: the mean is over them, as PyTorch's CrossEntropyLoss */
+    if (m.arch.head == WF_HEAD_LM)
+        for (size_t i = 0; i < (size_t)(B * T); i++) count += h.targets[i] != -100;
+    else
+        count = B;
+    if (wf_graph_forward(&m, &b, &x) != WF_OK) return fail("forward");
+    if (wf_graph_loss(&m, &b, &x, &t.grads, 1.0f / (float)count) != WF_OK) return fail("loss");
+    if (wf_graph_backward(&m, &b, &x, &t.grads) != WF_OK) return fail("backward");
+    int64_t nl = m.arch.head == WF_HEAD_LM ? B * T : B;
+    float *losses = malloc((size_t)nl * sizeof *losses);
+    if (be->copy(be, losses, x.d.tok_loss.data, (size_t)nl * 4, WF_COPY_D2H) != WF_OK) return fail("copy");
+    double sum = 0;
+    for (int64_t i = 0; i < nl; i++) sum += losses[i];
+    printf("%.9g\n", sum / (double)count);
+    return write_grads(&m, &t, argv[4]);
+}
