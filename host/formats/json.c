@@ -14,10 +14,12 @@ wf_status wf_json_parse(const char *text, const char *path, cJSON **out) {
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(text, &end, true);
     if (!j) {
-        size_t off = end ? (size_t)(end - text) : 0;
+        size_t off = end ? (size_t)(end - text) : 0, line_start = 0;
         int line = 1;
-        for (size_t i = 0; i < off && text[i]; i++) line += text[i] == '\n';
-        return wf_error(WF_ERR_FORMAT, "%s: invalid JSON near line %d (byte %zu)", path, line, off);
+        for (size_t i = 0; i < off && text[i]; i++)
+            if (text[i] == '\n') line++, line_start = i + 1;
+        return wf_error(WF_ERR_FORMAT, "%s: invalid JSON near line %d, column %zu (byte %zu)", path,
+                        line, off - line_start + 1, off);
     }
     *out = j;
     return WF_OK;
