@@ -1,0 +1,153 @@
+/* The training step and evaluation batches (trainer.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/trainer.h"
+
+wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
+                          const wf_adamw_hparams *hp, uint64_t seed) {
+    memset(tr, 0, sizeof *tr);
+    tr->m = m, tr->t = t, tr->B = B, tr->T = T, tr->adamw = *hp, tr->seed = seed;
+    tr->scaler = (wf_scaler_hparams){.dynamic = m->dtype == WF_F16, .growth = 2.0f, .backoff = 0.5f,
+                                     .interval = 2000};
+    tr->host = (wf_step_state){.loss_scale = m->dtype == WF_F16 ? 65536.0f : 1.0f};
+    WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));
+    WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch", wf_batch_bytes(m, B, T) + 4096));
+    void *p = NULL;
+    WF_TRY(wf_arena_alloc(&tr->batch_arena, sizeof(wf_step_state), &p));
+    tr->state = p;
+    WF_TRY(m->be->copy(m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
+    return m->be->sync(m->be);
+}
+
+void wf_trainer_free(wf_trainer *tr) {
+    if (!tr->m) return;
+    wf_acts_destroy(tr->m, &tr->acts);
+    wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
+    memset(tr, 0, sizeof *tr);
+}
+
+int64_t wf_batch_host_loss_tokens(const wf_model *m, const wf_batch_host *b) {
+    if (m->arch.head != WF_HEAD_LM) return b->B;
+    int64_t n = 0;
+    for (int64_t i = 0; i < b->B * b->T; i++) n += b->targets[i] != -100;
+    return n;
+}
+
+/* Sum of the per-token (per-sequence) losses of the last wf_graph_loss. */
+static wf_status loss_sum(wf_trainer *tr, int64_t n, double *out) {
+    float *h = malloc((size_t)n * sizeof *h + 4);
+    if (!h) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
+    wf_status s = tr->m->be->copy(tr->m->be, h, tr->acts.d.tok_loss.data, (size_t)n * 4, WF_COPY_D2H);
+    double sum = 0;
+    for (int64_t i = 0; i < n && s == WF_OK; i++) sum += h[i];
+    free(h);
+    *out = sum;
+    return s;
+}
+
+/* Forward (+ loss, + backward when training) of one micro-batch; the batch arena holds its
+ * inputs (after the step state at its start). */
+static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale, bool train,
+                           double *loss) {
+    wf_model *m = tr->m;
+    size_t mark = WF_ARENA_ALIGN; /* the step state stays */
+    wf_arena_reset(&tr->batch_arena, mark);
+    wf_batch b;
+    WF_TRY(wf_batch_upload(m, h, &tr->batch_arena, &b));
+    WF_TRY(wf_graph_forward(m, &b, &tr->acts));
+    WF_TRY(wf_graph_loss(m, &b, &tr->acts, train ? &tr->t->grads : NULL, dscale));
+    if (train) WF_TRY(wf_graph_backward(m, &b, &tr->acts, &tr->t->grads));
+    return loss_sum(tr, m->arch.head == WF_HEAD_LM ? b.B * b.T : b.B, loss);
+}
+
+wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, double lr,
+                          uint32_t step, wf_step_result *out) {
+    wf_model *m = tr->m;
+    wf_trainable *t = tr->t;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n; i++) {
+        out->tokens += wf_batch_host_loss_tokens(m, &micro[i]);
+        out->input_tokens += micro[i].B * micro[i].T;
+    }
+    if (out->tokens == 0) return wf_error(WF_ERR_INVALID, "train step %u: no loss tokens in the batch", step);
+    WF_TRY(wf_trainable_zero_grad(m, t));
+    tr->acts.training = true, tr->acts.seed = tr->seed, tr->acts.step = step;
+    /* every micro-batch's gradient is scaled by 1 / (the step's loss tokens), so the sum over
+     * micro-batches is the gradient of the mean over all of them */
+    float dscale = tr->host.loss_scale / (float)out->tokens;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        double part;
+        WF_TRY(run_micro(tr, &micro[i], dscale, true, &part));
+        sum += part;
+    }
+    tr->acts.training = false;
+    out->loss = sum / (double)out->tokens;
+    WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
+    tr->adamw.lr = (float)lr;
+    WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
+                       t->n_decay, &tr->adamw, tr->state));
+    WF_TRY(wf_op_step_end(m->be, tr->state, &tr->scaler));
+    WF_TRY(m->be->copy(m->be, &tr->host, tr->state, sizeof tr->host, WF_COPY_D2H));
+    out->grad_norm = tr->host.last_grad_norm;
+    out->skipped = tr->host.last_skipped != 0;
+    return WF_OK;
+}
+
+/* Classification bookkeeping: argmax of each row of the head's logits against the labels. */
+static wf_status score_classes(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc) {
+    int64_t K = tr->m->arch.n_labels, B = b->B;
+    float *logits = malloc((size_t)(B * K) * sizeof *logits);
+    if (!logits) return wf_error(WF_ERR_OOM, "eval: out of host memory");
+    size_t esz = wf_dtype_size(tr->m->dtype);
+    wf_status s = tr->m->be->copy(tr->m->be, logits, tr->acts.head_out.data, (size_t)(B * K) * esz,
+                                  WF_COPY_D2H);
+    if (tr->m->dtype != WF_F32) /* widen from the back */
+        for (int64_t i = B * K - 1; i >= 0; i--) logits[i] = wf_load_f32(logits, tr->m->dtype, (size_t)i);
+    acc->n_classes = K < WF_EVAL_MAX_CLASSES ? K : WF_EVAL_MAX_CLASSES;
+    for (int64_t r = 0; r < B && s == WF_OK; r++) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (logits[r * K + k] > logits[r * K + best]) best = k;
+        int64_t y = b->labels[r];
+        acc->correct += best == y;
+        if (best < WF_EVAL_MAX_CLASSES && y < WF_EVAL_MAX_CLASSES) {
+            if (best == y) acc->tp[y]++;
+            else acc->fp[best]++, acc->fn[y]++;
+        }
+    }
+    free(logits);
+    return s;
+}
+
+wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc) {
+    int64_t n = wf_batch_host_loss_tokens(tr->m, b);
+    double sum;
+    WF_TRY(run_micro(tr, b, 1.0f, false, &sum));
+    acc->loss_sum += sum, acc->count += n;
+    wf_head_kind h = tr->m->arch.head;
+    if (h == WF_HEAD_SEQ_CLS || h == WF_HEAD_IMAGE_CLS) WF_TRY(score_classes(tr, b, acc));
+    return WF_OK;
+}
+
+wf_eval_result wf_eval_finish(const wf_eval_acc *acc, wf_head_kind head) {
+    wf_eval_result r = {.count = acc->count};
+    r.loss = acc->count ? acc->loss_sum / (double)acc->count : NAN;
+    r.perplexity = head == WF_HEAD_LM ? exp(r.loss) : NAN;
+    r.accuracy = r.macro_f1 = NAN;
+    if (head == WF_HEAD_SEQ_CLS || head == WF_HEAD_IMAGE_CLS) {
+        r.accuracy = acc->count ? (double)acc->correct / (double)acc->count : NAN;
+        /* macro-F1 as scikit-learn's f1_score(average="macro"): over the classes that occur as a
+         * label or a prediction, F1 = 2 tp / (2 tp + fp + fn) */
+        double f1 = 0;
+        int64_t classes = 0;
+        for (int64_t k = 0; k < acc->n_classes; k++) {
+            double d = 2.0 * (double)acc->tp[k] + (double)acc->fp[k] + (double)acc->fn[k];
+            if (d > 0) f1 += 2.0 * (double)acc->tp[k] / d, classes++;
+        }
+        r.macro_f1 = classes ? f1 / (double)classes : NAN;
+    }
+    return r;
+}

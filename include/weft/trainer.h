@@ -1,0 +1,70 @@
+/* One training step and one evaluation batch over a model and its trainable set: micro-batches
+ * through forward, loss and backward with the loss normalized by the loss tokens of the whole
+ * step (not a mean of per-micro-batch means), then one fused unscale + finite check + norm pass,
+ * AdamW with global-norm clipping, and the step-state update (MATH.md "Optimiser and scaling").
+ * The loop around it (data, schedule, eval cadence, logging, checkpoints) is host/train/run.c. */
+#ifndef WEFT_TRAINER_H
+#define WEFT_TRAINER_H
+
+#include "weft/trainable.h"
+
+typedef enum wf_schedule { WF_SCHED_CONSTANT, WF_SCHED_LINEAR, WF_SCHED_COSINE } wf_schedule;
+
+typedef struct wf_lr_schedule {
+    wf_schedule kind;
+    double lr, min_lr;
+    int64_t warmup_steps, total_steps;
+} wf_lr_schedule;
+
+/* The learning rate of optimizer step `step` (0-based): linear warmup from 0 over warmup_steps,
+ * then constant, linear to min_lr, or cosine to min_lr at total_steps. */
+double wf_lr_at(const wf_lr_schedule *s, int64_t step);
+
+typedef struct wf_trainer {
+    wf_model *m;
+    wf_trainable *t;
+    wf_acts acts;            /* planned for micro_batch x seq_len, with the backward's buffers */
+    wf_arena batch_arena;    /* one micro-batch's inputs; reset per micro-batch */
+    wf_step_state *state;    /* device memory */
+    wf_step_state host;      /* the last state read back (after each step) */
+    wf_adamw_hparams adamw;  /* lr is set per step */
+    wf_scaler_hparams scaler;
+    uint64_t seed;           /* LoRA dropout */
+    int64_t B, T;
+} wf_trainer;
+
+typedef struct wf_step_result {
+    double loss;        /* mean over the step's loss tokens */
+    int64_t tokens;     /* loss tokens (sequences for sequence heads) */
+    int64_t input_tokens;
+    double grad_norm;   /* before clipping */
+    bool skipped;       /* non-finite gradients (fp16): no update */
+} wf_step_result;
+
+wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
+                          const wf_adamw_hparams *hp, uint64_t seed);
+void wf_trainer_free(wf_trainer *tr);
+
+/* One optimizer step over n micro-batches with learning rate lr; `step` numbers the dropout
+ * masks. */
+wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, double lr,
+                          uint32_t step, wf_step_result *out);
+
+/* Evaluation accumulators: loss over tokens; classification accuracy and per-class counts. */
+#define WF_EVAL_MAX_CLASSES 64
+typedef struct wf_eval_acc {
+    double loss_sum;
+    int64_t count;
+    int64_t correct, n_classes;
+    int64_t tp[WF_EVAL_MAX_CLASSES], fp[WF_EVAL_MAX_CLASSES], fn[WF_EVAL_MAX_CLASSES];
+} wf_eval_acc;
+
+wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc);
+/* loss, perplexity (LM), accuracy and macro-F1 (classification). */
+typedef struct wf_eval_result { double loss, perplexity, accuracy, macro_f1; int64_t count; } wf_eval_result;
+wf_eval_result wf_eval_finish(const wf_eval_acc *acc, wf_head_kind head);
+
+/* Loss tokens of a host batch: targets != -100 (LM) or its sequences (sequence heads). */
+int64_t wf_batch_host_loss_tokens(const wf_model *m, const wf_batch_host *b);
+
+#endif
