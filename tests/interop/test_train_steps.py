@@ -38,6 +38,26 @@ def batches(vocab, seed):
     return ids, targets
 
 
+def torch_train_cls(model, params, ids, mask, labels):
+    opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=WD)
+    sched = tf.get_linear_schedule_with_warmup(opt, WARMUP, STEPS)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        step_loss = 0.0
+        for k in range(2):
+            logits = model(input_ids=ids[k], attention_mask=mask[k],
+                           token_type_ids=torch.zeros_like(ids[k])).logits
+            loss = torch.nn.functional.cross_entropy(logits, labels[k], reduction="sum") / (2 * B)
+            loss.backward()
+            step_loss += loss.item()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        sched.step()
+        losses.append(step_loss)
+    return losses
+
+
 def torch_train(model, params, ids, targets):
     opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=WD)
     sched = tf.get_linear_schedule_with_warmup(opt, WARMUP, STEPS)
@@ -60,15 +80,15 @@ def torch_train(model, params, ids, targets):
     return losses
 
 
-def weft_train(tmp, model_dir, ids, targets, extra):
-    files = {}
-    for name, arr in (("ids", ids), ("targets", targets)):
-        files[name] = os.path.join(tmp, name)
-        arr.numpy().astype(np.int32).tofile(files[name])
+def weft_train(tmp, model_dir, inputs, extra):
     out = os.path.join(tmp, "final.safetensors")
-    args = [TOOL, model_dir, str(B), str(T), str(STEPS), out, "--micro", "2", "--ids", files["ids"],
-            "--targets", files["targets"], "--lr", str(LR), "--wd", str(WD), "--clip", str(CLIP),
-            "--warmup", str(WARMUP), "--schedule", "linear"] + extra
+    args = [TOOL, model_dir, str(B), str(T), str(STEPS), out, "--micro", "2", "--lr", str(LR),
+            "--wd", str(WD), "--clip", str(CLIP), "--warmup", str(WARMUP), "--schedule", "linear"]
+    for name, arr in inputs.items():
+        path = os.path.join(tmp, name)
+        arr.numpy().astype(np.int32).tofile(path)
+        args += [f"--{name}", path]
+    args += extra
     res = subprocess.run(args, check=True, capture_output=True, text=True)
     losses = [float(line.split()[1]) for line in res.stdout.strip().splitlines()]
     return losses, load_file(out)
@@ -121,7 +141,7 @@ def lora_case(tmp):
     want_losses = torch_train(model, params, ids, targets)
     want_w = {n.replace("base_model.model.", "").replace(".default", ""): p.detach().numpy()
               for n, p in model.named_parameters() if p.requires_grad}
-    got_losses, got_w = weft_train(tmp, d, ids, targets,
+    got_losses, got_w = weft_train(tmp, d, {"ids": ids, "targets": targets},
                                    ["--lora", "4", "8", ",".join(targets_list), "--peft", ad])
     compare("llama lora r=4 (q, v, up)", got_losses, want_losses, got_w, want_w)
 
@@ -135,8 +155,40 @@ def full_case(tmp):
     params = list(model.parameters())
     want_losses = torch_train(model, params, ids, targets)
     want_w = {n: p.detach().numpy() for n, p in model.named_parameters()}
-    got_losses, got_w = weft_train(tmp, d, ids, targets, [])
+    got_losses, got_w = weft_train(tmp, d, {"ids": ids, "targets": targets}, [])
     compare("llama full fine-tuning", got_losses, want_losses, got_w, want_w)
+
+
+def bert_lora_case(tmp):
+    """BERT sequence classification: LoRA on query/value plus the classifier (PEFT's
+    modules_to_save for SEQ_CLS); the pooler stays frozen on both sides."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    cfg = tf.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, num_labels=3,
+                        initializer_range=0.1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(2)
+    base = tf.BertForSequenceClassification(cfg)
+    d = os.path.join(tmp, "bert-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8,
+                                            target_modules=["query", "value"], lora_dropout=0.0))
+    ad = os.path.join(tmp, "bert-adapter-init")
+    model.save_pretrained(ad)
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(1, 128, (2, B, T), generator=g)
+    mask = torch.ones(2, B, T, dtype=torch.long)
+    mask[1, 1, 7:] = 0
+    labels = torch.tensor([[0, 2], [1, 2]])
+    params = [p for p in model.parameters() if p.requires_grad]
+    want_losses = torch_train_cls(model, params, ids, mask, labels)
+    want_w = {}
+    for n, p in model.named_parameters():
+        if p.requires_grad:  # modules_to_save copies are named classifier.modules_to_save.default.*
+            n = n.replace("base_model.model.", "").replace(".modules_to_save.default", "").replace(".default", "")
+            want_w[n] = p.detach().numpy()
+    got_losses, got_w = weft_train(tmp, d, {"ids": ids, "mask": mask, "labels": labels},
+                                   ["--lora", "4", "8", "query,value", "--peft", ad])
+    compare("bert seq-cls lora r=4 (query, value) + classifier", got_losses, want_losses, got_w, want_w)
 
 
 def main():
@@ -144,6 +196,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         lora_case(tmp)
         full_case(tmp)
+        bert_lora_case(tmp)
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
         return 1
