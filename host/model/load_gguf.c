@@ -102,7 +102,10 @@ static wf_status match(const wf_model *m, const wf_gguf *g, const wf_gguf_tensor
     for (int i = 0; i < m->n_slots; i++) {
         char name[160];
         const wf_slot *s = &m->slots[i];
-        if (!gguf_name(s->name, name, sizeof name))
+        src[i] = NULL;
+        bool named = gguf_name(s->name, name, sizeof name);
+        if (s->fresh && (!named || !wf_gguf_find_tensor(g, name))) continue; /* a new head */
+        if (!named)
             return wf_error(WF_ERR_UNSUPPORTED, "%s: no GGUF name for weight '%s'", wf_gguf_name(g), s->name);
         WF_TRY(wf_gguf_get_tensor(g, name, &src[i]));
         const wf_gguf_tensor *t = src[i];
@@ -121,17 +124,27 @@ static wf_status match(const wf_model *m, const wf_gguf *g, const wf_gguf_tensor
     return WF_OK;
 }
 
-static wf_status load_tensors(wf_model *m, const wf_gguf *g) {
+static wf_status load_tensors(wf_model *m, const wf_gguf *g, uint64_t seed) {
     const wf_gguf_tensor **src = calloc((size_t)m->n_slots, sizeof *src);
-    if (!src) return wf_error(WF_ERR_OOM, "%s: out of memory", wf_gguf_name(g));
+    const void **present = calloc((size_t)m->n_slots, sizeof *present);
+    if (!src || !present) {
+        free(src), free(present);
+        return wf_error(WF_ERR_OOM, "%s: out of memory", wf_gguf_name(g));
+    }
     int64_t big = 0;
     wf_status s = match(m, g, src, &big);
-    if (s == WF_OK) s = wf_model_alloc(m, (const void *const *)src);
+    for (int i = 0; i < m->n_slots; i++) present[i] = src[i] ? (const void *)src[i] : m->slots[i].fresh ? g : NULL;
+    if (s == WF_OK) s = wf_model_alloc(m, present);
+    free(present);
     float *buf = s == WF_OK ? malloc((size_t)big * sizeof(float) + 1) : NULL;
     if (s == WF_OK && !buf) s = wf_error(WF_ERR_OOM, "%s: out of host memory", wf_gguf_name(g));
     bool permuted = strcmp(m->arch.model_type, "llama") == 0;
     for (int i = 0; i < m->n_slots && s == WF_OK; i++) {
         wf_tensor *dst = m->slots[i].dst;
+        if (!src[i]) {
+            s = wf_model_init_fresh(m, &m->slots[i], seed, i);
+            continue;
+        }
         s = wf_gguf_dequant_f32(src[i], buf, src[i]->numel);
         bool wq = strstr(m->slots[i].name, "self_attn.q_proj.weight") != NULL;
         bool wk = strstr(m->slots[i].name, "self_attn.k_proj.weight") != NULL;
@@ -146,13 +159,20 @@ static wf_status load_tensors(wf_model *m, const wf_gguf *g) {
 }
 
 wf_status wf_model_load_gguf(const char *path, wf_backend *be, wf_dtype dt, wf_model *out) {
+    return wf_model_load_gguf_ex(path, be, dt, NULL, out);
+}
+
+wf_status wf_model_load_gguf_ex(const char *path, wf_backend *be, wf_dtype dt,
+                                const wf_load_opts *o, wf_model *out) {
     memset(out, 0, sizeof *out);
     wf_gguf *g = NULL;
     WF_TRY(wf_gguf_open(path, &g));
     out->be = be, out->dtype = dt;
     wf_status s = arch_from_gguf(g, &out->arch);
+    if (s == WF_OK) s = wf_model_apply_head(out, o);
     if (s == WF_OK) s = wf_model_plan(out);
-    if (s == WF_OK) s = load_tensors(out, g);
+    if (s == WF_OK) wf_model_mark_fresh(out, o);
+    if (s == WF_OK) s = load_tensors(out, g, o ? o->seed : 0);
     wf_gguf_close(g);
     if (s != WF_OK) wf_model_free(out);
     return s;

@@ -115,7 +115,7 @@ static wf_status match_slots(const wf_model *m, const wf_st_model *st, const cha
     for (int i = 0; i < m->n_slots; i++) {
         const wf_slot *sl = &m->slots[i];
         src[i] = find_slot(st, m, sl, prefixed);
-        if (!src[i] && !sl->optional)
+        if (!src[i] && !sl->optional && !sl->fresh)
             return wf_error(WF_ERR_FORMAT, "%s: tensor '%s%s' is missing from the checkpoint (%s "
                             "model, %s)", dir, sl->top_level || !prefixed ? "" : m->prefix, sl->name,
                             m->arch.model_type, m->arch.architecture[0] ? m->arch.architecture : "bare");
@@ -126,12 +126,20 @@ static wf_status match_slots(const wf_model *m, const wf_st_model *st, const cha
     return WF_OK;
 }
 
-static wf_status load_weights(wf_model *m, const wf_st_model *st, const char *dir) {
+static wf_status load_weights(wf_model *m, const wf_st_model *st, const char *dir, uint64_t seed) {
     const wf_st_tensor **src = calloc((size_t)m->n_slots, sizeof *src);
-    if (!src) return wf_error(WF_ERR_OOM, "%s: out of memory", dir);
+    const void **present = calloc((size_t)m->n_slots, sizeof *present);
+    if (!src || !present) {
+        free(src), free(present);
+        return wf_error(WF_ERR_OOM, "%s: out of memory", dir);
+    }
     int64_t biggest = 0;
     wf_status s = match_slots(m, st, dir, src, &biggest);
-    if (s == WF_OK) s = wf_model_alloc(m, (const void *const *)src);
+    for (int i = 0; i < m->n_slots; i++) present[i] = src[i] ? (const void *)src[i] : m->slots[i].fresh ? dir : NULL;
+    if (s == WF_OK) s = wf_model_alloc(m, present);
+    for (int i = 0; i < m->n_slots && s == WF_OK; i++)
+        if (!src[i] && m->slots[i].fresh) s = wf_model_init_fresh(m, &m->slots[i], seed, i);
+    free(present);
     float *buf = s == WF_OK ? malloc((size_t)biggest * 2 * sizeof(float) + 1) : NULL;
     if (s == WF_OK && !buf) s = wf_error(WF_ERR_OOM, "%s: out of host memory", dir);
     for (int i = 0; i < m->n_slots && s == WF_OK; i++)
@@ -144,19 +152,21 @@ static wf_status load_weights(wf_model *m, const wf_st_model *st, const char *di
     return s;
 }
 
-static wf_status open_hf(const char *dir, wf_model *out, wf_st_model **st) {
+static wf_status open_hf(const char *dir, const wf_load_opts *o, wf_model *out, wf_st_model **st) {
     memset(out, 0, sizeof *out);
     char path[4096];
     if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
         return wf_error(WF_ERR_INVALID, "%s: path too long", dir);
     WF_TRY(wf_arch_from_hf_config(path, &out->arch));
+    WF_TRY(wf_model_apply_head(out, o));
     WF_TRY(wf_model_plan(out));
+    wf_model_mark_fresh(out, o);
     return wf_st_model_open(dir, st);
 }
 
 wf_status wf_model_inspect_hf(const char *dir, wf_model *out, wf_checkpoint_info *info) {
     wf_st_model *st = NULL;
-    wf_status s = open_hf(dir, out, &st);
+    wf_status s = open_hf(dir, NULL, out, &st);
     const wf_st_tensor **src = s == WF_OK ? calloc((size_t)out->n_slots, sizeof *src) : NULL;
     int64_t biggest;
     if (s == WF_OK && !src) s = wf_error(WF_ERR_OOM, "%s: out of memory", dir);
@@ -178,10 +188,15 @@ wf_status wf_model_inspect_hf(const char *dir, wf_model *out, wf_checkpoint_info
 }
 
 wf_status wf_model_load_hf(const char *dir, wf_backend *be, wf_dtype dt, wf_model *out) {
+    return wf_model_load_hf_ex(dir, be, dt, NULL, out);
+}
+
+wf_status wf_model_load_hf_ex(const char *dir, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
+                              wf_model *out) {
     wf_st_model *st = NULL;
-    wf_status s = open_hf(dir, out, &st);
+    wf_status s = open_hf(dir, o, out, &st);
     out->be = be, out->dtype = dt;
-    if (s == WF_OK) s = load_weights(out, st, dir);
+    if (s == WF_OK) s = load_weights(out, st, dir, o ? o->seed : 0);
     wf_st_model_close(st);
     if (s != WF_OK) wf_model_free(out);
     return s;

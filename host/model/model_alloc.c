@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "model_load.h"
+#include "weft/rng.h"
 
 void wf_load_transpose(float *dst, const float *src, int64_t r, int64_t c) {
     for (int64_t i = 0; i < r; i++)
@@ -59,9 +62,58 @@ wf_status wf_model_upload(wf_model *m, const wf_tensor *t, const float *src) {
 }
 
 wf_status wf_model_load(const char *path, wf_backend *be, wf_dtype dt, wf_model *out) {
+    return wf_model_load_ex(path, be, dt, NULL, out);
+}
+
+wf_status wf_model_load_ex(const char *path, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
+                           wf_model *out) {
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".gguf") == 0) return wf_model_load_gguf(path, be, dt, out);
-    return wf_model_load_hf(path, be, dt, out);
+    if (n > 5 && strcmp(path + n - 5, ".gguf") == 0) return wf_model_load_gguf_ex(path, be, dt, o, out);
+    return wf_model_load_hf_ex(path, be, dt, o, out);
+}
+
+wf_status wf_model_apply_head(wf_model *m, const wf_load_opts *o) {
+    wf_arch *a = &m->arch;
+    if (!o || o->head == WF_HEAD_NONE) return WF_OK;
+    if (o->head == WF_HEAD_LM && a->family != WF_FAMILY_GPT2 && a->family != WF_FAMILY_LLAMA)
+        return wf_error(WF_ERR_INVALID, "a causal-LM head needs a decoder (gpt2 or llama family), "
+                        "this is %s", a->model_type);
+    if (o->head == WF_HEAD_IMAGE_CLS && a->family != WF_FAMILY_VIT)
+        return wf_error(WF_ERR_INVALID, "an image-classification head needs a vit model, this is %s",
+                        a->model_type);
+    if ((o->head == WF_HEAD_SEQ_CLS || o->head == WF_HEAD_REGRESSION) && a->family == WF_FAMILY_VIT)
+        return wf_error(WF_ERR_INVALID, "vit models take an image-classification head");
+    a->head = o->head;
+    if (o->n_labels > 0) a->n_labels = o->n_labels;
+    if (a->head == WF_HEAD_REGRESSION) a->n_labels = 1;
+    if ((a->head == WF_HEAD_SEQ_CLS || a->head == WF_HEAD_IMAGE_CLS) && a->n_labels < 2)
+        return wf_error(WF_ERR_INVALID, "a classification head needs at least 2 labels (got %lld)",
+                        (long long)a->n_labels);
+    return WF_OK;
+}
+
+void wf_model_mark_fresh(wf_model *m, const wf_load_opts *o) {
+    if (!o || o->head == WF_HEAD_NONE || o->head == WF_HEAD_LM) return;
+    for (int i = 0; i < m->n_slots; i++) {
+        wf_slot *s = &m->slots[i];
+        bool pooler = s->dst == &m->w.pooler_w || s->dst == &m->w.pooler_b;
+        if (s->top_level || pooler) s->fresh = true;
+    }
+}
+
+wf_status wf_model_init_fresh(wf_model *m, const wf_slot *s, uint64_t seed, int index) {
+    int64_t n = wf_tensor_numel(s->dst);
+    float *h = calloc((size_t)n + 1, sizeof *h);
+    if (!h) return wf_error(WF_ERR_OOM, "model: out of host memory");
+    if (s->dst->ndim == 2) /* Box-Muller on the counter-based generator */
+        for (int64_t i = 0; i < n; i++) {
+            double u1 = wf_rng_uniform(seed, 9, (uint32_t)index, (uint64_t)(2 * i)) + 1e-7;
+            double u2 = wf_rng_uniform(seed, 9, (uint32_t)index, (uint64_t)(2 * i + 1));
+            h[i] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+    wf_status st = wf_model_upload(m, s->dst, h);
+    free(h);
+    return st;
 }
 
 wf_status wf_model_inspect(const char *path, wf_model *m, wf_checkpoint_info *info) {

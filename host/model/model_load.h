@@ -11,6 +11,18 @@
 wf_status wf_model_alloc(wf_model *m, const void *const *present);
 /* Copies fp32 host values (t's shape) into t's backend memory, converting to t's dtype. */
 wf_status wf_model_upload(wf_model *m, const wf_tensor *t, const float *src);
+/* Applies a head override (before wf_model_plan) and, after it, marks the head slots that may
+ * start fresh. */
+wf_status wf_model_apply_head(wf_model *m, const wf_load_opts *o);
+void wf_model_mark_fresh(wf_model *m, const wf_load_opts *o);
+/* Fills a fresh head slot as transformers initialises heads: weights N(0, 0.02), biases 0. */
+wf_status wf_model_init_fresh(wf_model *m, const wf_slot *s, uint64_t seed, int index);
+
+wf_status wf_model_load_hf_ex(const char *dir, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
+                              wf_model *out);
+wf_status wf_model_load_gguf_ex(const char *path, wf_backend *be, wf_dtype dt,
+                                const wf_load_opts *o, wf_model *out);
+
 /* dst (c, r) = src (r, c)^T */
 void wf_load_transpose(float *dst, const float *src, int64_t r, int64_t c);
 

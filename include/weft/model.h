@@ -53,6 +53,8 @@ typedef struct wf_slot {
     wf_slot_xform xform;
     bool optional;        /* absent in some checkpoints (e.g. the BERT pooler) */
     bool top_level;       /* a head tensor (lm_head, score, classifier): never prefixed */
+    bool fresh;           /* a new task head: initialised (N(0, 0.02), biases 0) when the
+                             checkpoint lacks it */
 } wf_slot;
 
 /* The linear layers of a block that can carry an adapter (PEFT target names in brackets). */
@@ -95,6 +97,17 @@ wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s);
 /* Loads a Hugging Face model directory (config.json + model.safetensors or a sharded index)
  * onto backend `be`, weights in dtype `dt`. Errors name the file and the tensor. */
 wf_status wf_model_load_hf(const char *dir, wf_backend *be, wf_dtype dt, wf_model *out);
+
+/* Loading with another task head than the checkpoint's config names (e.g. sequence
+ * classification on a bare BERT or a causal LM): head WF_HEAD_NONE keeps the config's. A head
+ * the checkpoint lacks starts fresh (as transformers initialises it). */
+typedef struct wf_load_opts {
+    wf_head_kind head; /* WF_HEAD_NONE: as config.json says */
+    int64_t n_labels;  /* classes for a classification head; 0: from config.json */
+    uint64_t seed;     /* fresh head init */
+} wf_load_opts;
+wf_status wf_model_load_ex(const char *path, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
+                           wf_model *out);
 
 /* Loads a GGUF file (general.architecture llama or qwen2), dequantizing every tensor. */
 wf_status wf_model_load_gguf(const char *path, wf_backend *be, wf_dtype dt, wf_model *out);

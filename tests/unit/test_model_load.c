@@ -77,6 +77,26 @@ int main(void) {
     expect(be, WF_OK, NULL, NULL);
     write_weights(NULL, NULL, WF_ST_BF16);
     expect(be, WF_OK, NULL, NULL);
+    { /* a new classification head on a causal-LM checkpoint starts fresh: N(0, 0.02) */
+        wf_model m;
+        wf_load_opts o = {.head = WF_HEAD_SEQ_CLS, .n_labels = 3, .seed = 1};
+        float w[24];
+        bool ok = wf_model_load_ex(dir, be, WF_F32, &o, &m) == WF_OK && m.w.cls_w.data &&
+                  m.w.cls_w.shape[0] == 3 && m.w.cls_w.shape[1] == 8;
+        if (ok) memcpy(w, m.w.cls_w.data, sizeof w);
+        double ss = 0;
+        for (int i = 0; ok && i < 24; i++) ss += (double)w[i] * w[i];
+        if (!ok || !(ss > 0 && ss < 24 * 0.1 * 0.1)) {
+            fprintf(stderr, "FAIL fresh seq-cls head: %s (sum of squares %g)\n", ok ? "bad values" : wf_last_error(), ss);
+            failures++;
+        }
+        if (ok) wf_model_free(&m);
+        o.head = WF_HEAD_IMAGE_CLS;
+        if (wf_model_load_ex(dir, be, WF_F32, &o, &m) != WF_ERR_INVALID || !strstr(wf_last_error(), "vit")) {
+            fprintf(stderr, "FAIL an image head on a llama: %s\n", wf_last_error());
+            failures++;
+        }
+    }
     write_weights("model.layers.0.self_attn.k_proj.weight", NULL, WF_ST_F32);
     expect(be, WF_ERR_FORMAT, "'model.layers.0.self_attn.k_proj.weight' is missing", dir);
     write_weights(NULL, "model.layers.0.mlp.up_proj.weight", WF_ST_F32);
