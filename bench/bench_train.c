@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "weft/process.h"
 #include "weft/rng.h"
 #include "weft/trainer.h"
 
@@ -23,6 +24,7 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
+    wf_process_setup(argv);
     if (argc < 6) {
         fprintf(stderr, "usage: bench_train MODEL B T STEPS full|lora [R ALPHA TARGETS] [--backend B]\n");
         return 2;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "weft/process.h"
 
 static const struct {
     const char *name, *summary;
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    wf_process_setup(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -177,6 +177,10 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "write TensorBoard event files into the run directory"},
     {.path = "output.log_every", .type = WF_CFG_INT, F(output.log_every), .def = "1", GE(1),
      .unit = "steps", .doc = "log train metrics every N steps", .aliases = "logging_steps"},
+    {.path = "output.export_merged", .type = WF_CFG_BOOL, F(output.export_merged), .def = "false",
+     .doc = "also write merged/ (the full model with the adapter merged in, safetensors + "
+            "config.json + tokenizer files) at the end; the LoRA adapter/ is always written",
+     .aliases = "merge merged save_merged"},
 
     {.path = "backend.name", .type = WF_CFG_ENUM, F(backend.name), .def = "\"auto\"",
      .values = k_backend, .doc = "auto: cuda when a GPU is present, else cpu",

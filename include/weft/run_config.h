@@ -129,6 +129,7 @@ typedef struct wf_run_config {
         char dir[WF_CFG_PATH_MAX]; /* resolved: never "" after load */
         bool tensorboard;
         int64_t log_every;
+        bool export_merged;
     } output;
     struct {
         wf_cfg_backend name;
