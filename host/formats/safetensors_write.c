@@ -73,8 +73,9 @@ static bool utf8_ok(const char *s) {
     return wf_utf8_valid((const unsigned char *)s, strlen(s), &bad);
 }
 
-/* Checks one entry and computes its byte count. */
-static wf_status check_entry(const char *path, int64_t i, const wf_st_entry *e, uint64_t *nbytes) {
+/* Checks one entry and computes its byte count; `streamed`: its data may come from a fill. */
+static wf_status check_entry(const char *path, int64_t i, const wf_st_entry *e, bool streamed,
+                             uint64_t *nbytes) {
     if (!e->name) return wf_error(WF_ERR_INVALID, "%s: tensor #%" PRId64 " has no name", path, i);
     if (!utf8_ok(e->name))
         return wf_error(WF_ERR_INVALID, "%s: tensor #%" PRId64 ": name is not valid UTF-8", path,
@@ -110,7 +111,7 @@ static wf_status check_entry(const char *path, int64_t i, const wf_st_entry *e, 
                         "fill whole bytes",
                         path, e->name, numel, wf_st_dtype_name(e->dtype));
     *nbytes = numel * (uint64_t)bits / 8;
-    if (*nbytes > 0 && !e->data)
+    if (*nbytes > 0 && !e->data && !streamed)
         return wf_error(WF_ERR_INVALID, "%s: tensor '%.200s': no data for %" PRIu64 " bytes", path,
                         e->name, *nbytes);
     return WF_OK;
@@ -189,22 +190,51 @@ static wf_status build_header(const char *path, const wf_st_entry *e, int64_t n,
     return WF_OK;
 }
 
+/* Streams tensor i's bytes from `fill` through `buf` (WF_ST_FILL_CHUNK bytes). */
+static wf_status write_filled(wf_atomic_file *f, int64_t i, uint64_t size, wf_st_fill_fn fill,
+                              void *ctx, unsigned char *buf) {
+    for (uint64_t off = 0; off < size;) {
+        size_t k = size - off < WF_ST_FILL_CHUNK ? (size_t)(size - off) : WF_ST_FILL_CHUNK;
+        wf_status s = fill(ctx, i, buf, off, k);
+        if (s != WF_OK) {
+            wf_atomic_abort(f);
+            return s;
+        }
+        WF_TRY(wf_atomic_write(f, buf, k));
+        off += k;
+    }
+    return WF_OK;
+}
+
 static wf_status write_file(const char *path, const wf_st_entry *e, int64_t n,
-                            const uint64_t *sizes, const sbuf *h) {
+                            const uint64_t *sizes, const sbuf *h, wf_st_fill_fn fill, void *ctx) {
     unsigned char len[8];
     for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h->n >> (8 * i));
+    unsigned char *buf = NULL;
+    for (int64_t i = 0; fill && !buf && i < n; i++)
+        if (!e[i].data && sizes[i] > 0 && !(buf = malloc(WF_ST_FILL_CHUNK)))
+            return wf_error(WF_ERR_OOM, "%s: out of memory", path);
     wf_atomic_file f;
-    WF_TRY(wf_atomic_open(&f, path));
+    wf_status s = wf_atomic_open(&f, path);
     /* each failed wf_atomic_write has already removed the temporary */
-    WF_TRY(wf_atomic_write(&f, len, 8));
-    WF_TRY(wf_atomic_write(&f, h->p, h->n));
-    for (int64_t i = 0; i < n; i++)
-        if (sizes[i] > 0) WF_TRY(wf_atomic_write(&f, e[i].data, (size_t)sizes[i]));
-    return wf_atomic_commit(&f);
+    if (s == WF_OK) s = wf_atomic_write(&f, len, 8);
+    if (s == WF_OK) s = wf_atomic_write(&f, h->p, h->n);
+    for (int64_t i = 0; s == WF_OK && i < n; i++) {
+        if (sizes[i] == 0) continue;
+        if (e[i].data) s = wf_atomic_write(&f, e[i].data, (size_t)sizes[i]);
+        else s = write_filled(&f, i, sizes[i], fill, ctx, buf);
+    }
+    free(buf);
+    return s == WF_OK ? wf_atomic_commit(&f) : s;
 }
 
 wf_status wf_st_write(const char *path, const wf_st_entry *entries, int64_t n, const wf_st_kv *meta,
                       int64_t n_meta) {
+    return wf_st_write_stream(path, entries, n, meta, n_meta, NULL, NULL);
+}
+
+wf_status wf_st_write_stream(const char *path, const wf_st_entry *entries, int64_t n,
+                             const wf_st_kv *meta, int64_t n_meta, wf_st_fill_fn fill, void *ctx) {
     if (n < 0 || n_meta < 0 || (n > 0 && !entries) || (n_meta > 0 && !meta))
         return wf_error(WF_ERR_INVALID, "%s: bad tensor or metadata list", path);
     if ((uint64_t)n > SIZE_MAX / sizeof(uint64_t) || (uint64_t)n_meta > SIZE_MAX / sizeof(char *))
@@ -215,7 +245,7 @@ wf_status wf_st_write(const char *path, const wf_st_entry *entries, int64_t n, c
     sbuf h = {0};
     wf_status s = sizes && names && keys ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", path);
     for (int64_t i = 0; s == WF_OK && i < n; i++) {
-        s = check_entry(path, i, &entries[i], &sizes[i]);
+        s = check_entry(path, i, &entries[i], fill != NULL, &sizes[i]);
         names[i] = entries[i].name;
     }
     if (s == WF_OK) s = check_unique(path, names, n, "tensor name");
@@ -223,7 +253,7 @@ wf_status wf_st_write(const char *path, const wf_st_entry *entries, int64_t n, c
     for (int64_t i = 0; s == WF_OK && i < n_meta; i++) keys[i] = meta[i].key;
     if (s == WF_OK) s = check_unique(path, keys, n_meta, "metadata key");
     if (s == WF_OK) s = build_header(path, entries, n, meta, n_meta, sizes, &h);
-    if (s == WF_OK) s = write_file(path, entries, n, sizes, &h);
+    if (s == WF_OK) s = write_file(path, entries, n, sizes, &h, fill, ctx);
     free(h.p);
     free(sizes);
     free(names);

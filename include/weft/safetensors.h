@@ -103,6 +103,15 @@ typedef struct wf_st_entry {
 wf_status wf_st_write(const char *path, const wf_st_entry *entries, int64_t n, const wf_st_kv *meta,
                       int64_t n_meta);
 
+/* Produces `bytes` bytes of tensor i starting `offset` bytes into it (offsets ascend from 0). */
+typedef wf_status (*wf_st_fill_fn)(void *ctx, int64_t i, void *dst, uint64_t offset, size_t bytes);
+#define WF_ST_FILL_CHUNK ((size_t)64 << 20)
+/* wf_st_write for files larger than host memory should hold (merged models, checkpoints): the
+ * data of entries whose `data` is NULL comes from `fill`, in pieces of at most WF_ST_FILL_CHUNK
+ * bytes, in file order. A fill error aborts the write (the old file stays) and is returned. */
+wf_status wf_st_write_stream(const char *path, const wf_st_entry *entries, int64_t n,
+                             const wf_st_kv *meta, int64_t n_meta, wf_st_fill_fn fill, void *ctx);
+
 /* A Hugging Face model's weights: `dir/model.safetensors`, or `dir/model.safetensors.index.json`
  * and the shards its "weight_map" names (nothing else in the index is read). `dir` may also be a
  * single .safetensors file. A missing shard, or a tensor mapped to a shard that lacks it, is an

@@ -1,7 +1,8 @@
 /* safetensors reading, writing and sharded models (include/weft/safetensors.h).
  * Every rejection rule of shared/reference/FORMATS.md gets a hand-built file and must fail with
  * WF_ERR_FORMAT and a message naming the file and the offending tensor / field; then valid
- * edge cases, fp32 conversion, write -> read round trips, atomicity, and sharded directories. */
+ * edge cases, fp32 conversion, write -> read round trips, atomicity, streamed writes, and sharded
+ * directories. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -469,6 +470,57 @@ static void test_write_errors(void) {
     unlink(path);
 }
 
+/* The byte at `off` of streamed tensor i, so any misplaced chunk shows. */
+static unsigned char stream_byte(int64_t i, uint64_t off) { return (unsigned char)(off * 31 + off / 4096 + i); }
+
+typedef struct stream_ctx {
+    int64_t calls, fail_at; /* fail the call numbered fail_at (-1: never) */
+    uint64_t next[3];       /* where each tensor's next piece must start */
+    bool out_of_order;
+} stream_ctx;
+
+static wf_status stream_fill(void *ctx, int64_t i, void *dst, uint64_t offset, size_t bytes) {
+    stream_ctx *c = ctx;
+    if (c->calls++ == c->fail_at) return wf_error(WF_ERR_BACKEND, "injected fill failure");
+    if (offset != c->next[i] || bytes > WF_ST_FILL_CHUNK) c->out_of_order = true;
+    c->next[i] = offset + bytes;
+    for (size_t k = 0; k < bytes; k++) ((unsigned char *)dst)[k] = stream_byte(i, offset + k);
+    return WF_OK;
+}
+
+/* wf_st_write_stream: a tensor over one chunk arrives in order, in whole pieces, and the file is
+ * byte-identical to wf_st_write's; a failing fill keeps the old file and removes the temporary. */
+static void test_stream(void) {
+    const int64_t big_n = (int64_t)(WF_ST_FILL_CHUNK / 4) + 3, small_n = 5;
+    float first[2] = {1, 2};
+    unsigned char *big = malloc((size_t)big_n * 4), small[20];
+    for (int64_t k = 0; k < big_n * 4; k++) big[k] = stream_byte(1, (uint64_t)k);
+    for (int k = 0; k < 20; k++) small[k] = stream_byte(2, (uint64_t)k);
+    const int64_t s2[] = {2}, sb[] = {big_n}, ss[] = {small_n};
+    wf_st_entry e[3] = {{"a", WF_ST_F32, 1, s2, first}, {"big", WF_ST_F32, 1, sb, big},
+                        {"small", WF_ST_F32, 1, ss, small}};
+    const char *ref = tmp_path("ref.safetensors"), *path = tmp_path("stream.safetensors");
+    EXPECT(wf_st_write(ref, e, 3, NULL, 0) == WF_OK);
+    e[1].data = e[2].data = NULL;
+    stream_ctx c = {.fail_at = -1};
+    EXPECT(wf_st_write_stream(path, e, 3, NULL, 0, stream_fill, &c) == WF_OK);
+    EXPECT(c.calls == 3 && !c.out_of_order && c.next[1] == (uint64_t)big_n * 4 && c.next[2] == 20);
+    wf_mapped_file a, b;
+    EXPECT(wf_file_map(ref, &a) == WF_OK && wf_file_map(path, &b) == WF_OK);
+    EXPECT(a.size == b.size && memcmp(a.data, b.data, a.size) == 0);
+    wf_file_unmap(&a), wf_file_unmap(&b);
+    stream_ctx bad = {.fail_at = 1};
+    expect_error("fill", wf_st_write_stream(path, e, 3, NULL, 0, stream_fill, &bad), WF_ERR_BACKEND,
+                 "injected fill failure", NULL);
+    EXPECT(wf_file_map(path, &b) == WF_OK && b.size == (size_t)big_n * 4 + 20 + file_header_len(path) + 16);
+    wf_file_unmap(&b);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    EXPECT(access(tmp, F_OK) != 0);
+    free(big);
+    unlink(ref), unlink(path);
+}
+
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (f) fputs(text, f), fclose(f);
@@ -558,6 +610,7 @@ int main(void) {
     test_read_f32();
     test_round_trip();
     test_write_errors();
+    test_stream();
     test_sharded();
     rmdir(tmpdir);
     if (failures)

@@ -1,0 +1,176 @@
+/* PEFT LoRA adapter export (export.h): adapter_config.json with the keys peft 0.21 writes (sorted
+ * as its save_pretrained sorts them; peft-version-specific blocks at their defaults) and
+ * adapter_model.safetensors with the LoRA A/B and modules_to_save tensors from the fp32 master
+ * buffer. Written into "<dir>.tmp.<pid>" and swapped in whole (outdir.h).
+ * Reference: peft/src/peft/tuners/lora/config.py (LoraConfig), peft/utils/save_and_load.py. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outdir.h"
+#include "weft/export.h"
+#include "weft/safetensors.h"
+
+#define PEFT_PREFIX "base_model.model."
+
+static bool ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+static bool is_lora(const wf_param *p) {
+    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight");
+}
+
+static const char *task_type(const wf_arch *a) {
+    switch (a->head) {
+    case WF_HEAD_LM: return "CAUSAL_LM";
+    case WF_HEAD_SEQ_CLS: case WF_HEAD_REGRESSION: return "SEQ_CLS";
+    default: return NULL; /* bare models and ViT image classification: PEFT has no task type */
+    }
+}
+
+/* Adds `s` to the JSON array unless it is there already. */
+static void add_unique(cJSON *arr, const char *s) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+        if (cJSON_IsString(e) && strcmp(e->valuestring, s) == 0) return;
+    cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+}
+
+/* target_modules: the spec's list, with "all-linear" replaced by every adapted module path. */
+static cJSON *target_modules(const wf_trainable *t, const wf_peft_spec *sp) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < sp->n_targets; i++) {
+        if (strcmp(sp->targets[i], "all-linear") != 0) {
+            add_unique(arr, sp->targets[i]);
+            continue;
+        }
+        for (int k = 0; k < t->n_params; k++) {
+            char path[192];
+            if (!ends_with(t->params[k].name, ".lora_A.weight")) continue;
+            snprintf(path, sizeof path, "%s", t->params[k].name);
+            path[strlen(path) - strlen(".lora_A.weight")] = 0;
+            add_unique(arr, path);
+        }
+    }
+    return arr;
+}
+
+/* modules_to_save: the modules of the trained non-LoRA tensors (the task head), or null. */
+static cJSON *modules_to_save(const wf_trainable *t) {
+    cJSON *arr = NULL;
+    for (int k = 0; k < t->n_params; k++) {
+        const wf_param *p = &t->params[k];
+        if (is_lora(p)) continue;
+        char mod[192];
+        snprintf(mod, sizeof mod, "%s", p->name);
+        char *dot = strrchr(mod, '.');
+        if (dot) *dot = 0; /* "classifier.weight" -> "classifier" */
+        if (!arr) arr = cJSON_CreateArray();
+        if (arr) add_unique(arr, mod);
+    }
+    return arr ? arr : cJSON_CreateNull();
+}
+
+static void add_nulls(cJSON *o, const char *const *keys) {
+    for (; *keys; keys++) cJSON_AddNullToObject(o, *keys);
+}
+
+/* The LoraConfig as peft's save_pretrained writes it: keys in sorted order. */
+static cJSON *adapter_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                             const char *base) {
+    cJSON *o = cJSON_CreateObject();
+    const char *tt = task_type(&m->arch);
+    static const char *const n1[] = {"alora_invocation_tokens", NULL};
+    static const char *const n2[] = {"arrow_config", "auto_mapping", NULL};
+    static const char *const n3[] = {"corda_config", NULL};
+    static const char *const n4[] = {"eva_config", "exclude_modules", NULL};
+    static const char *const n5[] = {"kasa_config", "layer_replication", "layers_pattern", "layers_to_transform", NULL};
+    static const char *const n6[] = {"lora_ga_config", "megatron_config", NULL};
+    add_nulls(o, n1);
+    cJSON_AddItemToObject(o, "alpha_pattern", cJSON_CreateObject());
+    add_nulls(o, n2);
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddStringToObject(o, "bias", "none");
+    add_nulls(o, n3);
+    cJSON_AddFalseToObject(o, "ensure_weight_tying");
+    add_nulls(o, n4);
+    cJSON_AddBoolToObject(o, "fan_in_fan_out", m->arch.family == WF_FAMILY_GPT2);
+    cJSON_AddTrueToObject(o, "inference_mode");
+    cJSON_AddTrueToObject(o, "init_lora_weights");
+    add_nulls(o, n5);
+    cJSON_AddItemToObject(o, "loftq_config", cJSON_CreateObject());
+    wf_json_add_float(o, "lora_alpha", sp->lora_alpha);
+    cJSON_AddFalseToObject(o, "lora_bias");
+    wf_json_add_float(o, "lora_dropout", sp->lora_dropout);
+    add_nulls(o, n6);
+    cJSON_AddStringToObject(o, "megatron_core", "megatron.core");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
+    cJSON_AddNullToObject(o, "monteclora_config");
+    cJSON_AddStringToObject(o, "peft_type", "LORA");
+    cJSON_AddNumberToObject(o, "qalora_group_size", 16);
+    cJSON_AddNumberToObject(o, "r", sp->lora_r);
+    cJSON_AddItemToObject(o, "rank_pattern", cJSON_CreateObject());
+    cJSON_AddNullToObject(o, "revision");
+    cJSON_AddItemToObject(o, "target_modules", target_modules(t, sp));
+    cJSON_AddNullToObject(o, "target_parameters");
+    if (tt) cJSON_AddStringToObject(o, "task_type", tt);
+    else cJSON_AddNullToObject(o, "task_type");
+    cJSON_AddNullToObject(o, "trainable_token_indices");
+    cJSON_AddNullToObject(o, "use_bdlora");
+    cJSON_AddFalseToObject(o, "use_dora");
+    cJSON_AddFalseToObject(o, "use_qalora");
+    cJSON_AddBoolToObject(o, "use_rslora", sp->rslora);
+    cJSON_AddNullToObject(o, "velora_config");
+    return o;
+}
+
+/* adapter_model.safetensors: every trained tensor under its PEFT name, from the fp32 master. */
+static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const char *path) {
+    float *host = malloc((size_t)t->total * sizeof *host + 4);
+    wf_st_entry *e = calloc((size_t)t->n_params, sizeof *e);
+    char (*names)[256] = calloc((size_t)t->n_params, sizeof *names);
+    wf_status s = host && e && names ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", path);
+    if (s == WF_OK) s = m->be->copy(m->be, host, t->p.data, (size_t)t->total * sizeof *host, WF_COPY_D2H);
+    if (s == WF_OK) s = m->be->sync(m->be);
+    for (int i = 0; s == WF_OK && i < t->n_params; i++) {
+        const wf_param *p = &t->params[i];
+        snprintf(names[i], sizeof names[i], PEFT_PREFIX "%s", p->name);
+        e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
+    }
+    if (s == WF_OK) s = wf_st_write(path, e, t->n_params, NULL, 0);
+    free(host), free(e), free(names);
+    return s;
+}
+
+wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
+                         const char *base_model_path, const char *dir) {
+    int n_lora = 0;
+    for (int i = 0; i < t->n_params; i++) n_lora += is_lora(&t->params[i]);
+    if (spec->method != WF_METHOD_LORA || n_lora == 0 || !m->lora)
+        return wf_error(WF_ERR_INVALID, "%s: a PEFT adapter holds LoRA weights, and this run trains "
+                        "none (method %s); export a merged model instead", dir,
+                        spec->method == WF_METHOD_FULL ? "full" : spec->method == WF_METHOD_FREEZE ? "freeze" : "lora");
+    for (int i = 0; i < t->n_params; i++) /* the config's r must describe the tensors */
+        if (ends_with(t->params[i].name, ".lora_A.weight") && t->params[i].weight->shape[0] != spec->lora_r)
+            return wf_error(WF_ERR_INVALID, "%s: the spec says r = %d but '%s' has rank %lld (pass the "
+                            "spec the trainable set was built with)", dir, spec->lora_r,
+                            t->params[i].name, (long long)t->params[i].weight->shape[0]);
+    char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
+    WF_TRY(wf_outdir_begin(dir, tmp));
+    cJSON *cfg = adapter_config(m, t, spec, base_model_path);
+    wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
+    if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
+    if (s == WF_OK) s = write_tensors(m, t, path);
+    if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_config.json");
+    if (s == WF_OK) s = wf_json_write(path, cfg);
+    cJSON_Delete(cfg);
+    if (s != WF_OK) {
+        wf_outdir_abort(tmp);
+        return s;
+    }
+    return wf_outdir_commit(tmp, dir);
+}
