@@ -165,7 +165,7 @@ static wf_status cache_put(tk_cache *c, uint64_t h, const char *s, size_t n, con
     WF_TRY(tk_grow((void **)&c->ids, &c->ids_cap, c->n_ids + n_ids, sizeof *c->ids));
     size_t key_off = c->keys.len;
     WF_TRY(tk_buf_put(&c->keys, s, n));
-    memcpy(c->ids + c->n_ids, ids, n_ids * sizeof *ids);
+    if (n_ids) memcpy(c->ids + c->n_ids, ids, n_ids * sizeof *ids);
     const size_t mask = 2 * CACHE_MAX_ENTRIES - 1;
     size_t j = h & mask;
     while (c->slots[j].hash) j = (j + 1) & mask;
@@ -356,6 +356,7 @@ static wf_status bpe_tokenize(const tk_model *m, tk_state *st, const char *w, si
     uint64_t h = cache_hash(w, n);
     const cache_entry *e = cache_get(st->cache, h, w, n);
     if (e) {
+        if (e->n_ids == 0) return WF_OK; /* every character unknown, no unk token */
         if (out->len + e->n_ids > out->cap) WF_TRY(wf_ids_reserve(out, out->len + e->n_ids));
         memcpy(out->data + out->len, st->cache->ids + e->ids_off, e->n_ids * sizeof(int32_t));
         out->len += e->n_ids;
@@ -363,7 +364,8 @@ static wf_status bpe_tokenize(const tk_model *m, tk_state *st, const char *w, si
     }
     size_t start = out->len;
     WF_TRY(bpe_word(m, st, w, n, out));
-    return cache_put(st->cache, h, w, n, out->data + start, out->len - start);
+    return cache_put(st->cache, h, w, n, out->len > start ? out->data + start : NULL,
+                     out->len - start);
 }
 
 wf_status tk_wordpiece_tokenize(const tk_model *m, tk_state *st, const char *w, size_t n,

@@ -23,7 +23,7 @@ static wf_status post_one(const tk_post *pp, bool add_special, wf_ids *seq, wf_i
     case TK_POST_ROBERTA:
         WF_TRY(wf_ids_reserve(tmp, seq->len + 2));
         tmp->data[tmp->len++] = pp->cls;
-        memcpy(tmp->data + tmp->len, seq->data, seq->len * sizeof *seq->data);
+        if (seq->len) memcpy(tmp->data + tmp->len, seq->data, seq->len * sizeof *seq->data);
         tmp->len += seq->len;
         tmp->data[tmp->len++] = pp->sep;
         break;

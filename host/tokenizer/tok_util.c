@@ -70,7 +70,7 @@ uint64_t tk_hash(const void *data, size_t n) {
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    if (n) memcpy(&w, s, n);
     h = (h ^ w ^ ((uint64_t)n << 59)) * 0x94D049BB133111EBull;
     h ^= h >> 31;
     h *= 0xBF58476D1CE4E5B9ull;
@@ -112,6 +112,7 @@ static size_t vocab_slot(const tk_vocab *v, const char *s, size_t n) {
 
 int64_t tk_vocab_find(const tk_vocab *v, const char *s, size_t n) {
     if (!v->slots) return -1;
+    if (!s) s = "";
     uint32_t k = v->slots[vocab_slot(v, s, n)];
     return k ? (int64_t)v->e[k - 1].id : -1;
 }

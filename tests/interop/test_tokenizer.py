@@ -151,23 +151,23 @@ def train_bpe(tok, lines, vocab_size=800, special=(), **kw):
     return tok
 
 
-def gpt2_like(lines, add_prefix_space=False):
+def gpt2_like(lines, add_prefix_space=False, vocab_size=800):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    train_bpe(tok, lines, special=["<|endoftext|>"],
+    train_bpe(tok, lines, vocab_size, special=["<|endoftext|>"],
               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return tok
 
 
-def llama3_like(lines):
+def llama3_like(lines, vocab_size=800):
     tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(LLAMA3_RE), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    train_bpe(tok, lines, special=["<|begin_of_text|>", "<|end_of_text|>"],
+    train_bpe(tok, lines, vocab_size, special=["<|begin_of_text|>", "<|end_of_text|>"],
               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.add_special_tokens(["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"])
     bos = tok.token_to_id("<|begin_of_text|>")
@@ -178,14 +178,15 @@ def llama3_like(lines):
     return tok
 
 
-def qwen2_like(lines):
+def qwen2_like(lines, vocab_size=800):
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_RE), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    train_bpe(tok, lines, special=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    train_bpe(tok, lines, vocab_size, special=SPECIALS,
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return tok
 
 
@@ -206,12 +207,12 @@ def add_byte_tokens(tok):
     return Tokenizer.from_str(json.dumps(spec))
 
 
-def spm_like(lines):
+def spm_like(lines, vocab_size=800):
     tok = Tokenizer(models.BPE(byte_fallback=True, fuse_unk=True, unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend(SP), normalizers.Replace(" ", SP)])
     tok.decoder = decoders.Sequence([decoders.Replace(SP, " "), decoders.ByteFallback(),
                                      decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    train_bpe(tok, lines, special=["<unk>", "<s>", "</s>"], limit_alphabet=120)
+    train_bpe(tok, lines, vocab_size, special=["<unk>", "<s>", "</s>"], limit_alphabet=120)
     tok = add_byte_tokens(tok)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
@@ -232,13 +233,14 @@ def spm_metaspace(lines, scheme="first", split=True):
     return tok
 
 
-def wordpiece(lines, lowercase=True, strip_accents=None, chinese=True, clean=True):
+def wordpiece(lines, lowercase=True, strip_accents=None, chinese=True, clean=True,
+              vocab_size=900):
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(clean_text=clean, handle_chinese_chars=chinese,
                                                 strip_accents=strip_accents, lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=900, show_progress=False,
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, show_progress=False,
                                         special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]",
                                                         "[MASK]"])
     tok.train_from_iterator(training_text(lines), trainer=trainer)
