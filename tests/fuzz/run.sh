@@ -14,6 +14,7 @@ shift || true
 # The sources each target needs besides its own file: one line per format.
 declare -A SOURCES=(
   [gguf]="host/formats/gguf_read.c host/formats/gguf_dequant.c host/formats/mapped_file.c host/core/status.c"
+  [tokenizer_json]="host/tokenizer/tok_added.c host/tokenizer/tok_bpe.c host/tokenizer/tok_decode.c host/tokenizer/tok_encode.c host/tokenizer/tok_load.c host/tokenizer/tok_load_parts.c host/tokenizer/tok_normalize.c host/tokenizer/tok_pattern.c host/tokenizer/tok_post.c host/tokenizer/tok_pretok.c host/tokenizer/tok_unicode.c host/tokenizer/tok_util.c host/tokenizer/tok_vocab.c host/tokenizer/tok_wordpiece.c host/formats/mapped_file.c host/core/status.c -lpcre2-8 -lutf8proc -lcjson -lpthread"
   [safetensors]="host/formats/safetensors_read.c host/formats/safetensors_json.c host/formats/mapped_file.c host/core/status.c"
 )
 
@@ -33,7 +34,7 @@ for src in tests/fuzz/fuzz_*.c; do
   fi
   echo "fuzz: building $fmt" >&2
   # shellcheck disable=SC2086  # the table entries are space-separated lists
-  if ! clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude \
+  if ! clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ihost/formats \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       "$src" ${SOURCES[$fmt]} -lm -o "$work/fuzz_$fmt"; then
     status=1

