@@ -3,5 +3,6 @@
 #define WEFT_HOST_CLI_H
 
 int wf_cmd_inspect(int argc, char **argv);
+int wf_cmd_train(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const struct {
     const char *name, *summary;
     int (*run)(int argc, char **argv);
 } commands[] = {
+    {"train", "CONFIG  fine-tune a model (full, LoRA, freezing) as the JSON config says", wf_cmd_train},
     {"inspect", "MODEL  family, sizes, parameter counts, dtype and memory of a model", wf_cmd_inspect},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -1,0 +1,281 @@
+/* The training run behind `weft train` (run.h): setup from the resolved config, the memory plan
+ * (--dry-run), the step loop with evaluation, early stopping, checkpoints, resume and signals.
+ * Logging is run_log.c; exports and checkpoint files are export_*.c / checkpoint.c. */
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "run_internal.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+static wf_status open_backend(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    const char *name = c->backend.name == WF_CFG_BACKEND_CUDA ? "cuda"
+                     : c->backend.name == WF_CFG_BACKEND_CPU ? "cpu"
+                     : wf_backend_available("cuda") ? "cuda" : "cpu";
+    if (c->backend.threads > 0) omp_set_num_threads((int)c->backend.threads);
+    wf_backend_options bo = {.device = (int)c->backend.device};
+    WF_TRY(wf_backend_open(name, &bo, &r->be));
+    r->dtype = c->model.dtype == WF_CFG_DTYPE_BF16 ? WF_BF16 : c->model.dtype == WF_CFG_DTYPE_FP16 ? WF_F16 : WF_F32;
+    if (r->dtype != WF_F32 && strcmp(name, "cpu") == 0)
+        return wf_error(WF_ERR_INVALID, "model.dtype %s needs the cuda backend (the CPU computes in "
+                        "fp32)", r->dtype == WF_BF16 ? "bf16" : "fp16");
+    return WF_OK;
+}
+
+static wf_head_kind cfg_head(wf_cfg_head h) {
+    static const wf_head_kind map[] = {WF_HEAD_NONE, WF_HEAD_LM, WF_HEAD_SEQ_CLS, WF_HEAD_REGRESSION,
+                                       WF_HEAD_IMAGE_CLS};
+    return map[h];
+}
+
+static wf_status load_model(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    wf_load_opts lo = {.head = cfg_head(c->model.head), .n_labels = c->model.num_labels,
+                       .seed = (uint64_t)c->train.seed};
+    WF_TRY(wf_model_load_ex(c->model.path, r->be, r->dtype, &lo, &r->m));
+    if (r->m.arch.head == WF_HEAD_NONE)
+        return wf_error(WF_ERR_INVALID, "%s: the model has no task head (%s): set model.head to lm, "
+                        "seq_cls, regression or image_cls", c->model.path, r->m.arch.architecture);
+    return WF_OK;
+}
+
+static wf_status load_data(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    if (r->m.arch.family != WF_FAMILY_VIT) WF_TRY(wf_tokenizer_for_model(c->model.path, &r->tok));
+    wf_data_opts o;
+    wf_data_opts_init(&o);
+    o.format = (wf_data_format)c->data.format;
+    o.task = r->m.arch.head;
+    o.seq_len = c->data.seq_len;
+    o.n_labels = r->m.arch.n_labels;
+    o.chat_template = (wf_chat_kind)c->data.chat_template;
+    o.skip_bad_lines = c->data.bad_lines == WF_CFG_BAD_LINES_SKIP;
+    o.eval_split = c->data.eval[0] ? 0 : c->data.eval_split;
+    o.seed = (uint64_t)c->train.seed;
+    o.cache = c->data.cache;
+    o.model_path = c->model.path;
+    WF_TRY(wf_data_load(&o, r->tok, c->data.train, c->data.eval[0] ? c->data.eval : NULL, &r->train,
+                        &r->eval, &r->report));
+    wf_data_report_print(&r->report, stderr);
+    return WF_OK;
+}
+
+static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
+    memset(s, 0, sizeof *s);
+    s->method = c->method.type == WF_CFG_METHOD_LORA ? WF_METHOD_LORA
+              : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE : WF_METHOD_FULL;
+    s->lora_r = (int)c->method.lora.r;
+    s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
+    s->rslora = c->method.lora.rslora;
+    for (int64_t i = 0; i < c->method.lora.target_modules.n && i < WF_MAX_TARGETS; i++)
+        snprintf(s->targets[s->n_targets++], sizeof s->targets[0], "%s", c->method.lora.target_modules.item[i]);
+    s->seed = (uint64_t)c->train.seed;
+    s->train_top_layers = (int)c->method.freeze.train_top_layers;
+    for (int64_t i = 0; i < c->method.freeze.modules.n && i < WF_MAX_NAMES; i++)
+        snprintf(s->modules[s->n_modules++], sizeof s->modules[0], "%s", c->method.freeze.modules.item[i]);
+    for (int64_t i = 0; i < c->train.no_decay.n && i < WF_MAX_NAMES; i++)
+        snprintf(s->no_decay[s->n_no_decay++], sizeof s->no_decay[0], "%s", c->train.no_decay.item[i]);
+}
+
+static int64_t row_len(const wf_run *r) {
+    const wf_arch *a = &r->m.arch;
+    if (a->family != WF_FAMILY_VIT) return r->cfg->data.seq_len;
+    int64_t side = a->image_size / a->patch_size;
+    return side * side + 1;
+}
+
+static wf_status build(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    peft_spec(c, &r->spec);
+    WF_TRY(wf_trainable_build(&r->m, &r->spec, &r->t));
+    wf_adamw_hparams hp = {.lr = (float)c->train.lr, .beta1 = (float)c->train.betas[0],
+                           .beta2 = (float)c->train.betas[1], .eps = (float)c->train.eps,
+                           .weight_decay = (float)c->train.weight_decay,
+                           .max_grad_norm = (float)c->train.max_grad_norm};
+    int64_t B = c->train.micro_batch, T = row_len(r);
+    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, (uint64_t)c->train.seed));
+    wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
+                         .seed = (uint64_t)c->train.seed, .rank = 0, .world = 1, .drop_last = true};
+    WF_TRY(wf_loader_create(r->train, &lo, &r->train_loader));
+    if (r->eval) {
+        lo.shuffle = false, lo.drop_last = false;
+        WF_TRY(wf_loader_create(r->eval, &lo, &r->eval_loader));
+    }
+    int64_t per_epoch = wf_loader_batches_per_epoch(r->train_loader) / c->train.grad_accum;
+    if (per_epoch < 1)
+        return wf_error(WF_ERR_INVALID, "%s: %lld training rows make less than one step of %lld x %lld "
+                        "rows (train.micro_batch x train.grad_accum)", c->data.train,
+                        (long long)wf_loader_rows(r->train_loader), (long long)B,
+                        (long long)c->train.grad_accum);
+    r->steps_per_epoch = per_epoch;
+    r->total_steps = c->train.max_steps > 0 ? c->train.max_steps
+                                            : (int64_t)ceil(c->train.epochs * (double)per_epoch);
+    r->sched = (wf_lr_schedule){.kind = (wf_schedule)c->train.schedule, .lr = c->train.lr,
+                                .min_lr = c->train.min_lr, .warmup_steps = c->train.warmup_steps,
+                                .total_steps = r->total_steps};
+    return WF_OK;
+}
+
+static void *dup_bytes(const void *src, size_t n) {
+    void *p = src ? malloc(n ? n : 1) : NULL;
+    if (p) memcpy(p, src, n);
+    return p;
+}
+
+/* Copies the loader's arrays of one micro-batch (the loader reuses them on its next call);
+ * `pixels` is the number of floats of one image (0 for text). */
+static wf_status copy_micro(wf_batch_host *dst, const wf_batch_host *src, int64_t pixels) {
+    int64_t n = src->B * src->T;
+    const int32_t *in[] = {src->ids, src->mask, src->types, src->doc_ids, src->targets};
+    int32_t **out[] = {(int32_t **)&dst->ids, (int32_t **)&dst->mask, (int32_t **)&dst->types,
+                       (int32_t **)&dst->doc_ids, (int32_t **)&dst->targets};
+    for (int k = 0; k < 5; k++) {
+        free(*out[k]);
+        *out[k] = NULL;
+        if (!in[k]) continue;
+        if (!(*out[k] = malloc((size_t)n * 4))) return wf_error(WF_ERR_OOM, "train: out of memory");
+        memcpy(*out[k], in[k], (size_t)n * 4);
+    }
+    free((void *)dst->labels), free((void *)dst->values), free((void *)dst->pixels);
+    dst->labels = dup_bytes(src->labels, (size_t)src->B * 4);
+    dst->values = dup_bytes(src->values, (size_t)src->B * 4);
+    dst->pixels = dup_bytes(src->pixels, (size_t)(src->B * pixels) * 4);
+    if ((src->labels && !dst->labels) || (src->values && !dst->values) || (src->pixels && !dst->pixels))
+        return wf_error(WF_ERR_OOM, "train: out of memory");
+    dst->B = src->B, dst->T = src->T;
+    return WF_OK;
+}
+
+static void free_micro(wf_run *r) {
+    for (int64_t i = 0; r->micro && i < r->cfg->train.grad_accum; i++) {
+        wf_batch_host *b = &r->micro[i];
+        free((void *)b->ids), free((void *)b->mask), free((void *)b->types), free((void *)b->doc_ids);
+        free((void *)b->targets), free((void *)b->labels), free((void *)b->values), free((void *)b->pixels);
+    }
+    free(r->micro);
+    r->micro = NULL;
+}
+
+/* Whether evaluation `e` improves on the best so far; counts evaluations without one. */
+static bool early_stop(wf_run *r, const wf_eval_result *e) {
+    const char *name = r->cfg->eval.early_stopping.metric;
+    if (!name[0]) return false;
+    double v = !strcmp(name, "accuracy") ? e->accuracy : !strcmp(name, "macro_f1") ? e->macro_f1
+             : !strcmp(name, "perplexity") ? e->perplexity : e->loss;
+    bool max = r->cfg->eval.early_stopping.mode == WF_CFG_MODE_MAX;
+    if (!r->have_best || (max ? v > r->best : v < r->best)) {
+        r->best = v, r->have_best = true, r->bad_evals = 0;
+        return false;
+    }
+    return ++r->bad_evals >= r->cfg->eval.early_stopping.patience;
+}
+
+static wf_status one_step(wf_run *r, double *secs) {
+    int64_t K = r->cfg->train.grad_accum;
+    for (int64_t i = 0; i < K; i++) {
+        wf_batch_host b;
+        WF_TRY(wf_loader_next(r->train_loader, &b));
+        const wf_arch *a = &r->m.arch;
+        WF_TRY(copy_micro(&r->micro[i], &b, a->channels * a->image_size * a->image_size));
+    }
+    double lr = wf_lr_at(&r->sched, r->step);
+    double t0 = omp_get_wtime();
+    wf_step_result res;
+    WF_TRY(wf_trainer_step(&r->tr, r->micro, (int)K, lr, (uint32_t)r->step, &res));
+    *secs = omp_get_wtime() - t0;
+    r->step++;
+    return wf_run_log_step(r, &res, lr, *secs);
+}
+
+static bool eval_due(const wf_run *r) {
+    int64_t every = r->cfg->eval.every_steps ? r->cfg->eval.every_steps : r->steps_per_epoch;
+    /* the last step is evaluated as "after training" */
+    return r->eval_loader && r->step % every == 0 && r->step < r->total_steps;
+}
+
+static wf_status loop(wf_run *r, bool *interrupted) {
+    r->micro = calloc((size_t)r->cfg->train.grad_accum, sizeof *r->micro);
+    if (!r->micro) return wf_error(WF_ERR_OOM, "train: out of memory");
+    int64_t ck = r->cfg->checkpoint.every_steps;
+    while (r->step < r->total_steps) {
+        double secs;
+        WF_TRY(one_step(r, &secs));
+        bool stop_early = false;
+        if (eval_due(r)) {
+            wf_eval_result e;
+            WF_TRY(wf_run_eval(r, "step", &e));
+            stop_early = early_stop(r, &e);
+        }
+        if (g_stop || (ck > 0 && r->step % ck == 0) || stop_early) WF_TRY(wf_run_checkpoint(r));
+        if (g_stop) {
+            wf_progress_note(&r->progress, "stopped by signal %d at step %lld; resume with --resume %s",
+                             (int)g_stop, (long long)r->step, r->dir);
+            *interrupted = true;
+            return WF_OK;
+        }
+        if (stop_early) {
+            wf_progress_note(&r->progress, "early stopping at step %lld: %s did not improve for %lld "
+                             "evaluations", (long long)r->step, r->cfg->eval.early_stopping.metric,
+                             (long long)r->bad_evals);
+            break;
+        }
+    }
+    wf_progress_end(&r->progress);
+    return WF_OK;
+}
+
+static void cleanup(wf_run *r) {
+    free_micro(r);
+    wf_run_log_close(r);
+    wf_loader_free(r->train_loader), wf_loader_free(r->eval_loader);
+    wf_trainer_free(&r->tr);
+    if (r->t.params) wf_trainable_free(&r->m, &r->t);
+    if (r->m.slots) wf_model_free(&r->m);
+    wf_dataset_free(r->train), wf_dataset_free(r->eval);
+    wf_tokenizer_free(r->tok);
+    wf_backend_close(r->be);
+}
+
+static wf_status setup(wf_run *r) {
+    snprintf(r->dir, sizeof r->dir, "%s", r->cfg->output.dir);
+    WF_TRY(open_backend(r));
+    WF_TRY(load_model(r));
+    WF_TRY(load_data(r));
+    return build(r);
+}
+
+wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *interrupted) {
+    wf_run *r = calloc(1, sizeof *r);
+    if (!r) return wf_error(WF_ERR_OOM, "train: out of memory");
+    r->cfg = cfg;
+    *interrupted = false;
+    g_stop = 0;
+    wf_status s = setup(r);
+    if (s == WF_OK && o->dry_run) {
+        wf_run_print_plan(r, stdout);
+    } else if (s == WF_OK) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        wf_progress_init(&r->progress, NULL, r->total_steps, cfg->output.log_every);
+        s = wf_run_log_open(r);
+        if (s == WF_OK && o->resume) s = wf_run_resume(r, o->resume);
+        wf_eval_result e;
+        if (s == WF_OK && r->eval_loader && cfg->eval.before_training && r->step == 0)
+            s = wf_run_eval(r, "before training", &e);
+        if (s == WF_OK) s = loop(r, interrupted);
+        if (s == WF_OK && !*interrupted && r->eval_loader) s = wf_run_eval(r, "after training", &e);
+        if (s == WF_OK && !*interrupted) s = wf_run_export(r);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
+    cleanup(r);
+    free(r);
+    return s;
+}

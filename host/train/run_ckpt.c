@@ -1,0 +1,69 @@
+/* A run's checkpoints (every N steps, at a stop signal, at early stopping), resume, and the
+ * exports at the end: the PEFT adapter (LoRA) and the merged model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run_internal.h"
+
+#define EXTRA_VERSION 1
+
+wf_status wf_run_checkpoint(wf_run *r) {
+    wf_run_extra x = {.version = EXTRA_VERSION, .step = r->step,
+                      .cursor = wf_loader_cursor_get(r->train_loader), .best = r->best,
+                      .bad_evals = r->bad_evals, .have_best = r->have_best,
+                      .seed = (uint64_t)r->cfg->train.seed};
+    char root[4200];
+    snprintf(root, sizeof root, "%s/checkpoints", r->dir);
+    WF_TRY(wf_checkpoint_save(root, r->step, &r->m, &r->t, &r->tr.host, &x, sizeof x,
+                              (int)r->cfg->checkpoint.keep_last));
+    wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
+    return WF_OK;
+}
+
+/* `path`: a run directory (its newest checkpoint), a checkpoints/ directory, or a step-N dir. */
+wf_status wf_run_resume(wf_run *r, const char *path) {
+    char root[4200];
+    snprintf(root, sizeof root, "%s/checkpoints", path);
+    FILE *probe = fopen(root, "r");
+    const char *from = probe ? root : path;
+    if (probe) fclose(probe);
+    void *extra = NULL;
+    size_t len = 0;
+    int64_t step = 0;
+    WF_TRY(wf_checkpoint_load(from, &r->m, &r->t, &r->tr.host, &extra, &len, &step));
+    wf_run_extra x;
+    if (len != sizeof x) {
+        free(extra);
+        return wf_error(WF_ERR_FORMAT, "%s: the checkpoint's trainer state has %zu bytes, expected %zu "
+                        "(written by another weft version?)", from, len, sizeof x);
+    }
+    memcpy(&x, extra, sizeof x);
+    free(extra);
+    if (x.version != EXTRA_VERSION || x.step != step)
+        return wf_error(WF_ERR_FORMAT, "%s: inconsistent trainer state (version %u, step %lld vs %lld)",
+                        from, x.version, (long long)x.step, (long long)step);
+    if (x.seed != (uint64_t)r->cfg->train.seed)
+        return wf_error(WF_ERR_INVALID, "%s: the checkpoint was trained with train.seed %llu, the config "
+                        "says %lld", from, (unsigned long long)x.seed, (long long)r->cfg->train.seed);
+    WF_TRY(r->m.be->copy(r->m.be, r->tr.state, &r->tr.host, sizeof r->tr.host, WF_COPY_H2D));
+    WF_TRY(wf_loader_cursor_set(r->train_loader, x.cursor));
+    r->step = x.step, r->best = x.best, r->bad_evals = x.bad_evals, r->have_best = x.have_best;
+    wf_progress_note(&r->progress, "resumed from %s at step %lld", from, (long long)r->step);
+    return WF_OK;
+}
+
+wf_status wf_run_export(wf_run *r) {
+    char dir[4200];
+    if (r->spec.method == WF_METHOD_LORA) {
+        snprintf(dir, sizeof dir, "%s/adapter", r->dir);
+        WF_TRY(wf_export_peft(&r->m, &r->t, &r->spec, r->cfg->model.path, dir));
+        wf_progress_note(&r->progress, "adapter (PEFT format): %s", dir);
+    }
+    if (r->cfg->output.export_merged) {
+        snprintf(dir, sizeof dir, "%s/merged", r->dir);
+        WF_TRY(wf_export_merged(&r->m, &r->t, r->cfg->model.path, dir));
+        wf_progress_note(&r->progress, "merged model: %s", dir);
+    }
+    return WF_OK;
+}

@@ -1,0 +1,58 @@
+/* State of one training run (host/train/run*.c). Internal to host/train. */
+#ifndef WEFT_HOST_TRAIN_RUN_INTERNAL_H
+#define WEFT_HOST_TRAIN_RUN_INTERNAL_H
+
+#include "weft/checkpoint.h"
+#include "weft/data.h"
+#include "weft/export.h"
+#include "weft/run.h"
+#include "weft/run_log.h"
+#include "weft/tokenizer_model.h"
+#include "weft/trainer.h"
+
+typedef struct wf_run {
+    const wf_run_config *cfg;
+    char dir[4096];              /* output.dir */
+    wf_backend *be;
+    wf_dtype dtype;
+    wf_model m;
+    wf_tokenizer *tok;
+    wf_dataset *train, *eval;
+    wf_data_report report;
+    wf_peft_spec spec;
+    wf_trainable t;
+    wf_trainer tr;
+    wf_loader *train_loader, *eval_loader;
+    wf_lr_schedule sched;
+    int64_t step, total_steps, steps_per_epoch;
+    wf_batch_host *micro;        /* (grad_accum) copies of one step's micro-batches */
+    wf_metrics *metrics;
+    wf_tb *tb;
+    wf_progress progress;
+    double best;                 /* early stopping: best metric so far */
+    int64_t bad_evals;           /* evaluations since the best */
+    bool have_best;
+} wf_run;
+
+/* The state a checkpoint carries besides the weights (run_ckpt.c). */
+typedef struct wf_run_extra {
+    uint32_t version;
+    int64_t step;
+    wf_loader_cursor cursor;
+    double best;
+    int64_t bad_evals;
+    int32_t have_best;
+    uint64_t seed;
+} wf_run_extra;
+
+wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out);
+wf_status wf_run_log_open(wf_run *r);
+void wf_run_log_close(wf_run *r);
+wf_status wf_run_log_step(wf_run *r, const wf_step_result *s, double lr, double secs);
+wf_status wf_run_checkpoint(wf_run *r);
+wf_status wf_run_resume(wf_run *r, const char *path);
+wf_status wf_run_export(wf_run *r);
+/* The memory plan (MiB per arena) without allocating anything big. */
+void wf_run_print_plan(const wf_run *r, FILE *f);
+
+#endif

