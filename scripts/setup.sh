@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 export PATH="/usr/local/cuda/bin:$PATH"
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libcjson-dev libopenblas-dev libopenblas-openmp-dev
-      libpcre2-dev libutf8proc-dev)
+      libpcre2-dev libutf8proc-dev fortunes)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
