@@ -231,7 +231,7 @@ static wf_status loop(wf_run *r, bool *interrupted) {
     return WF_OK;
 }
 
-static void cleanup(wf_run *r) {
+void wf_run_cleanup(wf_run *r) {
     free_micro(r);
     wf_run_log_close(r);
     wf_loader_free(r->train_loader), wf_loader_free(r->eval_loader);
@@ -243,7 +243,7 @@ static void cleanup(wf_run *r) {
     wf_backend_close(r->be);
 }
 
-static wf_status setup(wf_run *r) {
+wf_status wf_run_setup(wf_run *r) {
     snprintf(r->dir, sizeof r->dir, "%s", r->cfg->output.dir);
     WF_TRY(open_backend(r));
     WF_TRY(load_model(r));
@@ -257,7 +257,7 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
     r->cfg = cfg;
     *interrupted = false;
     g_stop = 0;
-    wf_status s = setup(r);
+    wf_status s = wf_run_setup(r);
     if (s == WF_OK && o->dry_run) {
         wf_run_print_plan(r, stdout);
     } else if (s == WF_OK) {
@@ -275,7 +275,7 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
     }
-    cleanup(r);
+    wf_run_cleanup(r);
     free(r);
     return s;
 }

@@ -45,6 +45,9 @@ typedef struct wf_run_extra {
     uint64_t seed;
 } wf_run_extra;
 
+/* Backend, model, tokenizer, data, trainable set, trainer and loaders from r->cfg. */
+wf_status wf_run_setup(wf_run *r);
+void wf_run_cleanup(wf_run *r);
 wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out);
 wf_status wf_run_log_open(wf_run *r);
 void wf_run_log_close(wf_run *r);

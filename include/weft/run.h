@@ -16,4 +16,14 @@ typedef struct wf_run_opts {
  * WF_ERR_IO-free exit with *interrupted set). Errors name the file, key or line at fault. */
 wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *interrupted);
 
+/* `weft eval`: the config's model (with a PEFT adapter directory, or the newest checkpoint of a
+ * run directory, when `weights` is given) evaluated on the config's eval data. */
+wf_status wf_run_evaluate(const wf_run_config *cfg, const char *weights);
+
+/* `weft export`: the run in run_dir (its config.json, then its newest checkpoint, else its
+ * adapter/) written as a PEFT adapter (LoRA runs) to adapter_out and/or as a merged model
+ * (safetensors + config.json + tokenizer files) to merged_out; either may be NULL. */
+wf_status wf_run_export_dirs(const wf_run_config *cfg, const char *run_dir, const char *adapter_out,
+                             const char *merged_out);
+
 #endif

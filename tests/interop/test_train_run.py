@@ -5,6 +5,7 @@
   uninterrupted run (the CPU backend is deterministic);
 - TensorBoard's own reader finds every train/loss scalar the run logged in metrics.jsonl;
 - the exported adapter loads in peft (adapter_config.json + adapter_model.safetensors);
+  `weft export` of the run gives the same adapter; `weft eval` evaluates it;
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
   data file, a data file with a bad line (file:line), a checkpoint of another model — each a
   clear error and exit 1;
@@ -124,6 +125,19 @@ def peft_case(run_dir):
     check("the run's adapter loads in peft", len([n for n, _ in model.named_parameters() if "lora_A" in n]) == 60)
 
 
+def export_case(tmp, run_dir):
+    out = os.path.join(tmp, "exported-adapter")
+    res = run(["export", run_dir, "--adapter", out])
+    same = res.returncode == 0 and all(
+        open(os.path.join(out, f), "rb").read() == open(os.path.join(run_dir, "adapter", f), "rb").read()
+        for f in ("adapter_model.safetensors", "adapter_config.json"))
+    check("weft export of the run's last checkpoint equals the run's own adapter", same, res.stderr[-600:])
+    res = run(["eval", os.path.join(run_dir, "config.json"), "--weights", run_dir])
+    check("weft eval without eval data: clear error", res.returncode == 1 and "eval data" in res.stderr, res.stderr)
+    res = run(["eval", os.path.join(run_dir, "config.json"), "--weights", run_dir, "--set", "data.eval_split=0.2"])
+    check("weft eval of the trained run", res.returncode == 0 and "perplexity" in res.stdout, res.stderr[-600:])
+
+
 def bad_input_cases(tmp, data, good_run):
     bad_json = os.path.join(tmp, "broken.json")
     with open(bad_json, "w") as f:
@@ -177,6 +191,7 @@ def main():
         good = resume_case(tmp, data)
         tensorboard_case(good)
         peft_case(good)
+        export_case(tmp, good)
         bad_input_cases(tmp, data, good)
         configs_case(tmp)
     if failures:
