@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as a JSONL data file, read the way wf_data_load reads one
  * (host/data/jsonl.c -> dataset.c tokenization -> loader.c batches) on the byte tokenizer of the
  * unit tests. The first byte picks the task, format, chat template, bad-line policy and seq_len,
- * so every layout and both policies are reached. Built by tests/fuzz/run.sh. */
+ * so every layout and both policies are reached. The bytes are also read as a model's chat
+ * template (the default-system-prompt scan). Built by tests/fuzz/run.sh. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         wf_chat_template_from_jinja(WF_CHAT_ALPACA, NULL, tok, &alpaca);
     }
     if (size < 1) return 0;
+    if (size < 4096) { /* the same bytes as a model's Jinja chat template */
+        char *jinja = malloc(size + 1);
+        memcpy(jinja, data, size);
+        jinja[size] = 0;
+        wf_chat_template t;
+        if (wf_chat_template_from_jinja(WF_CHAT_AUTO, jinja, tok, &t) == WF_OK) {
+            wf_chat_msg m[2] = {{"user", "u", 1}, {"assistant", "a", 1}};
+            wf_chat_text r;
+            if (wf_chat_render(&t, m, 2, true, &r) == WF_OK) wf_chat_text_free(&r);
+            wf_chat_template_free(&t);
+        }
+        free(jinja);
+    }
     uint8_t c = data[0];
     static const wf_head_kind tasks[] = {WF_HEAD_LM, WF_HEAD_LM, WF_HEAD_SEQ_CLS,
                                          WF_HEAD_REGRESSION};
