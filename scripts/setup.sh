@@ -8,8 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PATH="/usr/local/cuda/bin:$PATH"
+# zlib: gzip-compressed IDX image files; fortunes, dataset-fashion-mnist: the example data sets
+# (scripts/fortunes_to_jsonl.sh, /usr/share/datasets/fashion-mnist). OpenBLAS's OpenMP build
+# shares weft's threads (meson.build says why).
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libcjson-dev libopenblas-dev libopenblas-openmp-dev
-      libpcre2-dev libutf8proc-dev fortunes)
+      libpcre2-dev libutf8proc-dev zlib1g-dev fortunes dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -130,9 +130,13 @@ bool dt_cache_read(const char *path, const char *key, wf_dataset **out, dt_stats
         const unsigned char *b = f.data;
         size_t nt = (size_t)h.n_tokens, n = (size_t)h.n, k = pad8(klen);
         size_t arrays = sizeof h + k;
-        part p[8] = {{b, sizeof h}, {b + sizeof h, klen}, {b + sizeof h + klen, k - klen},
-                     {b + arrays, (n + 1) * 8}, {b + arrays + (n + 1) * 8, n * 8},
-                     {b + arrays + (2 * n + 1) * 8, n * 4}, {b + arrays + (2 * n + 1) * 8 + n * 4, n * 4},
+        part p[8] = {{b, sizeof h},
+                     {b + sizeof h, klen},
+                     {b + sizeof h + klen, k - klen},
+                     {b + arrays, (n + 1) * 8},
+                     {b + arrays + (n + 1) * 8, n * 8},
+                     {b + arrays + (2 * n + 1) * 8, n * 4},
+                     {b + arrays + (2 * n + 1) * 8 + n * 4, n * 4},
                      {b + arrays + (2 * n + 1) * 8 + n * 8, nt * 4}};
         const unsigned char *loss = b + arrays + (2 * n + 1) * 8 + n * 8 + nt * 4;
         uint64_t sum;

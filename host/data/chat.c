@@ -10,8 +10,8 @@
 #include "weft/tokenizer_model.h"
 
 const char *wf_data_format_name(wf_data_format f) {
-    static const char *names[] = {"auto", "text", "prompt_completion", "messages",
-                                  "alpaca", "classification", "regression", "idx"};
+    static const char *names[] = {"auto",   "text",           "prompt_completion", "messages",
+                                  "alpaca", "classification", "regression",        "idx"};
     return (unsigned)f < sizeof names / sizeof *names ? names[f] : "?";
 }
 
@@ -59,9 +59,12 @@ static wf_status find_default_system(const char *jinja, char **out) {
     *out = NULL;
     for (const char *p = strstr(jinja, head); p; p = strstr(p + 1, head)) {
         const char *q = p + sizeof head - 1;
-        if (*q == '\n') q++;
-        else if (q[0] == '\\' && q[1] == 'n') q += 2;
-        else continue;
+        if (*q == '\n')
+            q++;
+        else if (q[0] == '\\' && q[1] == 'n')
+            q += 2;
+        else
+            continue;
         const char *e = strstr(q, "<|im_end|>"), *c = q;
         for (; e && c < e && !strchr("'\"{}", *c); c++) c += *c == '\\' && c + 1 < e;
         if (!e || e == q || c < e) continue;
@@ -71,8 +74,8 @@ static wf_status find_default_system(const char *jinja, char **out) {
     return WF_OK;
 }
 
-wf_status wf_chat_template_from_jinja(wf_chat_kind kind, const char *jinja,
-                                      const wf_tokenizer *tok, wf_chat_template *out) {
+wf_status wf_chat_template_from_jinja(wf_chat_kind kind, const char *jinja, const wf_tokenizer *tok,
+                                      wf_chat_template *out) {
     *out = (wf_chat_template){.kind = kind};
     if (kind == WF_CHAT_AUTO) {
         out->kind = WF_CHAT_CHATML;
@@ -127,7 +130,9 @@ static void put(render *r, const char *s, size_t n, bool train) {
 
 static void puts_(render *r, const char *s, bool train) { put(r, s, strlen(s), train); }
 
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static bool is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 static void render_chatml(render *r, const wf_chat_template *t, const wf_chat_msg *m, int64_t n) {
     if (t->default_system && (n == 0 || strcmp(m[0].role, "system") != 0)) {
@@ -168,7 +173,8 @@ static const char ALPACA_PRE_INPUT[] =
     "Below is an instruction that describes a task, paired with an input that provides further "
     "context. Write a response that appropriately completes the request.\n\n";
 
-static wf_status render_alpaca(render *r, const wf_chat_template *t, const wf_chat_msg *m, int64_t n) {
+static wf_status render_alpaca(render *r, const wf_chat_template *t, const wf_chat_msg *m,
+                               int64_t n) {
     bool input = false;
     for (int64_t i = 1; i < n; i++)
         input |= !strcmp(m[i].role, "user") && !strcmp(m[i - 1].role, "user");
@@ -193,8 +199,10 @@ static wf_status render_alpaca(render *r, const wf_chat_template *t, const wf_ch
             if (t->eos) puts_(r, t->eos, true);
             if (i + 1 < n) puts_(r, "\n\n", false);
         } else {
-            return wf_error(WF_ERR_INVALID, "messages[%lld]: role \"%s\" has no place in the "
-                            "Alpaca template (system first, then user / assistant)", (long long)i, role);
+            return wf_error(WF_ERR_INVALID,
+                            "messages[%lld]: role \"%s\" has no place in the "
+                            "Alpaca template (system first, then user / assistant)",
+                            (long long)i, role);
         }
     }
     return WF_OK;
@@ -212,9 +220,11 @@ wf_status wf_chat_render(const wf_chat_template *t, const wf_chat_msg *msgs, int
     default: render_chatml(&r, t, msgs, n); break;
     }
     if (add_generation_prompt)
-        puts_(&r, t->kind == WF_CHAT_LLAMA3   ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
-                  : t->kind == WF_CHAT_ALPACA ? "### Response:\n"
-                                              : "<|im_start|>assistant\n", false);
+        puts_(&r,
+              t->kind == WF_CHAT_LLAMA3   ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
+              : t->kind == WF_CHAT_ALPACA ? "### Response:\n"
+                                          : "<|im_start|>assistant\n",
+              false);
     if (st == WF_OK) st = r.st;
     out->text = r.b.p;
     out->len = r.b.len;

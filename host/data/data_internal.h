@@ -32,10 +32,10 @@ size_t dt_utf8_check(const char *s, size_t n);
 
 /* ---- bad lines ---- */
 typedef struct dt_stats {
-    int32_t format;    /* wf_data_format the records were read as */
-    int64_t records;   /* good records */
+    int32_t format;  /* wf_data_format the records were read as */
+    int64_t records; /* good records */
     int64_t chunked, dropped, truncated;
-    int64_t skipped;   /* bad lines skipped */
+    int64_t skipped; /* bad lines skipped */
     char reasons[WF_DATA_MAX_REASONS][320];
 } dt_stats;
 
@@ -49,27 +49,27 @@ wf_status dt_bad_line(dt_stats *s, bool skip, const char *path, int64_t line, co
 
 /* ---- records: one JSONL line, ready for the tokenizer (jsonl.c) ---- */
 typedef struct dt_record {
-    int64_t line;       /* 1-based line in the file */
-    char *text;         /* (len) the whole text the tokenizer sees, NUL-terminated */
+    int64_t line; /* 1-based line in the file */
+    char *text;   /* (len) the whole text the tokenizer sees, NUL-terminated */
     size_t len;
-    bool add_special;   /* encode with the tokenizer's special tokens (not for chat renderings) */
-    int64_t n_spans;    /* LM: spans of text with their loss flag; 0 for sequence tasks */
-    size_t *starts;     /* (n_spans) byte offsets, starts[0] == 0 */
-    bool *train;        /* (n_spans) */
-    int32_t label;      /* classification */
-    float value;        /* regression */
+    bool add_special; /* encode with the tokenizer's special tokens (not for chat renderings) */
+    int64_t n_spans;  /* LM: spans of text with their loss flag; 0 for sequence tasks */
+    size_t *starts;   /* (n_spans) byte offsets, starts[0] == 0 */
+    bool *train;      /* (n_spans) */
+    int32_t label;    /* classification */
+    float value;      /* regression */
 } dt_record;
 
 typedef struct dt_parse {
     /* in */
     const char *path;
-    wf_data_format format;      /* AUTO: detected from the first good record, then fixed */
+    wf_data_format format; /* AUTO: detected from the first good record, then fixed */
     wf_head_kind task;
     const wf_chat_template *chat;   /* messages records */
     const wf_chat_template *alpaca; /* alpaca records (kind WF_CHAT_ALPACA) */
-    const char *eos;            /* appended to text / completion / output (NULL: none) */
-    int64_t n_labels;           /* classification; 0 with label2id: its size */
-    const cJSON *label2id;      /* {"name": id} or NULL */
+    const char *eos;                /* appended to text / completion / output (NULL: none) */
+    int64_t n_labels;               /* classification; 0 with label2id: its size */
+    const cJSON *label2id;          /* {"name": id} or NULL */
     bool skip;
     /* out */
     dt_record *recs;
@@ -93,17 +93,17 @@ wf_status dt_tokenize(const wf_tokenizer *tok, const dt_record *recs, int64_t n,
 struct wf_dataset {
     wf_head_kind task;
     int32_t pad_id;
-    int64_t n, cap;       /* examples */
-    int64_t *off;         /* (n + 1) token offsets */
-    int64_t *record;      /* (n) */
-    int32_t *labels;      /* (n) */
-    float *values;        /* (n) */
+    int64_t n, cap;  /* examples */
+    int64_t *off;    /* (n + 1) token offsets */
+    int64_t *record; /* (n) */
+    int32_t *labels; /* (n) */
+    float *values;   /* (n) */
     int64_t tok_cap;
-    int32_t *ids;         /* (off[n]) */
-    uint8_t *loss;        /* (off[n]) LM only */
-    int64_t ch, h, w;     /* images */
+    int32_t *ids;     /* (off[n]) */
+    uint8_t *loss;    /* (off[n]) LM only */
+    int64_t ch, h, w; /* images */
     int64_t pix_cap;
-    float *pixels;        /* (n, ch, h, w) */
+    float *pixels; /* (n, ch, h, w) */
 };
 
 /* Examples whose record hashes below `share` go to *b, the rest to *a (either may receive none;

@@ -49,17 +49,19 @@ size_t dt_utf8_check(const char *str, size_t n) {
         }
         size_t k;
         unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) k = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
+        if (c >= 0xC2 && c <= 0xDF) {
+            k = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
             k = 2;
-            if (c == 0xE0) lo = 0xA0;      /* no overlong forms */
-            if (c == 0xED) hi = 0x9F;      /* no surrogates */
+            if (c == 0xE0) lo = 0xA0; /* no overlong forms */
+            if (c == 0xED) hi = 0x9F; /* no surrogates */
         } else if (c >= 0xF0 && c <= 0xF4) {
             k = 3;
             if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;      /* <= U+10FFFF */
-        } else
+            if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
+        } else {
             return i;
+        }
         if (i + k >= n) return i; /* truncated sequence */
         if (s[i + 1] < lo || s[i + 1] > hi) return i;
         for (size_t j = 2; j <= k; j++)
@@ -69,7 +71,8 @@ size_t dt_utf8_check(const char *str, size_t n) {
     return n;
 }
 
-wf_status dt_bad_line(dt_stats *s, bool skip, const char *path, int64_t line, const char *fmt, ...) {
+wf_status dt_bad_line(dt_stats *s, bool skip, const char *path, int64_t line, const char *fmt,
+                      ...) {
     char what[256];
     va_list ap;
     va_start(ap, fmt);
@@ -80,8 +83,8 @@ wf_status dt_bad_line(dt_stats *s, bool skip, const char *path, int64_t line, co
         return wf_error(WF_ERR_FORMAT, "%s: %s", path, what);
     }
     if (s->skipped < WF_DATA_MAX_REASONS)
-        snprintf(s->reasons[s->skipped], sizeof s->reasons[0], "%s:%lld: %s", path,
-                 (long long)line, what);
+        snprintf(s->reasons[s->skipped], sizeof s->reasons[0], "%s:%lld: %s", path, (long long)line,
+                 what);
     s->skipped++;
     return WF_OK;
 }

@@ -14,8 +14,10 @@ wf_status wf_dataset_create(wf_head_kind task, int32_t pad_id, wf_dataset **out)
     *out = NULL;
     if (task != WF_HEAD_LM && task != WF_HEAD_SEQ_CLS && task != WF_HEAD_REGRESSION &&
         task != WF_HEAD_IMAGE_CLS)
-        return wf_error(WF_ERR_INVALID, "dataset: a \"%s\" head has no data (causal-lm, "
-                        "sequence-classification, regression, image-classification)", wf_head_name(task));
+        return wf_error(WF_ERR_INVALID,
+                        "dataset: a \"%s\" head has no data (causal-lm, "
+                        "sequence-classification, regression, image-classification)",
+                        wf_head_name(task));
     if (pad_id < 0) return wf_error(WF_ERR_INVALID, "dataset: pad id %d is negative", pad_id);
     wf_dataset *d = calloc(1, sizeof *d);
     if (!d || !(d->off = calloc(1, sizeof *d->off))) {
@@ -48,7 +50,10 @@ wf_status wf_dataset_add(wf_dataset *d, const wf_example *e) {
     if (img && !d->ch) return wf_error(WF_ERR_INVALID, "dataset: image shape not set");
     if (img ? !e->pixels : (e->len < 1 || !e->ids || (lm && !e->loss)))
         return wf_error(WF_ERR_INVALID, "dataset: example of record %lld lacks %s",
-                        (long long)e->record, img ? "pixels" : lm ? "ids or loss" : "ids");
+                        (long long)e->record,
+                        img  ? "pixels"
+                        : lm ? "ids or loss"
+                             : "ids");
     int64_t c = d->cap, len = img ? 0 : e->len, base = d->off[d->n];
     WF_TRY(dt_grow((void **)&d->off, &c, d->n + 2, sizeof *d->off));
     c = d->cap;
@@ -123,7 +128,8 @@ wf_status dt_dataset_split(const wf_dataset *d, double share, uint64_t seed, wf_
         if (st == WF_OK) st = wf_dataset_set_image(*b, d->ch, d->h, d->w);
     }
     for (int64_t i = 0; st == WF_OK && i < d->n; i++) {
-        uint64_t h = wf_hash_combine(wf_hash_combine(0x73706C6974ULL, seed), (uint64_t)d->record[i]);
+        uint64_t h =
+            wf_hash_combine(wf_hash_combine(0x73706C6974ULL, seed), (uint64_t)d->record[i]);
         double u = (double)(wf_hash64(&h, sizeof h, 0) >> 11) * 0x1p-53;
         wf_example e = wf_dataset_get(d, i);
         st = wf_dataset_add(u < share ? *b : *a, &e);
@@ -174,7 +180,8 @@ static wf_status tokenize_one(const wf_tokenizer *tok, const dt_record *r, wf_id
 
 static char OOM[] = "out of memory"; /* when even the message cannot be copied */
 
-static void tokenize_all(const wf_tokenizer *tok, const dt_record *recs, int64_t n, tok_result *res) {
+static void tokenize_all(const wf_tokenizer *tok, const dt_record *recs, int64_t n,
+                         tok_result *res) {
 #pragma omp parallel
     {
         wf_ids tmp = {0};

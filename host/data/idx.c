@@ -29,12 +29,16 @@ static wf_status read_all(const char *path, unsigned char **out, size_t *n) {
         }
         size_t want = cap - *n < (1u << 30) ? cap - *n : (1u << 30);
         got = gzread(f, buf + *n, (unsigned)want);
-        if (got < 0) st = wf_error(WF_ERR_IO, "%s: read failed (corrupt gzip data?)", path);
-        else *n += (size_t)got;
+        if (got < 0)
+            st = wf_error(WF_ERR_IO, "%s: read failed (corrupt gzip data?)", path);
+        else
+            *n += (size_t)got;
     }
     gzclose(f);
-    if (st != WF_OK) free(buf);
-    else *out = buf;
+    if (st != WF_OK)
+        free(buf);
+    else
+        *out = buf;
     return st;
 }
 
@@ -43,10 +47,13 @@ static uint32_t be32(const unsigned char *p) {
 }
 
 /* Checks the magic and the size; dims[0..nd) from the header. */
-static wf_status header(const char *path, const unsigned char *b, size_t n, int nd, uint32_t *dims) {
+static wf_status header(const char *path, const unsigned char *b, size_t n, int nd,
+                        uint32_t *dims) {
     if (n < 4 || b[0] || b[1] || b[2] != 0x08 || b[3] != nd)
-        return wf_error(WF_ERR_FORMAT, "%s: not an IDX file of unsigned bytes with %d dimension%s "
-                        "(magic 00 00 08 %02X)", path, nd, nd > 1 ? "s" : "", nd);
+        return wf_error(WF_ERR_FORMAT,
+                        "%s: not an IDX file of unsigned bytes with %d dimension%s "
+                        "(magic 00 00 08 %02X)",
+                        path, nd, nd > 1 ? "s" : "", nd);
     if (n < 4 + 4 * (size_t)nd) return wf_error(WF_ERR_FORMAT, "%s: truncated header", path);
     uint64_t total = 1;
     for (int i = 0; i < nd; i++) {
@@ -55,8 +62,8 @@ static wf_status header(const char *path, const unsigned char *b, size_t n, int 
         if (total > IDX_MAX_BYTES) return wf_error(WF_ERR_FORMAT, "%s: dimensions too large", path);
     }
     if (total != n - 4 - 4 * (size_t)nd)
-        return wf_error(WF_ERR_FORMAT, "%s: header says %llu bytes of data, the file has %zu",
-                        path, (unsigned long long)total, n - 4 - 4 * (size_t)nd);
+        return wf_error(WF_ERR_FORMAT, "%s: header says %llu bytes of data, the file has %zu", path,
+                        (unsigned long long)total, n - 4 - 4 * (size_t)nd);
     return WF_OK;
 }
 
@@ -65,15 +72,17 @@ static wf_status labels_path(const char *images, char *out, size_t cap) {
     base = base ? base + 1 : images;
     const char *at = strstr(base, "images-idx3");
     if (!at || strlen(images) >= cap)
-        return wf_error(WF_ERR_INVALID, "%s: an IDX images file is named *images-idx3*, its labels "
-                        "*labels-idx1*", images);
+        return wf_error(WF_ERR_INVALID,
+                        "%s: an IDX images file is named *images-idx3*, its labels "
+                        "*labels-idx1*",
+                        images);
     strcpy(out, images);
     memcpy(out + (at - images), "labels-idx1", 11);
     return WF_OK;
 }
 
-static wf_status fill(wf_dataset *d, const unsigned char *img, const unsigned char *lab,
-                      uint32_t n, int64_t px, int64_t n_labels, const char *lpath) {
+static wf_status fill(wf_dataset *d, const unsigned char *img, const unsigned char *lab, uint32_t n,
+                      int64_t px, int64_t n_labels, const char *lpath) {
     float *pix = malloc((size_t)px * sizeof *pix);
     if (!pix) return wf_error(WF_ERR_OOM, "IDX: out of memory");
     wf_status st = WF_OK;
@@ -83,7 +92,8 @@ static wf_status fill(wf_dataset *d, const unsigned char *img, const unsigned ch
                           lab[i], i, (long long)n_labels);
             break;
         }
-        for (int64_t k = 0; k < px; k++) pix[k] = ((float)img[(size_t)i * px + k] / 255.0f - 0.5f) / 0.5f;
+        for (int64_t k = 0; k < px; k++)
+            pix[k] = ((float)img[(size_t)i * px + k] / 255.0f - 0.5f) / 0.5f;
         wf_example e = {.pixels = pix, .label = lab[i], .record = i};
         st = wf_dataset_add(d, &e);
     }
@@ -108,7 +118,8 @@ wf_status dt_idx_load(const char *images_path, int64_t n_labels, wf_dataset **ou
     if (st == WF_OK && di[0] == 0) st = wf_error(WF_ERR_FORMAT, "%s: no images", images_path);
     if (st == WF_OK) st = wf_dataset_create(WF_HEAD_IMAGE_CLS, 0, out);
     if (st == WF_OK) st = wf_dataset_set_image(*out, 1, di[1], di[2]);
-    if (st == WF_OK) st = fill(*out, img + 16, lab + 8, di[0], (int64_t)di[1] * di[2], n_labels, lpath);
+    if (st == WF_OK)
+        st = fill(*out, img + 16, lab + 8, di[0], (int64_t)di[1] * di[2], n_labels, lpath);
     free(img), free(lab);
     if (st != WF_OK) wf_dataset_free(*out), *out = NULL;
     return st;

@@ -37,7 +37,8 @@ static bool get_str(const cJSON *o, const char *key, bool required, const char *
         if (!required) *out = "";
         return required ? err(e, "missing key \"%s\"%s", key, "") : true;
     }
-    if (!cJSON_IsString(v)) return err(e, "key \"%s\": expected a string, got %s", key, type_name(v));
+    if (!cJSON_IsString(v))
+        return err(e, "key \"%s\": expected a string, got %s", key, type_name(v));
     *out = v->valuestring;
     return true;
 }
@@ -48,8 +49,8 @@ static bool ends_with(const char *s, size_t n, const char *suffix) {
 }
 
 /* prompt (no loss) + completion (+ eos) (loss). */
-static bool prompt_completion(dt_parse *p, const char *prompt, const char *completion,
-                              dt_record *r, line_err *e) {
+static bool prompt_completion(dt_parse *p, const char *prompt, const char *completion, dt_record *r,
+                              line_err *e) {
     size_t np = strlen(prompt), nc = strlen(completion);
     bool add_eos = p->eos && !ends_with(completion, nc, p->eos);
     dt_buf b = {0};
@@ -100,14 +101,19 @@ static bool messages(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
         snprintf(where, sizeof where, "messages[%lld]", (long long)i);
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-        if (!cJSON_IsObject(it)) ok = err(e, "%s: expected an object, got %s", where, type_name(it));
-        else if (!cJSON_IsString(role)) ok = err(e, "%s: key \"role\": missing or not a string%s", where, "");
-        else if (!cJSON_IsString(content)) ok = err(e, "%s: key \"content\": missing or not a string%s", where, "");
+        if (!cJSON_IsObject(it))
+            ok = err(e, "%s: expected an object, got %s", where, type_name(it));
+        else if (!cJSON_IsString(role))
+            ok = err(e, "%s: key \"role\": missing or not a string%s", where, "");
+        else if (!cJSON_IsString(content))
+            ok = err(e, "%s: key \"content\": missing or not a string%s", where, "");
         if (!ok) break;
-        m[i++] = (wf_chat_msg){role->valuestring, content->valuestring, strlen(content->valuestring)};
+        m[i++] =
+            (wf_chat_msg){role->valuestring, content->valuestring, strlen(content->valuestring)};
         assistant |= !strcmp(role->valuestring, "assistant");
     }
-    if (ok && !assistant) ok = err(e, "messages: no assistant turn (nothing to learn from)%s%s", "", "");
+    if (ok && !assistant)
+        ok = err(e, "messages: no assistant turn (nothing to learn from)%s%s", "", "");
     if (ok) ok = render(p->chat, m, n, false, r, e);
     free(m);
     return ok;
@@ -118,7 +124,8 @@ static bool alpaca(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
     if (!get_str(o, "instruction", true, &ins, e) || !get_str(o, "input", false, &in, e) ||
         !get_str(o, "output", true, &out, e))
         return false;
-    wf_chat_msg m[3] = {{"user", ins, strlen(ins)}, {"user", in, strlen(in)}, {"assistant", out, strlen(out)}};
+    wf_chat_msg m[3] = {
+        {"user", ins, strlen(ins)}, {"user", in, strlen(in)}, {"assistant", out, strlen(out)}};
     if (!*in) m[1] = m[2];
     return render(p->alpaca, m, *in ? 3 : 2, true, r, e);
 }
@@ -133,10 +140,12 @@ static bool label(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
                        v->valuestring, "");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(p->label2id, v->valuestring);
         if (!cJSON_IsNumber(id))
-            return err(e, "key \"label\": \"%.120s\" is not in the model's label2id%s", v->valuestring, "");
+            return err(e, "key \"label\": \"%.120s\" is not in the model's label2id%s",
+                       v->valuestring, "");
         v = id;
     } else if (!cJSON_IsNumber(v)) {
-        return err(e, "key \"label\": expected an integer or a label name, got %s%s", type_name(v), "");
+        return err(e, "key \"label\": expected an integer or a label name, got %s%s", type_name(v),
+                   "");
     }
     double x = v->valuedouble;
     snprintf(num, sizeof num, "%.17g", x);
@@ -159,9 +168,11 @@ static bool sequence(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
     } else {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
         if (!v) return err(e, "missing key \"value\"%s%s", "", "");
-        if (!cJSON_IsNumber(v)) return err(e, "key \"value\": expected a number, got %s%s", type_name(v), "");
+        if (!cJSON_IsNumber(v))
+            return err(e, "key \"value\": expected a number, got %s%s", type_name(v), "");
         r->value = (float)v->valuedouble;
-        if (!isfinite(r->value)) return err(e, "key \"value\": %s does not fit a float%s", "the number", "");
+        if (!isfinite(r->value))
+            return err(e, "key \"value\": %s does not fit a float%s", "the number", "");
     }
     r->len = strlen(text);
     r->text = strdup(text);
@@ -194,8 +205,10 @@ static bool unknown_layout(const cJSON *o, line_err *e) {
         }
         snprintf(keys + used, sizeof keys - used, "%s\"%.24s\"", n > 1 ? ", " : "", k->string);
     }
-    return err(e, "cannot tell the record layout from its keys {%s}: expected text, "
-                  "prompt+completion, messages, or instruction+output%s", keys, "");
+    return err(e,
+               "cannot tell the record layout from its keys {%s}: expected text, "
+               "prompt+completion, messages, or instruction+output%s",
+               keys, "");
 }
 
 static bool record(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
@@ -211,7 +224,8 @@ static bool record(dt_parse *p, const cJSON *o, dt_record *r, line_err *e) {
         r->n_spans = 1, r->starts[0] = 0, r->train[0] = true;
         return true;
     case WF_DATA_PROMPT_COMPLETION:
-        if (!get_str(o, "prompt", true, &a, e) || !get_str(o, "completion", true, &b, e)) return false;
+        if (!get_str(o, "prompt", true, &a, e) || !get_str(o, "completion", true, &b, e))
+            return false;
         return prompt_completion(p, a, b, r, e);
     case WF_DATA_MESSAGES: return messages(p, o, r, e);
     case WF_DATA_ALPACA: return alpaca(p, o, r, e);
@@ -268,8 +282,9 @@ wf_status dt_jsonl_parse(dt_parse *p, const char *data, size_t size) {
     free(scratch.p);
     if (st == WF_OK && p->n == 0) {
         if (p->stats.skipped)
-            return wf_error(WF_ERR_FORMAT, "%s: no usable records (%lld bad lines skipped; first: %s)",
-                            p->path, (long long)p->stats.skipped, p->stats.reasons[0]);
+            return wf_error(WF_ERR_FORMAT,
+                            "%s: no usable records (%lld bad lines skipped; first: %s)", p->path,
+                            (long long)p->stats.skipped, p->stats.reasons[0]);
         return wf_error(WF_ERR_FORMAT, "%s: no records (the file is empty)", p->path);
     }
     return st;

@@ -18,8 +18,11 @@
 #define KEY_WINDOW ((size_t)1 << 20) /* bytes hashed at each end of the data file */
 
 void wf_data_opts_init(wf_data_opts *o) {
-    *o = (wf_data_opts){.format = WF_DATA_AUTO, .task = WF_HEAD_LM, .seq_len = 512,
-                        .chat_template = WF_CHAT_AUTO, .cache = true};
+    *o = (wf_data_opts){.format = WF_DATA_AUTO,
+                        .task = WF_HEAD_LM,
+                        .seq_len = 512,
+                        .chat_template = WF_CHAT_AUTO,
+                        .cache = true};
 }
 
 typedef struct load_ctx {
@@ -27,13 +30,13 @@ typedef struct load_ctx {
     const wf_tokenizer *tok;
     wf_chat_template chat, alpaca;
     const char *eos;
-    cJSON *config;            /* the model's config.json (label2id), or NULL */
+    cJSON *config; /* the model's config.json (label2id), or NULL */
     const cJSON *label2id;
     int64_t n_labels;
     uint64_t tok_hash;
     bool cache;
     char cache_dir[4096];
-    wf_data_format format;    /* detected by the first file, imposed on the second */
+    wf_data_format format; /* detected by the first file, imposed on the second */
 } load_ctx;
 
 static wf_status mkdirs(const char *dir) {
@@ -54,10 +57,14 @@ static wf_status mkdirs(const char *dir) {
 static bool cache_dir(const wf_data_opts *o, char *out, size_t cap) {
     const char *env = getenv("WF_CACHE_DIR"), *home = getenv("HOME");
     int n;
-    if (o->cache_dir && *o->cache_dir) n = snprintf(out, cap, "%s", o->cache_dir);
-    else if (env && *env) n = snprintf(out, cap, "%s", env);
-    else if (home && *home) n = snprintf(out, cap, "%s/.cache/weft/data", home);
-    else return false;
+    if (o->cache_dir && *o->cache_dir)
+        n = snprintf(out, cap, "%s", o->cache_dir);
+    else if (env && *env)
+        n = snprintf(out, cap, "%s", env);
+    else if (home && *home)
+        n = snprintf(out, cap, "%s/.cache/weft/data", home);
+    else
+        return false;
     return n > 0 && (size_t)n < cap;
 }
 
@@ -69,7 +76,8 @@ static wf_status file_key(const load_ctx *c, const char *path, wf_data_format fo
     if (!realpath(path, abs) || stat(abs, &st) != 0)
         return wf_error(WF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     size_t w = f->size < KEY_WINDOW ? f->size : KEY_WINDOW;
-    uint64_t head = wf_hash64(f->data, w, 1), tail = wf_hash64(f->data + f->size - w, w, 2);
+    const unsigned char *b = f->data ? f->data : (const unsigned char *)"";
+    uint64_t head = wf_hash64(b, w, 1), tail = wf_hash64(b + f->size - w, w, 2);
     const wf_data_opts *o = c->o;
     const char *sys = c->chat.default_system ? c->chat.default_system : "";
     char *l2i = c->label2id ? cJSON_PrintUnformatted(c->label2id) : NULL;
@@ -77,18 +85,19 @@ static wf_status file_key(const load_ctx *c, const char *path, wf_data_format fo
     size_t cap = strlen(abs) + 1024;
     *key = malloc(cap);
     if (*key)
-        snprintf(*key, cap,
-                 "weft tokenized data\npath %s\nsize %lld\nmtime %lld.%09ld\nhead %016llx\n"
-                 "tail %016llx\ntokenizer %016llx\ntask %s\nformat %s\nseq_len %lld\n"
-                 "n_labels %lld\nlabel2id %016llx\nchat %s\nsystem %016llx\neos %016llx\n"
-                 "bad_lines %s\n",
-                 abs, (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                 (unsigned long long)head, (unsigned long long)tail,
-                 (unsigned long long)c->tok_hash, wf_head_name(o->task),
-                 wf_data_format_name(format), (long long)o->seq_len, (long long)c->n_labels,
-                 (unsigned long long)(l2i ? wf_hash64(l2i, strlen(l2i), 3) : 0),
-                 wf_chat_kind_name(c->chat.kind), (unsigned long long)wf_hash64(sys, strlen(sys), 4),
-                 (unsigned long long)wf_hash64(eos, strlen(eos), 5), o->skip_bad_lines ? "skip" : "error");
+        snprintf(
+            *key, cap,
+            "weft tokenized data\npath %s\nsize %lld\nmtime %lld.%09ld\nhead %016llx\n"
+            "tail %016llx\ntokenizer %016llx\ntask %s\nformat %s\nseq_len %lld\n"
+            "n_labels %lld\nlabel2id %016llx\nchat %s\nsystem %016llx\neos %016llx\n"
+            "bad_lines %s\n",
+            abs, (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+            (unsigned long long)head, (unsigned long long)tail, (unsigned long long)c->tok_hash,
+            wf_head_name(o->task), wf_data_format_name(format), (long long)o->seq_len,
+            (long long)c->n_labels, (unsigned long long)(l2i ? wf_hash64(l2i, strlen(l2i), 3) : 0),
+            wf_chat_kind_name(c->chat.kind), (unsigned long long)wf_hash64(sys, strlen(sys), 4),
+            (unsigned long long)wf_hash64(eos, strlen(eos), 5),
+            o->skip_bad_lines ? "skip" : "error");
     free(l2i);
     return *key ? WF_OK : wf_error(WF_ERR_OOM, "data: out of memory");
 }
@@ -102,9 +111,15 @@ static int32_t pad_id(const wf_tokenizer *tok) {
 static wf_status tokenize_file(load_ctx *c, const char *path, const wf_mapped_file *f,
                                wf_dataset **out, dt_stats *stats) {
     const wf_data_opts *o = c->o;
-    dt_parse p = {.path = path, .format = c->format, .task = o->task, .chat = &c->chat,
-                  .alpaca = &c->alpaca, .eos = c->eos, .n_labels = c->n_labels,
-                  .label2id = c->label2id, .skip = o->skip_bad_lines};
+    dt_parse p = {.path = path,
+                  .format = c->format,
+                  .task = o->task,
+                  .chat = &c->chat,
+                  .alpaca = &c->alpaca,
+                  .eos = c->eos,
+                  .n_labels = c->n_labels,
+                  .label2id = c->label2id,
+                  .skip = o->skip_bad_lines};
     wf_status st = dt_jsonl_parse(&p, (const char *)f->data, f->size);
     if (st == WF_OK) st = wf_dataset_create(o->task, pad_id(c->tok), out);
     if (st == WF_OK)
@@ -114,8 +129,10 @@ static wf_status tokenize_file(load_ctx *c, const char *path, const wf_mapped_fi
     p.stats.format = p.format;
     *stats = p.stats;
     if (st == WF_OK && (*out)->n == 0)
-        st = wf_error(WF_ERR_FORMAT, "%s: no examples: none of its %lld records has a token to "
-                      "predict", path, (long long)p.stats.records);
+        st = wf_error(WF_ERR_FORMAT,
+                      "%s: no examples: none of its %lld records has a token to "
+                      "predict",
+                      path, (long long)p.stats.records);
     if (st != WF_OK) wf_dataset_free(*out), *out = NULL;
     return st;
 }
@@ -150,7 +167,8 @@ static wf_status load_file(load_ctx *c, const char *path, int which, wf_dataset 
 }
 
 static void add_stats(wf_data_report *r, const dt_stats *s) {
-    for (int64_t i = 0; i < s->skipped && r->skipped + i < WF_DATA_MAX_REASONS && i < WF_DATA_MAX_REASONS; i++)
+    for (int64_t i = 0;
+         i < s->skipped && r->skipped + i < WF_DATA_MAX_REASONS && i < WF_DATA_MAX_REASONS; i++)
         memcpy(r->reasons[r->skipped + i], s->reasons[i], sizeof r->reasons[0]);
     r->skipped += s->skipped;
     r->chunked += s->chunked, r->dropped += s->dropped, r->truncated += s->truncated;
@@ -167,23 +185,27 @@ static void count(wf_data_report *r, int which, const wf_dataset *d) {
 
 static wf_status check_opts(const wf_data_opts *o, wf_data_format format) {
     wf_head_kind t = o->task;
-    if (t != WF_HEAD_LM && t != WF_HEAD_SEQ_CLS && t != WF_HEAD_REGRESSION && t != WF_HEAD_IMAGE_CLS)
-        return wf_error(WF_ERR_INVALID, "data: the model head \"%s\" takes no training data "
-                        "(causal-lm, sequence-classification, regression, image-classification)", wf_head_name(t));
+    if (t != WF_HEAD_LM && t != WF_HEAD_SEQ_CLS && t != WF_HEAD_REGRESSION &&
+        t != WF_HEAD_IMAGE_CLS)
+        return wf_error(WF_ERR_INVALID,
+                        "data: the model head \"%s\" takes no training data "
+                        "(causal-lm, sequence-classification, regression, image-classification)",
+                        wf_head_name(t));
     if (!(o->eval_split >= 0 && o->eval_split < 1))
         return wf_error(WF_ERR_INVALID, "data: eval_split %g is outside [0, 1)", o->eval_split);
     if (format != WF_DATA_IDX && o->seq_len < 2)
         return wf_error(WF_ERR_INVALID, "data: seq_len %lld is below 2", (long long)o->seq_len);
     bool lm_format = format == WF_DATA_TEXT || format == WF_DATA_PROMPT_COMPLETION ||
                      format == WF_DATA_MESSAGES || format == WF_DATA_ALPACA;
-    bool ok = format == WF_DATA_AUTO ||
-              (t == WF_HEAD_LM && lm_format) ||
+    bool ok = format == WF_DATA_AUTO || (t == WF_HEAD_LM && lm_format) ||
               (t == WF_HEAD_SEQ_CLS && format == WF_DATA_CLASSIFICATION) ||
               (t == WF_HEAD_REGRESSION && format == WF_DATA_REGRESSION) ||
               (t == WF_HEAD_IMAGE_CLS && format == WF_DATA_IDX);
     if (!ok)
-        return wf_error(WF_ERR_INVALID, "data: format \"%s\" does not fit a model with a \"%s\" "
-                        "head", wf_data_format_name(format), wf_head_name(t));
+        return wf_error(WF_ERR_INVALID,
+                        "data: format \"%s\" does not fit a model with a \"%s\" "
+                        "head",
+                        wf_data_format_name(format), wf_head_name(t));
     return WF_OK;
 }
 
@@ -223,6 +245,7 @@ static wf_status load_images(const wf_data_opts *o, const char *train_path, cons
         st = dt_idx_load(eval_path, o->n_labels, eval);
     } else if (o->eval_split > 0) {
         st = dt_dataset_split(all, o->eval_split, o->seed, train, eval);
+        rep->eval_split = o->eval_split;
         wf_dataset_free(all);
     } else {
         *train = all;
@@ -259,6 +282,7 @@ wf_status wf_data_load(const wf_data_opts *o, const wf_tokenizer *tok, const cha
             if (st == WF_OK) add_stats(rep, &s2);
         } else if (st == WF_OK && o->eval_split > 0) {
             st = dt_dataset_split(all, o->eval_split, o->seed, train, eval);
+            rep->eval_split = o->eval_split;
         } else if (st == WF_OK) {
             *train = all, all = NULL;
         }
@@ -268,7 +292,8 @@ wf_status wf_data_load(const wf_data_opts *o, const wf_tokenizer *tok, const cha
     }
     if (st == WF_OK && *eval && (*eval)->n == 0) wf_dataset_free(*eval), *eval = NULL;
     if (st == WF_OK && (*train)->n == 0)
-        st = wf_error(WF_ERR_FORMAT, "%s: no training examples left after the eval split", train_path);
+        st = wf_error(WF_ERR_FORMAT, "%s: no training examples left after the eval split",
+                      train_path);
     if (st != WF_OK) {
         wf_dataset_free(*train), wf_dataset_free(*eval);
         *train = *eval = NULL;
@@ -288,13 +313,17 @@ void wf_data_report_print(const wf_data_report *r, FILE *f) {
         if (r->format == WF_DATA_MESSAGES) fprintf(f, ", %s template", wf_chat_kind_name(r->chat));
         fprintf(f, ") -> %lld examples, %lld tokens, %lld to predict", (long long)r->examples[i],
                 (long long)r->tokens[i], (long long)r->loss_tokens[i]);
-        if (r->cache_hit[i]) fprintf(f, "; cache hit %s", r->cache_path[i]);
-        else if (r->cache_path[i][0]) fprintf(f, "; cache written %s", r->cache_path[i]);
+        if (i == 1 && r->eval_split > 0) fprintf(f, "; split off train (%g)", r->eval_split);
+        if (r->cache_hit[i])
+            fprintf(f, "; cache hit %s", r->cache_path[i]);
+        else if (r->cache_path[i][0])
+            fprintf(f, "; cache written %s", r->cache_path[i]);
         fputc('\n', f);
     }
     if (r->chunked || r->dropped || r->truncated)
-        fprintf(f, "data: %lld records longer than seq_len split into chunks, %lld chunks with "
-                   "nothing to predict dropped, %lld texts truncated\n",
+        fprintf(f,
+                "data: %lld records longer than seq_len split into chunks, %lld chunks with "
+                "nothing to predict dropped, %lld texts truncated\n",
                 (long long)r->chunked, (long long)r->dropped, (long long)r->truncated);
     if (r->skipped) {
         fprintf(f, "data: skipped %lld bad line%s; the first:\n", (long long)r->skipped,

@@ -16,11 +16,11 @@ struct wf_loader {
     wf_loader_opts o;
     bool lm, packed;
     int64_t n_rows;
-    int64_t *row_off;  /* (n_rows + 1) into items */
-    int64_t *items;    /* (d->n) example indices, row by row */
-    int64_t *perm;     /* (n_rows) this epoch's order */
+    int64_t *row_off; /* (n_rows + 1) into items */
+    int64_t *items;   /* (d->n) example indices, row by row */
+    int64_t *perm;    /* (n_rows) this epoch's order */
     int64_t perm_epoch;
-    int64_t batches;   /* per epoch, this rank */
+    int64_t batches; /* per epoch, this rank */
     wf_loader_cursor cur;
     int32_t *ids, *mask, *doc, *targets, *labels; /* (B, T) x 4, (B) */
     float *values, *pixels;                       /* (B), (B, ch, h, w) */
@@ -80,14 +80,17 @@ static wf_status build_rows(wf_loader *l) {
     }
     len_idx *order = malloc((size_t)(n ? n : 1) * sizeof *order);
     int64_t *bin_of = malloc((size_t)(n ? n : 1) * sizeof *bin_of);
-    bfd b = {.T = T, .head = malloc((size_t)(T + 1) * sizeof *b.head),
+    bfd b = {.T = T,
+             .head = malloc((size_t)(T + 1) * sizeof *b.head),
              .next = malloc((size_t)(n ? n : 1) * sizeof *b.next),
              .rem = malloc((size_t)(n ? n : 1) * sizeof *b.rem),
              .used = calloc((size_t)(T / 64 + 1), sizeof *b.used)};
     wf_status st = WF_OK;
-    if (!order || !bin_of || !b.head || !b.next || !b.rem || !b.used) st = wf_error(WF_ERR_OOM, "loader: out of memory");
+    if (!order || !bin_of || !b.head || !b.next || !b.rem || !b.used)
+        st = wf_error(WF_ERR_OOM, "loader: out of memory");
     for (int64_t r = 0; st == WF_OK && r <= T; r++) b.head[r] = -1;
-    for (int64_t i = 0; st == WF_OK && i < n; i++) order[i] = (len_idx){d->off[i + 1] - d->off[i], i};
+    for (int64_t i = 0; st == WF_OK && i < n; i++)
+        order[i] = (len_idx){d->off[i + 1] - d->off[i], i};
     if (st == WF_OK) qsort(order, (size_t)n, sizeof *order, by_len_desc);
     for (int64_t k = 0; st == WF_OK && k < n; k++) {
         int64_t len = order[k].len, r = first_fit(&b, len);
@@ -153,12 +156,16 @@ static wf_status alloc_batch(wf_loader *l) {
 wf_status wf_loader_create(const wf_dataset *d, const wf_loader_opts *o, wf_loader **out) {
     *out = NULL;
     if (o->B < 1 || o->T < 1 || o->world < 1 || o->rank < 0 || o->rank >= o->world)
-        return wf_error(WF_ERR_INVALID, "loader: B %lld, T %lld, rank %d of %d: expected B, T >= 1 "
-                        "and 0 <= rank < world", (long long)o->B, (long long)o->T, o->rank, o->world);
+        return wf_error(WF_ERR_INVALID,
+                        "loader: B %lld, T %lld, rank %d of %d: expected B, T >= 1 "
+                        "and 0 <= rank < world",
+                        (long long)o->B, (long long)o->T, o->rank, o->world);
     for (int64_t i = 0; d->task != WF_HEAD_IMAGE_CLS && i < d->n; i++)
         if (d->off[i + 1] - d->off[i] > o->T)
-            return wf_error(WF_ERR_INVALID, "loader: example %lld (record %lld) has %lld tokens, "
-                            "more than a row's %lld", (long long)i, (long long)d->record[i],
+            return wf_error(WF_ERR_INVALID,
+                            "loader: example %lld (record %lld) has %lld tokens, "
+                            "more than a row's %lld",
+                            (long long)i, (long long)d->record[i],
                             (long long)(d->off[i + 1] - d->off[i]), (long long)o->T);
     wf_loader *l = calloc(1, sizeof *l);
     if (!l) return wf_error(WF_ERR_OOM, "loader: out of memory");
@@ -230,7 +237,8 @@ wf_status wf_loader_next(wf_loader *l, wf_batch_host *out) {
     const wf_loader_opts *o = &l->o;
     int64_t B = o->B, i = l->cur.batch, n = 0;
     for (int64_t b = 0; b < B; b++) {
-        int64_t g = o->drop_last ? (i * o->world + o->rank) * B + b : (i * B + b) * o->world + o->rank;
+        int64_t g =
+            o->drop_last ? (i * o->world + o->rank) * B + b : (i * B + b) * o->world + o->rank;
         if (g >= l->n_rows) break;
         fill_row(l, b, l->perm[g]);
         n++;
@@ -246,8 +254,10 @@ wf_loader_cursor wf_loader_cursor_get(const wf_loader *l) { return l->cur; }
 
 wf_status wf_loader_cursor_set(wf_loader *l, wf_loader_cursor c) {
     if (c.epoch < 0 || c.batch < 0 || c.batch > l->batches)
-        return wf_error(WF_ERR_INVALID, "loader: cursor (epoch %lld, batch %lld) is outside an epoch "
-                        "of %lld batches", (long long)c.epoch, (long long)c.batch, (long long)l->batches);
+        return wf_error(WF_ERR_INVALID,
+                        "loader: cursor (epoch %lld, batch %lld) is outside an epoch "
+                        "of %lld batches",
+                        (long long)c.epoch, (long long)c.batch, (long long)l->batches);
     l->cur = c;
     return WF_OK;
 }

@@ -61,11 +61,15 @@ wf_status wf_tokenizer_from_gguf(const wf_gguf *g, wf_tokenizer **out) {
     WF_TRY(wf_gguf_get_str(g, "tokenizer.ggml.model", &model));
     wf_tokenizer_vocab v;
     wf_tokenizer_vocab_init(&v);
-    if (!strcmp(model, "gpt2")) v.kind = WF_TOK_BYTE_LEVEL_BPE;
-    else if (!strcmp(model, "llama")) v.kind = WF_TOK_SPM_BPE;
+    if (!strcmp(model, "gpt2"))
+        v.kind = WF_TOK_BYTE_LEVEL_BPE;
+    else if (!strcmp(model, "llama"))
+        v.kind = WF_TOK_SPM_BPE;
     else
-        return wf_error(WF_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model \"%s\" is not supported "
-                        "(gpt2: byte-level BPE, llama: SentencePiece BPE)", name, model);
+        return wf_error(WF_ERR_UNSUPPORTED,
+                        "%s: tokenizer.ggml.model \"%s\" is not supported "
+                        "(gpt2: byte-level BPE, llama: SentencePiece BPE)",
+                        name, model);
     const char *const *tokens;
     int64_t n, nt = 0, nm = 0;
     WF_TRY(wf_gguf_get_arr_str(g, "tokenizer.ggml.tokens", &tokens, &n));
@@ -99,8 +103,7 @@ wf_status wf_tokenizer_from_gguf(const wf_gguf *g, wf_tokenizer **out) {
     v.token_lens = lens;
     wf_status st = wf_tokenizer_from_vocab(&v, out);
     free(lens);
-    if (st != WF_OK)
-        return wf_error(st, "%s: tokenizer metadata: %s", name, wf_last_error());
+    if (st != WF_OK) return wf_error(st, "%s: tokenizer metadata: %s", name, wf_last_error());
     return WF_OK;
 }
 
@@ -114,6 +117,12 @@ static bool is_dir(const char *p) {
 static bool exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A tokenizer.json named directly (any *.json). */
+static bool is_json(const char *p) {
+    size_t n = strlen(p);
+    return n >= 5 && !strcmp(p + n - 5, ".json");
 }
 
 static wf_status join(const char *dir, const char *name, char *out, size_t cap) {
@@ -140,7 +149,10 @@ static int32_t config_id(const wf_tokenizer *tok, const cJSON *cfg, const char *
 }
 
 static wf_status refine_specials(wf_tokenizer *tok, const char *dir) {
-    static const struct { const char *tok_key, *id_key; wf_special_kind kind; } map[] = {
+    static const struct {
+        const char *tok_key, *id_key;
+        wf_special_kind kind;
+    } map[] = {
         {"bos_token", "bos_token_id", WF_SPECIAL_BOS},
         {"eos_token", "eos_token_id", WF_SPECIAL_EOS},
         {"pad_token", "pad_token_id", WF_SPECIAL_PAD},
@@ -174,8 +186,7 @@ wf_status wf_tokenizer_for_model(const char *model_path, wf_tokenizer **out) {
         if (st != WF_OK) wf_tokenizer_free(*out), *out = NULL;
         return st;
     }
-    size_t n = strlen(model_path);
-    if (n >= 15 && !strcmp(model_path + n - 15, "/tokenizer.json")) return wf_tokenizer_load(model_path, out);
+    if (is_json(model_path)) return wf_tokenizer_load(model_path, out);
     wf_gguf *g;
     WF_TRY(wf_gguf_open(model_path, &g));
     wf_status st = wf_tokenizer_from_gguf(g, out);
@@ -235,9 +246,14 @@ wf_status wf_model_chat_template(const char *model_path, char **out) {
 
 static size_t elem_size(wf_gguf_vtype t) {
     switch (t) {
-    case WF_GGUF_U8: case WF_GGUF_I8: case WF_GGUF_BOOL: return 1;
-    case WF_GGUF_U16: case WF_GGUF_I16: return 2;
-    case WF_GGUF_U32: case WF_GGUF_I32: case WF_GGUF_F32: return 4;
+    case WF_GGUF_U8:
+    case WF_GGUF_I8:
+    case WF_GGUF_BOOL: return 1;
+    case WF_GGUF_U16:
+    case WF_GGUF_I16: return 2;
+    case WF_GGUF_U32:
+    case WF_GGUF_I32:
+    case WF_GGUF_F32: return 4;
     default: return 8;
     }
 }
@@ -261,23 +277,23 @@ static uint64_t gguf_tokenizer_hash(const wf_gguf *g) {
 }
 
 wf_status wf_tokenizer_model_hash(const char *model_path, uint64_t *out) {
-    if (!is_dir(model_path)) {
-        size_t n = strlen(model_path);
-        if (n < 15 || strcmp(model_path + n - 15, "/tokenizer.json") != 0) {
-            wf_gguf *g;
-            WF_TRY(wf_gguf_open(model_path, &g));
-            *out = gguf_tokenizer_hash(g);
-            wf_gguf_close(g);
-            return WF_OK;
-        }
+    if (!is_dir(model_path) && !is_json(model_path)) {
+        wf_gguf *g;
+        WF_TRY(wf_gguf_open(model_path, &g));
+        *out = gguf_tokenizer_hash(g);
+        wf_gguf_close(g);
+        return WF_OK;
     }
     static const char *names[] = {"tokenizer.json", "tokenizer_config.json", "config.json"};
     uint64_t h = 0x746F6B2D6A736F6EULL;
     for (int i = 0; i < 3; i++) {
         char path[4096];
-        if (is_dir(model_path)) WF_TRY(join(model_path, names[i], path, sizeof path));
-        else if (i == 0) snprintf(path, sizeof path, "%s", model_path);
-        else break;
+        if (is_dir(model_path))
+            WF_TRY(join(model_path, names[i], path, sizeof path));
+        else if (i == 0)
+            snprintf(path, sizeof path, "%s", model_path);
+        else
+            break;
         if (!exists(path)) continue;
         wf_mapped_file f;
         WF_TRY(wf_file_map(path, &f));

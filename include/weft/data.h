@@ -27,7 +27,12 @@ typedef enum wf_data_format {
     WF_DATA_IDX,               /* MNIST-style images-idx3 + labels-idx1 files (gzip or not) */
 } wf_data_format;
 
-typedef enum wf_chat_kind { WF_CHAT_AUTO, WF_CHAT_CHATML, WF_CHAT_LLAMA3, WF_CHAT_ALPACA } wf_chat_kind;
+typedef enum wf_chat_kind {
+    WF_CHAT_AUTO,
+    WF_CHAT_CHATML,
+    WF_CHAT_LLAMA3,
+    WF_CHAT_ALPACA
+} wf_chat_kind;
 
 const char *wf_data_format_name(wf_data_format f);
 const char *wf_chat_kind_name(wf_chat_kind k);
@@ -66,8 +71,8 @@ typedef struct wf_chat_text {
 wf_status wf_chat_template_resolve(wf_chat_kind kind, const char *model_path,
                                    const wf_tokenizer *tok, wf_chat_template *out);
 /* The same from a Jinja template text already in memory (NULL: none). */
-wf_status wf_chat_template_from_jinja(wf_chat_kind kind, const char *jinja,
-                                      const wf_tokenizer *tok, wf_chat_template *out);
+wf_status wf_chat_template_from_jinja(wf_chat_kind kind, const char *jinja, const wf_tokenizer *tok,
+                                      wf_chat_template *out);
 void wf_chat_template_free(wf_chat_template *t);
 
 /* ChatML: <|im_start|>role\ncontent<|im_end|>\n; Llama-3: <|begin_of_text|> then
@@ -87,13 +92,13 @@ typedef struct wf_dataset wf_dataset;
 /* One example. Text tasks: ids (len); LM examples carry a loss mask (1: predict this token);
  * classification a label, regression a value. Images: pixels (ch, h, w) and a label. */
 typedef struct wf_example {
-    const int32_t *ids;   /* (len) */
-    const uint8_t *loss;  /* (len) LM only, else NULL */
+    const int32_t *ids;  /* (len) */
+    const uint8_t *loss; /* (len) LM only, else NULL */
     int64_t len;
-    int32_t label;        /* classification / image classification */
-    float value;          /* regression */
-    const float *pixels;  /* (ch, h, w) images, else NULL */
-    int64_t record;       /* source line (JSONL, 1-based) or record index (IDX, 0-based) */
+    int32_t label;       /* classification / image classification */
+    float value;         /* regression */
+    const float *pixels; /* (ch, h, w) images, else NULL */
+    int64_t record;      /* source line (JSONL, 1-based) or record index (IDX, 0-based) */
 } wf_example;
 
 /* An empty dataset for the task (WF_HEAD_LM, _SEQ_CLS, _REGRESSION, _IMAGE_CLS). pad_id fills
@@ -136,18 +141,21 @@ void wf_data_opts_init(wf_data_opts *o);
 
 #define WF_DATA_MAX_REASONS 5
 typedef struct wf_data_report {
-    wf_data_format format;       /* as detected */
-    wf_chat_kind chat;           /* resolved (messages records) */
-    int64_t records[2];          /* train, eval: records read (bad lines excluded) */
-    int64_t examples[2];         /* after LM chunking */
-    int64_t tokens[2], loss_tokens[2];
-    int64_t skipped;             /* bad lines skipped (both files) */
-    char reasons[WF_DATA_MAX_REASONS][320]; /* the first few: "FILE:LINE: what was wrong" */
-    int64_t chunked;             /* LM records longer than seq_len (split into chunks) */
-    int64_t dropped;             /* LM chunks/records with no token to predict (dropped) */
-    int64_t truncated;           /* classification texts cut to seq_len */
-    bool cache_hit[2];           /* train, eval file loaded from the cache */
-    char cache_path[2][4096];    /* "" when the cache was not used */
+    wf_data_format format;    /* as detected */
+    wf_chat_kind chat;        /* resolved (messages records) */
+    int64_t records[2];       /* train, eval: records read (bad lines excluded) */
+    int64_t examples[2];      /* after LM chunking */
+    int64_t tokens[2];        /* in the examples */
+    int64_t loss_tokens[2];   /* positions predicted (sequence tasks: examples) */
+    int64_t skipped;          /* bad lines skipped (both files) */
+    /* the first few skipped lines: "FILE:LINE: what was wrong" */
+    char reasons[WF_DATA_MAX_REASONS][320];
+    int64_t chunked;          /* LM records longer than seq_len (split into chunks) */
+    int64_t dropped;          /* LM chunks with no token to predict (left out) */
+    int64_t truncated;        /* classification texts cut to seq_len */
+    double eval_split;        /* > 0: the eval set was split off the training file */
+    bool cache_hit[2];        /* train, eval file loaded from the cache */
+    char cache_path[2][4096]; /* the cache file read or written; "" when none */
 } wf_data_report;
 
 /* Reads, tokenizes (in parallel, deterministic order), splits. eval_path NULL or "": the eval
@@ -165,11 +173,13 @@ void wf_data_report_print(const wf_data_report *r, FILE *f);
 
 typedef struct wf_loader_opts {
     int64_t B, T;    /* rows per micro-batch, tokens per row (images: the model's sequence) */
-    bool packing;    /* LM only: best-fit-decreasing packs of whole examples per row, built
-                        once; other tasks always pad (one example per row) */
-    bool shuffle;    /* rows permuted per (seed, epoch) */
+    bool packing;    /* LM only: whole examples packed best-fit-decreasing into rows, once (a
+                        shuffle permutes rows); other tasks always pad, one example per row */
+    bool shuffle;    /* rows permuted per (seed, epoch); false: dataset order */
     uint64_t seed;
-    int rank, world; /* rank r takes rows [(i*world + r)*B, +B) of the epoch's order */
+    int rank, world; /* drop_last: batch i of rank r is rows [(i*world + r)*B, +B) of the
+                        epoch's order, so a global batch is the ranks' batches in rank order;
+                        else rank r takes rows r, r + world, ... */
     bool drop_last;  /* true: equal full batches on every rank, the remainder dropped;
                         false (eval): every row once, the last batch may have fewer rows */
 } wf_loader_opts;

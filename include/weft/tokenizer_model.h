@@ -20,7 +20,7 @@ wf_status wf_tokenizer_from_gguf(const wf_gguf *g, wf_tokenizer **out);
 
 /* model_path is a directory (<dir>/tokenizer.json; bos/eos/pad/unk refined from
  * tokenizer_config.json's *_token entries, then config.json's *_token_id where the first is
- * silent) or a .gguf file (its metadata). */
+ * silent), a *.json file (a tokenizer.json as it is), or a GGUF file (its metadata). */
 wf_status wf_tokenizer_for_model(const char *model_path, wf_tokenizer **out);
 
 /* The model's chat template (Jinja text): tokenizer_config.json "chat_template" (a string, or

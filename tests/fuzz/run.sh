@@ -15,6 +15,7 @@ shift || true
 declare -A SOURCES=(
   [gguf]="host/formats/gguf_read.c host/formats/gguf_dequant.c host/formats/mapped_file.c host/core/status.c"
   [tokenizer_json]="host/tokenizer/tok_added.c host/tokenizer/tok_bpe.c host/tokenizer/tok_decode.c host/tokenizer/tok_encode.c host/tokenizer/tok_load.c host/tokenizer/tok_load_parts.c host/tokenizer/tok_normalize.c host/tokenizer/tok_pattern.c host/tokenizer/tok_post.c host/tokenizer/tok_pretok.c host/tokenizer/tok_unicode.c host/tokenizer/tok_util.c host/tokenizer/tok_vocab.c host/tokenizer/tok_wordpiece.c host/formats/mapped_file.c host/core/status.c -lpcre2-8 -lutf8proc -lcjson -lpthread"
+  [jsonl]="host/data/jsonl.c host/data/chat.c host/data/data_util.c host/data/dataset.c host/data/loader.c host/core/hash.c host/tokenizer/tok_gguf.c host/formats/gguf_read.c host/formats/gguf_dequant.c host/formats/json.c host/formats/mapped_file.c host/model/config.c host/core/status.c host/tokenizer/tok_added.c host/tokenizer/tok_bpe.c host/tokenizer/tok_decode.c host/tokenizer/tok_encode.c host/tokenizer/tok_load.c host/tokenizer/tok_load_parts.c host/tokenizer/tok_normalize.c host/tokenizer/tok_pattern.c host/tokenizer/tok_post.c host/tokenizer/tok_pretok.c host/tokenizer/tok_unicode.c host/tokenizer/tok_util.c host/tokenizer/tok_vocab.c host/tokenizer/tok_wordpiece.c -lpcre2-8 -lutf8proc -lcjson -lpthread"
   [safetensors]="host/formats/safetensors_read.c host/formats/safetensors_json.c host/formats/mapped_file.c host/core/status.c"
 )
 

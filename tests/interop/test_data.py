@@ -15,6 +15,10 @@
    TRL's rule (ids of prompt + completion + eos; mask 0 over the ids of the prompt alone, 1 after).
 4. Classification with the all-MiniLM-L6-v2 tokenizer: ids equal tokenizer(text,
    truncation=True, max_length=seq_len) ([CLS] ... [SEP] kept).
+5. Real data (when Debian's `fortunes` is installed): scripts/fortunes_to_jsonl.sh's SFT file
+   -> SmolLM2 ids and assistant masks equal transformers' on its first 200 conversations, the
+   whole file is written to the cache and then read back from it; its classification file ->
+   MiniLM ids equal transformers' on every entry.
 
 usage: test_data.py DATA_CLI      exit 0 pass, 1 fail, 77 skip
 """
@@ -294,6 +298,46 @@ def check_classification(mdir):
     print("classification: %d texts equal tokenizer(truncation=True, max_length=16)" % len(texts))
 
 
+def check_fortunes(gguf_dir, gguf, mdir):
+    src = "/usr/share/games/fortunes/computers"
+    if not os.path.exists(src):
+        print("note: fortunes not installed (apt-get install fortunes): real-data checks skipped")
+        return
+    out = tempfile.mkdtemp()
+    script = os.path.join(HERE, "..", "..", "scripts", "fortunes_to_jsonl.sh")
+    subprocess.run([script, out], check=True, capture_output=True)
+    with open(os.path.join(out, "fortunes_sft.jsonl"), encoding="utf-8") as f:
+        sft = [json.loads(l) for l in f]
+    tok = with_digits(AutoTokenizer.from_pretrained(gguf_dir, gguf_file=GGUF_NAME))
+    got, _ = dataset(gguf, sft[:200], "--seq-len", "100000")
+    for i, (ex, r) in enumerate(zip(got, sft)):
+        ref = tok.apply_chat_template(r["messages"], chat_template=SMOLLM2_GENERATION, tokenize=True,
+                                      return_dict=True, return_assistant_tokens_mask=True)
+        compare("fortune", i, ex, ref["input_ids"], ref["assistant_masks"])
+    cache = os.path.join(out, "cache")
+    whole = os.path.join(out, "fortunes_sft.jsonl")
+    first, _ = run("dataset", gguf, whole, "--summary", "--cache-dir", cache, "--seq-len", "512")
+    second, _ = run("dataset", gguf, whole, "--summary", "--cache-dir", cache, "--seq-len", "512")
+    if "cache written" not in first or "cache hit" not in second:
+        fail("fortunes cache: first run %r, second %r" % (first, second))
+    elif first.split(";")[0] != second.split(";")[0]:
+        fail("fortunes: the cached load differs: %r vs %r" % (first, second))
+    print("fortunes SFT: %d conversations; the first 200 equal transformers; %s"
+          % (len(sft), first.split("\n")[0]))
+    if mdir:
+        mtok = AutoTokenizer.from_pretrained(mdir)
+        with open(os.path.join(out, "fortunes_cls.jsonl"), encoding="utf-8") as f:
+            cls = [json.loads(l) for l in f]
+        got, _ = dataset(mdir, cls, "--task", "seq_cls", "--n-labels", "4", "--seq-len", "128")
+        if len(got) != len(cls):
+            fail("fortunes classification: %d examples for %d records" % (len(got), len(cls)))
+        for i, (ex, r) in enumerate(zip(got, cls)):
+            compare("fortune cls", i, ex, mtok(r["text"], truncation=True, max_length=128)["input_ids"], None)
+            if ex["label"] != r["label"]:
+                fail("fortune cls %d: label %s, expected %s" % (i, ex["label"], r["label"]))
+        print("fortunes classification: %d texts equal the MiniLM tokenizer (max_length 128)" % len(cls))
+
+
 def main():
     if not CLI or not os.access(CLI, os.X_OK):
         print("usage: test_data.py DATA_CLI")
@@ -314,6 +358,11 @@ def main():
         try:
             check_classification(mdir)
         except RuntimeError as e:
+            fail(str(e))
+    if gguf is not None:
+        try:
+            check_fortunes(gguf_dir, gguf, mdir)
+        except (RuntimeError, subprocess.CalledProcessError) as e:
             fail(str(e))
     print("%d failures" % len(failures))
     return 1 if failures else 0

@@ -24,32 +24,54 @@ static int failures;
         }                                                                                          \
     } while (0)
 
-enum { SP_EOT = 256, SP_IM_START, SP_IM_END, SP_BOT, SP_HDR_START, SP_HDR_END, SP_EOT_ID, SP_CLS,
-       SP_SEP, N_VOCAB };
-static const char *const SPECIALS[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>",
-                                       "<|begin_of_text|>", "<|start_header_id|>",
-                                       "<|end_header_id|>", "<|eot_id|>", "[CLS]", "[SEP]"};
+enum {
+    SP_EOT = 256,
+    SP_IM_START,
+    SP_IM_END,
+    SP_BOT,
+    SP_HDR_START,
+    SP_HDR_END,
+    SP_EOT_ID,
+    SP_CLS,
+    SP_SEP,
+    N_VOCAB
+};
+static const char *const SPECIALS[] = {"<|endoftext|>",
+                                       "<|im_start|>",
+                                       "<|im_end|>",
+                                       "<|begin_of_text|>",
+                                       "<|start_header_id|>",
+                                       "<|end_header_id|>",
+                                       "<|eot_id|>",
+                                       "[CLS]",
+                                       "[SEP]"};
 
 /* GPT-2's byte -> code point map (FORMATS.md "tokenizer.json"), UTF-8 encoded. */
 static inline void byte_char(int b, char out[4]) {
     int cp = b, n = 0;
     if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) {
         for (int k = 0; k < b; k++)
-            n += !((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || (k >= 0xAE && k <= 0xFF));
+            n +=
+                !((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || (k >= 0xAE && k <= 0xFF));
         cp = 256 + n;
     }
-    if (cp < 0x80) out[0] = (char)cp, out[1] = 0;
-    else out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 0x3F)), out[2] = 0;
+    if (cp < 0x80)
+        out[0] = (char)cp, out[1] = 0;
+    else
+        out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 0x3F)), out[2] = 0;
 }
 
-/* classify: [CLS] text [SEP] on encode with specials; else eos = <|im_end|>, pad = <|endoftext|>. */
+/* classify: [CLS] text [SEP] on encode with specials; else eos = <|im_end|>, pad = <|endoftext|>.
+ */
 static inline wf_tokenizer *byte_tokenizer(bool classify) {
     static char bytes[256][4];
     const char *tokens[N_VOCAB];
     int32_t types[N_VOCAB];
     for (int i = 0; i < N_VOCAB; i++) {
-        if (i < 256) byte_char(i, bytes[i]), tokens[i] = bytes[i], types[i] = WF_TOK_TYPE_NORMAL;
-        else tokens[i] = SPECIALS[i - 256], types[i] = WF_TOK_TYPE_CONTROL;
+        if (i < 256)
+            byte_char(i, bytes[i]), tokens[i] = bytes[i], types[i] = WF_TOK_TYPE_NORMAL;
+        else
+            tokens[i] = SPECIALS[i - 256], types[i] = WF_TOK_TYPE_CONTROL;
     }
     wf_tokenizer_vocab v;
     wf_tokenizer_vocab_init(&v);
@@ -58,8 +80,10 @@ static inline wf_tokenizer *byte_tokenizer(bool classify) {
     v.tokens = tokens;
     v.token_types = types;
     v.pre = "gpt2";
-    if (classify) v.bos_id = SP_CLS, v.eos_id = SP_SEP, v.add_bos = v.add_eos = true;
-    else v.eos_id = SP_IM_END, v.pad_id = SP_EOT;
+    if (classify)
+        v.bos_id = SP_CLS, v.eos_id = SP_SEP, v.add_bos = v.add_eos = true;
+    else
+        v.eos_id = SP_IM_END, v.pad_id = SP_EOT;
     wf_tokenizer *t = NULL;
     if (wf_tokenizer_from_vocab(&v, &t) != WF_OK) {
         fprintf(stderr, "byte tokenizer: %s\n", wf_last_error());

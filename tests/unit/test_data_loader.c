@@ -41,11 +41,13 @@ static void test_padded(void) {
     CHECK_IDS(h.ids, ids, 12, "padded ids");
     CHECK_IDS(h.mask, mask, 12, "padded mask");
     CHECK_IDS(h.targets, tg, 12, "padded targets");
-    CHECK(wf_batch_loss_tokens(&h) == 4, "4 loss tokens, got %lld", (long long)wf_batch_loss_tokens(&h));
+    CHECK(wf_batch_loss_tokens(&h) == 4, "4 loss tokens, got %lld",
+          (long long)wf_batch_loss_tokens(&h));
     CHECK(wf_loader_batches_per_epoch(l) == 1, "one batch per epoch");
     wf_loader_cursor c = wf_loader_cursor_get(l);
     CHECK(c.epoch == 0 && c.batch == 1, "cursor after one batch");
-    CHECK(wf_loader_next(l, &h) == WF_OK && wf_loader_cursor_get(l).epoch == 1, "the next epoch starts");
+    CHECK(wf_loader_next(l, &h) == WF_OK && wf_loader_cursor_get(l).epoch == 1,
+          "the next epoch starts");
     wf_loader_free(l);
     wf_loader_opts o = {2, 3, false, false, 0, 0, 1, true};
     CHECK(wf_loader_create(d, &o, &l) == WF_ERR_INVALID && strstr(wf_last_error(), "has 4 tokens"),
@@ -139,8 +141,10 @@ static void test_shuffle_and_shards(void) {
         rows_of(one, g);
         for (int k = 0; k < 3; k++) {
             rows_of(r[k], part);
-            CHECK(part[0] == g[2 * k] && part[1] == g[2 * k + 1], "batch %d rank %d is its share", i, k);
-            for (int j = 0; j < 2 && i < 17; j++) overlap |= all_seen[part[j]], all_seen[part[j]] = true;
+            CHECK(part[0] == g[2 * k] && part[1] == g[2 * k + 1], "batch %d rank %d is its share",
+                  i, k);
+            for (int j = 0; j < 2 && i < 17; j++)
+                overlap |= all_seen[part[j]], all_seen[part[j]] = true;
         }
     }
     CHECK(!overlap, "ranks see disjoint rows");
@@ -150,16 +154,19 @@ static void test_shuffle_and_shards(void) {
     /* cursor: 2 epochs + 5 batches, save, 10 more; a fresh loader set to the cursor gives those */
     for (int i = 0; i < 5; i++) rows_of(a, ra);
     wf_loader_cursor cur = wf_loader_cursor_get(a);
-    CHECK(cur.epoch == 2 && cur.batch == 5, "cursor (2, 5), got (%lld, %lld)", (long long)cur.epoch, (long long)cur.batch);
+    CHECK(cur.epoch == 2 && cur.batch == 5, "cursor (2, 5), got (%lld, %lld)", (long long)cur.epoch,
+          (long long)cur.batch);
     int32_t next[10 * 4], again[10 * 4];
     for (int i = 0; i < 10; i++) rows_of(a, next + 4 * i);
     wf_loader *fresh = loader(d, 4, 2, false, true, 42, 0, 1, true);
     CHECK(wf_loader_cursor_set(fresh, cur) == WF_OK, "set cursor");
     for (int i = 0; i < 10; i++) rows_of(fresh, again + 4 * i);
     CHECK(!memcmp(next, again, sizeof next), "resume gives the same batches");
-    CHECK(wf_loader_cursor_set(fresh, (wf_loader_cursor){0, 26}) == WF_ERR_INVALID, "cursor past the epoch");
-    CHECK(wf_loader_cursor_set(fresh, (wf_loader_cursor){2, 25}) == WF_OK && rows_of(fresh, ra) == 4 &&
-          wf_loader_cursor_get(fresh).epoch == 3, "a cursor at the end of an epoch moves on");
+    CHECK(wf_loader_cursor_set(fresh, (wf_loader_cursor){0, 26}) == WF_ERR_INVALID,
+          "cursor past the epoch");
+    CHECK(wf_loader_cursor_set(fresh, (wf_loader_cursor){2, 25}) == WF_OK &&
+              rows_of(fresh, ra) == 4 && wf_loader_cursor_get(fresh).epoch == 3,
+          "a cursor at the end of an epoch moves on");
     wf_loader_free(fresh);
     wf_loader_free(a);
 
@@ -173,7 +180,10 @@ static void test_shuffle_and_shards(void) {
         for (int64_t i = 0; i < nb; i++) {
             int32_t got[8];
             int64_t n = rows_of(e, got);
-            CHECK(n == (i + 1 < nb ? 8 : k == 0 ? 4 : 3), "rank %d batch %lld has %lld rows", k, (long long)i, (long long)n);
+            CHECK(n == (i + 1 < nb ? 8
+                        : k == 0   ? 4
+                                   : 3),
+                  "rank %d batch %lld has %lld rows", k, (long long)i, (long long)n);
             for (int64_t j = 0; j < n; j++) twice |= once[got[j]], once[got[j]] = true;
             total += n;
         }
@@ -193,7 +203,8 @@ static void test_sequence_and_images(void) {
     CHECK(wf_dataset_add(d, &e) == WF_OK, "add");
     wf_loader *l = loader(d, 2, 4, true, false, 0, 0, 1, true); /* packing ignored */
     wf_batch_host h;
-    CHECK(wf_loader_next(l, &h) == WF_OK && !h.targets && !h.doc_ids && h.labels && !h.values, "cls batch");
+    CHECK(wf_loader_next(l, &h) == WF_OK && !h.targets && !h.doc_ids && h.labels && !h.values,
+          "cls batch");
     int32_t ids[] = {1, 2, 3, 7, 4, 7, 7, 7}, mask[] = {1, 1, 1, 0, 1, 0, 0, 0}, labels[] = {2, 0};
     CHECK_IDS(h.ids, ids, 8, "cls ids");
     CHECK_IDS(h.mask, mask, 8, "cls mask");
@@ -202,14 +213,17 @@ static void test_sequence_and_images(void) {
     wf_loader_free(l);
     wf_dataset_free(d);
 
-    CHECK(wf_dataset_create(WF_HEAD_IMAGE_CLS, 0, &d) == WF_OK && wf_dataset_set_image(d, 1, 2, 2) == WF_OK, "images");
+    CHECK(wf_dataset_create(WF_HEAD_IMAGE_CLS, 0, &d) == WF_OK &&
+              wf_dataset_set_image(d, 1, 2, 2) == WF_OK,
+          "images");
     float px[3][4] = {{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}};
     for (int i = 0; i < 3; i++) {
         e = (wf_example){.pixels = px[i], .label = i, .record = i};
         CHECK(wf_dataset_add(d, &e) == WF_OK, "add image");
     }
     l = loader(d, 2, 5, false, false, 0, 0, 1, true);
-    CHECK(wf_loader_next(l, &h) == WF_OK && h.pixels && !h.ids && h.labels[1] == 1 && h.pixels[5] == 5,
+    CHECK(wf_loader_next(l, &h) == WF_OK && h.pixels && !h.ids && h.labels[1] == 1 &&
+              h.pixels[5] == 5,
           "image batch");
     wf_loader_free(l);
     wf_dataset_free(d);
@@ -220,7 +234,9 @@ int main(void) {
     test_packed();
     test_shuffle_and_shards();
     test_sequence_and_images();
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("data loader: all checks passed\n");
+    if (failures)
+        fprintf(stderr, "%d failures\n", failures);
+    else
+        printf("data loader: all checks passed\n");
     return failures ? 1 : 0;
 }
