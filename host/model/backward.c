@@ -5,17 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "views.h"
 #include "weft/graph.h"
 
-static wf_tensor view(const wf_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
-    wf_tensor v = {.data = t->data, .dtype = t->dtype, .ndim = ndim, .shape = {d0, d1, d2, d3}};
-    WF_ASSERT(wf_tensor_nbytes(&v) <= wf_tensor_nbytes(t) || !t->data);
-    return v;
-}
-#define V2(t, a, b) view(&(t), 2, a, b, 0, 0)
-#define V1(t, a) view(&(t), 1, a, 0, 0, 0)
-#define OPT(t) ((t).data ? &(t) : NULL)
-#define OPTW(t) ((t).data ? (wf_tensor *)&(t) : NULL)
 
 typedef struct bctx {
     const wf_model *m;
@@ -85,18 +77,18 @@ static wf_status attention_bwd(bctx *c, int64_t li, wf_tensor *dh, const wf_tens
     wf_grad_acts *d = &c->x->d;
     wf_tensor datt = V2(d->datt, c->N, H * D), att2 = V2(la->att, c->N, H * D);
     WF_TRY(site_bwd(c, li, WF_SITE_O, &datt, dy, &att2));
-    wf_tensor q4 = view(&la->q, 4, c->B, c->T, H, D), k4 = view(&la->k, 4, c->B, c->T, Hk, D);
-    wf_tensor v4 = view(&la->v, 4, c->B, c->T, Hk, D), o4 = view(&la->att, 4, c->B, c->T, H, D);
-    wf_tensor lse = view(&la->lse, 3, c->B, H, c->T, 0), do4 = view(&d->datt, 4, c->B, c->T, H, D);
-    wf_tensor dq4 = view(&d->dq, 4, c->B, c->T, H, D), dk4 = view(&d->dk, 4, c->B, c->T, Hk, D);
-    wf_tensor dv4 = view(&d->dv, 4, c->B, c->T, Hk, D);
+    wf_tensor q4 = wf_view(&la->q, 4, c->B, c->T, H, D), k4 = wf_view(&la->k, 4, c->B, c->T, Hk, D);
+    wf_tensor v4 = wf_view(&la->v, 4, c->B, c->T, Hk, D), o4 = wf_view(&la->att, 4, c->B, c->T, H, D);
+    wf_tensor lse = wf_view(&la->lse, 3, c->B, H, c->T, 0), do4 = wf_view(&d->datt, 4, c->B, c->T, H, D);
+    wf_tensor dq4 = wf_view(&d->dq, 4, c->B, c->T, H, D), dk4 = wf_view(&d->dk, 4, c->B, c->T, Hk, D);
+    wf_tensor dv4 = wf_view(&d->dv, 4, c->B, c->T, Hk, D);
     wf_attention at = {.out = &o4, .lse = &lse, .q = &q4, .k = &k4, .v = &v4,
                        .key_mask = OPT(c->b->key_mask), .doc_ids = OPT(c->b->doc_ids),
                        .causal = a->causal, .scale = (float)(1.0 / sqrt((double)D)),
                        .dq = &dq4, .dk = &dk4, .dv = &dv4, .dout = &do4};
     WF_TRY(wf_op_attention_bwd(c->be, &at));
     if (a->pos == WF_POS_ROPE) {
-        wf_tensor dq3 = view(&d->dq, 3, c->N, H, D, 0), dk3 = view(&d->dk, 3, c->N, Hk, D, 0);
+        wf_tensor dq3 = wf_view(&d->dq, 3, c->N, H, D, 0), dk3 = wf_view(&d->dk, 3, c->N, Hk, D, 0);
         wf_tensor pos = V1(c->b->pos, c->N);
         WF_TRY(wf_op_rope_bwd(c->be, &dq3, &dq3, &pos, &c->m->rope_inv_freq));
         WF_TRY(wf_op_rope_bwd(c->be, &dk3, &dk3, &pos, &c->m->rope_inv_freq));

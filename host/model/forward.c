@@ -5,17 +5,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "views.h"
 #include "weft/graph.h"
 
 /* A view of t's data with another shape (a prefix of the buffer). */
-static wf_tensor view(const wf_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
-    wf_tensor v = {.data = t->data, .dtype = t->dtype, .ndim = ndim, .shape = {d0, d1, d2, d3}};
-    WF_ASSERT(wf_tensor_nbytes(&v) <= wf_tensor_nbytes(t) || !t->data);
-    return v;
-}
-#define V2(t, a, b) view(&(t), 2, a, b, 0, 0)
-#define V1(t, a) view(&(t), 1, a, 0, 0, 0)
-#define OPT(t) ((t).data ? &(t) : NULL)
 
 typedef struct fctx {
     const wf_model *m;
@@ -54,25 +47,25 @@ static wf_status attention(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts
                            const wf_tensor *h, wf_tensor *tmp) {
     const wf_arch *a = &f->m->arch;
     int64_t H = a->n_heads, Hk = a->n_kv_heads, D = a->head_dim;
-    wf_tensor q = view(&la->q, 2, f->N, H * D, 0, 0), k = view(&la->k, 2, f->N, Hk * D, 0, 0);
-    wf_tensor v = view(&la->v, 2, f->N, Hk * D, 0, 0);
+    wf_tensor q = wf_view(&la->q, 2, f->N, H * D, 0, 0), k = wf_view(&la->k, 2, f->N, Hk * D, 0, 0);
+    wf_tensor v = wf_view(&la->v, 2, f->N, Hk * D, 0, 0);
     WF_TRY(site_fwd(f, li, WF_SITE_Q, &q, h, &w->wq, OPT(w->bq)));
     WF_TRY(site_fwd(f, li, WF_SITE_K, &k, h, &w->wk, OPT(w->bk)));
     WF_TRY(site_fwd(f, li, WF_SITE_V, &v, h, &w->wv, OPT(w->bv)));
-    wf_tensor q4 = view(&la->q, 4, f->B, f->T, H, D), k4 = view(&la->k, 4, f->B, f->T, Hk, D);
-    wf_tensor v4 = view(&la->v, 4, f->B, f->T, Hk, D);
+    wf_tensor q4 = wf_view(&la->q, 4, f->B, f->T, H, D), k4 = wf_view(&la->k, 4, f->B, f->T, Hk, D);
+    wf_tensor v4 = wf_view(&la->v, 4, f->B, f->T, Hk, D);
     if (a->pos == WF_POS_ROPE) {
-        wf_tensor q3 = view(&la->q, 3, f->N, H, D, 0), k3 = view(&la->k, 3, f->N, Hk, D, 0);
+        wf_tensor q3 = wf_view(&la->q, 3, f->N, H, D, 0), k3 = wf_view(&la->k, 3, f->N, Hk, D, 0);
         wf_tensor pos = V1(f->b->pos, f->N);
         WF_TRY(wf_op_rope_fwd(f->be, &q3, &q3, &pos, &f->m->rope_inv_freq));
         WF_TRY(wf_op_rope_fwd(f->be, &k3, &k3, &pos, &f->m->rope_inv_freq));
     }
-    wf_tensor att = view(&la->att, 4, f->B, f->T, H, D), lse = view(&la->lse, 3, f->B, H, f->T, 0);
+    wf_tensor att = wf_view(&la->att, 4, f->B, f->T, H, D), lse = wf_view(&la->lse, 3, f->B, H, f->T, 0);
     wf_attention at = {.out = &att, .lse = &lse, .q = &q4, .k = &k4, .v = &v4,
                        .key_mask = OPT(f->b->key_mask), .doc_ids = OPT(f->b->doc_ids),
                        .causal = a->causal, .scale = (float)(1.0 / sqrt((double)D))};
     WF_TRY(wf_op_attention_fwd(f->be, &at));
-    wf_tensor att2 = view(&la->att, 2, f->N, H * D, 0, 0);
+    wf_tensor att2 = wf_view(&la->att, 2, f->N, H * D, 0, 0);
     return site_fwd(f, li, WF_SITE_O, tmp, &att2, &w->wo, OPT(w->bo));
 }
 

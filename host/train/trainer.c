@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weft/data.h"
 #include "weft/trainer.h"
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
@@ -26,13 +27,6 @@ void wf_trainer_free(wf_trainer *tr) {
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
     memset(tr, 0, sizeof *tr);
-}
-
-int64_t wf_batch_host_loss_tokens(const wf_model *m, const wf_batch_host *b) {
-    if (m->arch.head != WF_HEAD_LM) return b->B;
-    int64_t n = 0;
-    for (int64_t i = 0; i < b->B * b->T; i++) n += b->targets[i] != -100;
-    return n;
 }
 
 /* Sum of the per-token (per-sequence) losses of the last wf_graph_loss. */
@@ -68,7 +62,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
     wf_trainable *t = tr->t;
     memset(out, 0, sizeof *out);
     for (int i = 0; i < n; i++) {
-        out->tokens += wf_batch_host_loss_tokens(m, &micro[i]);
+        out->tokens += wf_batch_loss_tokens(&micro[i]);
         out->input_tokens += micro[i].B * micro[i].T;
     }
     if (out->tokens == 0) return wf_error(WF_ERR_INVALID, "train step %u: no loss tokens in the batch", step);
@@ -123,7 +117,7 @@ static wf_status score_classes(wf_trainer *tr, const wf_batch_host *b, wf_eval_a
 }
 
 wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc) {
-    int64_t n = wf_batch_host_loss_tokens(tr->m, b);
+    int64_t n = wf_batch_loss_tokens(b);
     double sum;
     WF_TRY(run_micro(tr, b, 1.0f, false, &sum));
     acc->loss_sum += sum, acc->count += n;

@@ -64,7 +64,4 @@ wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_
 typedef struct wf_eval_result { double loss, perplexity, accuracy, macro_f1; int64_t count; } wf_eval_result;
 wf_eval_result wf_eval_finish(const wf_eval_acc *acc, wf_head_kind head);
 
-/* Loss tokens of a host batch: targets != -100 (LM) or its sequences (sequence heads). */
-int64_t wf_batch_host_loss_tokens(const wf_model *m, const wf_batch_host *b);
-
 #endif
