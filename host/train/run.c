@@ -163,18 +163,15 @@ static void free_micro(wf_run *r) {
     r->micro = NULL;
 }
 
-/* Whether evaluation `e` improves on the best so far; counts evaluations without one. */
+/* Whether evaluation `e` ends training (eval.early_stopping). */
 static bool early_stop(wf_run *r, const wf_eval_result *e) {
     const char *name = r->cfg->eval.early_stopping.metric;
     if (!name[0]) return false;
     double v = !strcmp(name, "accuracy") ? e->accuracy : !strcmp(name, "macro_f1") ? e->macro_f1
              : !strcmp(name, "perplexity") ? e->perplexity : e->loss;
-    bool max = r->cfg->eval.early_stopping.mode == WF_CFG_MODE_MAX;
-    if (!r->have_best || (max ? v > r->best : v < r->best)) {
-        r->best = v, r->have_best = true, r->bad_evals = 0;
-        return false;
-    }
-    return ++r->bad_evals >= r->cfg->eval.early_stopping.patience;
+    r->stop.maximize = r->cfg->eval.early_stopping.mode == WF_CFG_MODE_MAX;
+    r->stop.patience = r->cfg->eval.early_stopping.patience;
+    return wf_early_stop_update(&r->stop, v);
 }
 
 static wf_status one_step(wf_run *r, double *secs) {
@@ -223,7 +220,7 @@ static wf_status loop(wf_run *r, bool *interrupted) {
         if (stop_early) {
             wf_progress_note(&r->progress, "early stopping at step %lld: %s did not improve for %lld "
                              "evaluations", (long long)r->step, r->cfg->eval.early_stopping.metric,
-                             (long long)r->bad_evals);
+                             (long long)r->stop.bad);
             break;
         }
     }
@@ -245,6 +242,11 @@ void wf_run_cleanup(wf_run *r) {
 
 wf_status wf_run_setup(wf_run *r) {
     snprintf(r->dir, sizeof r->dir, "%s", r->cfg->output.dir);
+    const char *metric = r->cfg->eval.early_stopping.metric;
+    if (metric[0] && strcmp(metric, "loss") && strcmp(metric, "perplexity") && strcmp(metric, "accuracy") &&
+        strcmp(metric, "macro_f1"))
+        return wf_error(WF_ERR_INVALID, "'eval.early_stopping.metric': \"%s\" is not a metric (expected "
+                        "loss, perplexity, accuracy or macro_f1)", metric);
     WF_TRY(open_backend(r));
     WF_TRY(load_model(r));
     WF_TRY(load_data(r));

@@ -10,8 +10,8 @@
 
 wf_status wf_run_checkpoint(wf_run *r) {
     wf_run_extra x = {.version = EXTRA_VERSION, .step = r->step,
-                      .cursor = wf_loader_cursor_get(r->train_loader), .best = r->best,
-                      .bad_evals = r->bad_evals, .have_best = r->have_best,
+                      .cursor = wf_loader_cursor_get(r->train_loader), .best = r->stop.best,
+                      .bad_evals = r->stop.bad, .have_best = r->stop.have_best,
                       .seed = (uint64_t)r->cfg->train.seed};
     char root[4200];
     snprintf(root, sizeof root, "%s/checkpoints", r->dir);
@@ -48,7 +48,7 @@ wf_status wf_run_resume(wf_run *r, const char *path) {
                         "says %lld", from, (unsigned long long)x.seed, (long long)r->cfg->train.seed);
     WF_TRY(r->m.be->copy(r->m.be, r->tr.state, &r->tr.host, sizeof r->tr.host, WF_COPY_H2D));
     WF_TRY(wf_loader_cursor_set(r->train_loader, x.cursor));
-    r->step = x.step, r->best = x.best, r->bad_evals = x.bad_evals, r->have_best = x.have_best;
+    r->step = x.step, r->stop.best = x.best, r->stop.bad = x.bad_evals, r->stop.have_best = x.have_best;
     wf_progress_note(&r->progress, "resumed from %s at step %lld", from, (long long)r->step);
     return WF_OK;
 }

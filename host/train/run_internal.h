@@ -29,9 +29,7 @@ typedef struct wf_run {
     wf_metrics *metrics;
     wf_tb *tb;
     wf_progress progress;
-    double best;                 /* early stopping: best metric so far */
-    int64_t bad_evals;           /* evaluations since the best */
-    bool have_best;
+    wf_early_stop stop;          /* early stopping state */
 } wf_run;
 
 /* The state a checkpoint carries besides the weights (run_ckpt.c). */

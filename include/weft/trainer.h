@@ -64,4 +64,15 @@ wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_
 typedef struct wf_eval_result { double loss, perplexity, accuracy, macro_f1; int64_t count; } wf_eval_result;
 wf_eval_result wf_eval_finish(const wf_eval_acc *acc, wf_head_kind head);
 
+/* Early stopping: stop after `patience` evaluations without a new best of the metric. */
+typedef struct wf_early_stop {
+    bool maximize;
+    int64_t patience;
+    bool have_best;
+    double best;
+    int64_t bad; /* evaluations since the best */
+} wf_early_stop;
+/* Records an evaluation; true when training should stop. NaN never improves. */
+bool wf_early_stop_update(wf_early_stop *e, double value);
+
 #endif
