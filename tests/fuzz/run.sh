@@ -45,8 +45,12 @@ for src in tests/fuzz/fuzz_*.c; do
   if [ -d "tests/fuzz/corpus/$fmt" ]; then cp "tests/fuzz/corpus/$fmt"/* "$work/corpus_$fmt/"; fi
   dict=(); [ -f "tests/fuzz/$fmt.dict" ] && dict=(-dict="tests/fuzz/$fmt.dict")
   echo "fuzz: running $fmt for ${secs}s" >&2
-  if ! "$work/fuzz_$fmt" "${dict[@]}" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
-      -print_final_stats=1 -artifact_prefix="$artifacts/$fmt-" "$work/corpus_$fmt"; then
+  # libFuzzer's progress lines go to a log: the final stats are printed, the whole log on failure
+  if "$work/fuzz_$fmt" "${dict[@]}" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
+      -print_final_stats=1 -artifact_prefix="$artifacts/$fmt-" "$work/corpus_$fmt" >"$work/$fmt.log" 2>&1; then
+    grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done )' "$work/$fmt.log" >&2 || true
+  else
+    cat "$work/$fmt.log" >&2
     echo "fuzz: $fmt FAILED; inputs in $artifacts" >&2
     status=1
   fi
