@@ -5,15 +5,8 @@
 #include <string.h>
 
 #include "weft/arch.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static wf_arch parse_ok(const char *json) {
     wf_arch a = {0};

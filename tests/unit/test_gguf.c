@@ -11,15 +11,8 @@
 
 #include "weft/dtype.h"
 #include "weft/gguf.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            if (failures < 20) fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* ---- a little GGUF writer ---- */
 typedef struct buf {

@@ -5,15 +5,8 @@
 #include <string.h>
 
 #include "weft/ops.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* s is `code` and the last message contains every one of the strings given. */
 static void expect_error(int line, wf_status s, wf_status code, const char *a, const char *b) {

@@ -6,15 +6,8 @@
 #include <unistd.h>
 
 #include "weft/run_config.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static char g_dir[64];
 static const char *const k_req[] = {"model.path=m", "data.train=t.jsonl"};

@@ -11,15 +11,8 @@
 #include <unistd.h>
 
 #include "weft/run_log.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static char g_dir[64];
 

@@ -15,15 +15,8 @@
 #include "weft/dtype.h"
 #include "weft/mapped_file.h"
 #include "weft/safetensors.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            if (failures < 20) fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static char tmpdir[256];
 

@@ -9,15 +9,8 @@
 
 #include "weft/safetensors.h"
 #include "weft/trainer.h"
+#include "expect.h"
 
-static int failures;
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 #define NEAR(a, b) (fabs((double)(a) - (double)(b)) <= 1e-12 * fmax(1.0, fabs((double)(b))))
 
 static void schedules(void) {
