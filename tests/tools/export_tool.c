@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "weft/export.h"
+#include "tool_util.h"
 
 typedef struct opts {
     const char *model, *peft, *out, *export_peft, *export_merged, *roundtrip;
@@ -23,32 +24,6 @@ typedef struct opts {
     bool perturb;
     int64_t B, T;
 } opts;
-
-static int fail(const char *what) {
-    fprintf(stderr, "export_tool: %s: %s\n", what, wf_last_error());
-    return 1;
-}
-
-static void *slurp(const char *path, size_t want) {
-    FILE *f = fopen(path, "rb");
-    void *p = malloc(want + 1);
-    if (!f || fread(p, 1, want, f) != want) {
-        fprintf(stderr, "export_tool: cannot read %zu bytes from %s\n", want, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
-}
-
-static void parse_lora(wf_peft_spec *sp, char **argv) {
-    sp->method = WF_METHOD_LORA;
-    sp->lora_r = atoi(argv[0]), sp->lora_alpha = (float)atof(argv[1]);
-    sp->n_targets = 0;
-    char *list = strdup(argv[2]);
-    for (char *tok = strtok(list, ","); tok && sp->n_targets < WF_MAX_TARGETS; tok = strtok(NULL, ","))
-        snprintf(sp->targets[sp->n_targets++], sizeof sp->targets[0], "%s", tok);
-    free(list);
-}
 
 static int parse(int argc, char **argv, opts *o) {
     static const char *const in_flags[4] = {"--ids", "--mask", "--types", "--pixels"};
@@ -62,7 +37,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (!strcmp(a, "--full")) o->spec.method = WF_METHOD_FULL, used = false;
         else if (!strcmp(a, "--rslora")) o->spec.rslora = true, used = false;
         else if (!strcmp(a, "--perturb")) o->perturb = true, used = false;
-        else if (!strcmp(a, "--lora") && i + 3 < argc) parse_lora(&o->spec, argv + i + 1), i += 2;
+        else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&o->spec, argv + i + 1), i += 2;
         else if (!strcmp(a, "--forward") && i + 3 < argc)
             o->B = atoll(argv[i + 1]), o->T = atoll(argv[i + 2]), o->out = argv[i + 3], i += 2;
         else if (!v) return fprintf(stderr, "export_tool: %s needs a value\n", a), 2;
@@ -101,25 +76,25 @@ static int forward(const wf_model *m, const opts *o) {
     size_t bt = (size_t)(o->B * o->T) * 4;
     const wf_arch *a = &m->arch;
     wf_batch_host h = {.B = o->B, .T = o->T};
-    h.ids = o->inputs[0] ? slurp(o->inputs[0], bt) : NULL;
-    h.mask = o->inputs[1] ? slurp(o->inputs[1], bt) : NULL;
-    h.types = o->inputs[2] ? slurp(o->inputs[2], bt) : NULL;
-    h.pixels = o->inputs[3] ? slurp(o->inputs[3], (size_t)(o->B * a->channels * a->image_size * a->image_size) * 4) : NULL;
+    h.ids = o->inputs[0] ? tool_slurp("export_tool", o->inputs[0], bt) : NULL;
+    h.mask = o->inputs[1] ? tool_slurp("export_tool", o->inputs[1], bt) : NULL;
+    h.types = o->inputs[2] ? tool_slurp("export_tool", o->inputs[2], bt) : NULL;
+    h.pixels = o->inputs[3] ? tool_slurp("export_tool", o->inputs[3], (size_t)(o->B * a->channels * a->image_size * a->image_size) * 4) : NULL;
     wf_arena ba;
     wf_batch b;
     wf_acts x;
     if (wf_backend_arena_create(m->be, &ba, "batch", wf_batch_bytes(m, o->B, o->T)) != WF_OK ||
         wf_batch_upload(m, &h, &ba, &b) != WF_OK)
-        return fail("batch");
-    if (wf_acts_create(m, o->B, o->T, WF_ACTS_LOGITS, &x) != WF_OK) return fail("activations");
-    if (wf_graph_forward(m, &b, &x) != WF_OK) return fail("forward");
+        return tool_fail("export_tool", "batch");
+    if (wf_acts_create(m, o->B, o->T, WF_ACTS_LOGITS, &x) != WF_OK) return tool_fail("export_tool", "activations");
+    if (wf_graph_forward(m, &b, &x) != WF_OK) return tool_fail("export_tool", "forward");
     const wf_tensor *res = a->head == WF_HEAD_NONE ? wf_graph_hidden(m, &x) : &x.head_out;
     bool per_token = a->head == WF_HEAD_NONE || a->head == WF_HEAD_LM;
     size_t n = (size_t)((per_token ? o->B * o->T : o->B) * res->shape[1]);
     float *host = malloc(n * sizeof *host);
-    if (m->be->copy(m->be, host, res->data, n * sizeof *host, WF_COPY_D2H) != WF_OK) return fail("copy");
+    if (m->be->copy(m->be, host, res->data, n * sizeof *host, WF_COPY_D2H) != WF_OK) return tool_fail("export_tool", "copy");
     FILE *f = fopen(o->out, "wb");
-    if (!f || fwrite(host, sizeof *host, n, f) != n || fclose(f) != 0) return fail("write");
+    if (!f || fwrite(host, sizeof *host, n, f) != n || fclose(f) != 0) return tool_fail("export_tool", "write");
     free(host);
     wf_acts_destroy(m, &x);
     wf_backend_arena_destroy(m->be, &ba);
@@ -131,12 +106,12 @@ static int roundtrip(const opts *o, wf_backend *be, const wf_trainable *t) {
     wf_model m2;
     wf_trainable t2;
     if (wf_model_load(o->model, be, o->dtype, &m2) != WF_OK || wf_trainable_build(&m2, &o->spec, &t2) != WF_OK)
-        return fail("roundtrip: build");
-    if (wf_trainable_load_peft(&m2, &t2, o->roundtrip) != WF_OK) return fail("roundtrip: import");
+        return tool_fail("export_tool", "roundtrip: build");
+    if (wf_trainable_load_peft(&m2, &t2, o->roundtrip) != WF_OK) return tool_fail("export_tool", "roundtrip: import");
     size_t bytes = (size_t)t->total * sizeof(float);
     float *a = malloc(bytes), *b = malloc(bytes);
     if (be->copy(be, a, t->p.data, bytes, WF_COPY_D2H) != WF_OK || be->copy(be, b, t2.p.data, bytes, WF_COPY_D2H) != WF_OK)
-        return fail("roundtrip: copy");
+        return tool_fail("export_tool", "roundtrip: copy");
     int bad = 0;
     for (int i = 0; i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
@@ -166,15 +141,15 @@ int main(int argc, char **argv) {
     wf_model m;
     wf_trainable t;
     if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load(o.model, be, o.dtype, &m) != WF_OK)
-        return fail("load");
-    if (wf_trainable_build(&m, &o.spec, &t) != WF_OK) return fail("trainable");
-    if (o.peft && wf_trainable_load_peft(&m, &t, o.peft) != WF_OK) return fail("peft");
-    if (o.perturb && perturb(&m, &t) != WF_OK) return fail("perturb");
+        return tool_fail("export_tool", "load");
+    if (wf_trainable_build(&m, &o.spec, &t) != WF_OK) return tool_fail("export_tool", "trainable");
+    if (o.peft && wf_trainable_load_peft(&m, &t, o.peft) != WF_OK) return tool_fail("export_tool", "peft");
+    if (o.perturb && perturb(&m, &t) != WF_OK) return tool_fail("export_tool", "perturb");
     if (o.out && (rc = forward(&m, &o)) != 0) return rc;
     if (o.export_peft && wf_export_peft(&m, &t, &o.spec, o.model, o.export_peft) != WF_OK)
-        return fail("export peft");
+        return tool_fail("export_tool", "export peft");
     if (o.export_merged && wf_export_merged(&m, &t, o.model, o.export_merged) != WF_OK)
-        return fail("export merged");
+        return tool_fail("export_tool", "export merged");
     if (o.roundtrip && (rc = roundtrip(&o, be, &t)) != 0) return rc;
     wf_trainable_free(&m, &t);
     wf_model_free(&m);

@@ -11,43 +11,17 @@
 
 #include "weft/safetensors.h"
 #include "weft/trainable.h"
-
-static void *slurp(const char *path, size_t want) {
-    FILE *f = fopen(path, "rb");
-    void *p = malloc(want + 1);
-    if (!f || fread(p, 1, want, f) != want) {
-        fprintf(stderr, "model_grad: cannot read %zu bytes from %s\n", want, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
-}
-
-static int fail(const char *what) {
-    fprintf(stderr, "model_grad: %s: %s\n", what, wf_last_error());
-    return 1;
-}
-
-/* --lora R ALPHA a,b,c */
-static void parse_lora(wf_peft_spec *sp, char **argv) {
-    sp->method = WF_METHOD_LORA;
-    sp->lora_r = atoi(argv[0]), sp->lora_alpha = (float)atof(argv[1]);
-    sp->n_targets = 0;
-    char *list = strdup(argv[2]);
-    for (char *tok = strtok(list, ","); tok && sp->n_targets < WF_MAX_TARGETS; tok = strtok(NULL, ","))
-        snprintf(sp->targets[sp->n_targets++], sizeof sp->targets[0], "%s", tok);
-    free(list);
-}
+#include "tool_util.h"
 
 static int write_grads(const wf_model *m, const wf_trainable *t, const char *out) {
     wf_st_entry *e = calloc((size_t)t->n_params, sizeof *e);
     float *host = malloc((size_t)t->total * sizeof *host);
-    if (m->be->copy(m->be, host, t->g.data, (size_t)t->total * 4, WF_COPY_D2H) != WF_OK) return fail("copy");
+    if (m->be->copy(m->be, host, t->g.data, (size_t)t->total * 4, WF_COPY_D2H) != WF_OK) return tool_fail("model_grad", "copy");
     for (int i = 0; i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
         e[i] = (wf_st_entry){p->name, WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
-    if (wf_st_write(out, e, t->n_params, NULL, 0) != WF_OK) return fail("write");
+    if (wf_st_write(out, e, t->n_params, NULL, 0) != WF_OK) return tool_fail("model_grad", "write");
     free(e), free(host);
     return 0;
 }
@@ -68,15 +42,15 @@ int main(int argc, char **argv) {
     const char *pixels = NULL;
     for (int i = 5; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--ids")) h.ids = slurp(v, bt), i++;
-        else if (!strcmp(a, "--mask")) h.mask = slurp(v, bt), i++;
-        else if (!strcmp(a, "--types")) h.types = slurp(v, bt), i++;
-        else if (!strcmp(a, "--targets")) h.targets = slurp(v, bt), i++;
-        else if (!strcmp(a, "--labels")) h.labels = slurp(v, b4), i++;
-        else if (!strcmp(a, "--values")) h.values = slurp(v, b4), i++;
+        if (!strcmp(a, "--ids")) h.ids = tool_slurp("model_grad", v, bt), i++;
+        else if (!strcmp(a, "--mask")) h.mask = tool_slurp("model_grad", v, bt), i++;
+        else if (!strcmp(a, "--types")) h.types = tool_slurp("model_grad", v, bt), i++;
+        else if (!strcmp(a, "--targets")) h.targets = tool_slurp("model_grad", v, bt), i++;
+        else if (!strcmp(a, "--labels")) h.labels = tool_slurp("model_grad", v, b4), i++;
+        else if (!strcmp(a, "--values")) h.values = tool_slurp("model_grad", v, b4), i++;
         else if (!strcmp(a, "--pixels")) pixels = v, i++;
         else if (!strcmp(a, "--peft")) peft = v, i++;
-        else if (!strcmp(a, "--lora") && i + 3 < argc) parse_lora(&sp, argv + i + 1), i += 3;
+        else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
     }
     wf_backend *be = NULL;
     wf_model m;
@@ -85,25 +59,25 @@ int main(int argc, char **argv) {
     wf_arena ba;
     wf_batch b;
     if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load(argv[1], be, WF_F32, &m) != WF_OK)
-        return fail("load");
-    if (pixels) h.pixels = slurp(pixels, (size_t)(B * m.arch.channels * m.arch.image_size * m.arch.image_size) * 4);
-    if (wf_trainable_build(&m, &sp, &t) != WF_OK) return fail("trainable");
-    if (peft && wf_trainable_load_peft(&m, &t, peft) != WF_OK) return fail("peft");
-    if (wf_acts_create(&m, B, T, WF_ACTS_TRAIN, &x) != WF_OK) return fail("activations");
+        return tool_fail("model_grad", "load");
+    if (pixels) h.pixels = tool_slurp("model_grad", pixels, (size_t)(B * m.arch.channels * m.arch.image_size * m.arch.image_size) * 4);
+    if (wf_trainable_build(&m, &sp, &t) != WF_OK) return tool_fail("model_grad", "trainable");
+    if (peft && wf_trainable_load_peft(&m, &t, peft) != WF_OK) return tool_fail("model_grad", "peft");
+    if (wf_acts_create(&m, B, T, WF_ACTS_TRAIN, &x) != WF_OK) return tool_fail("model_grad", "activations");
     if (wf_backend_arena_create(be, &ba, "batch", wf_batch_bytes(&m, B, T)) != WF_OK ||
         wf_batch_upload(&m, &h, &ba, &b) != WF_OK)
-        return fail("batch");
+        return tool_fail("model_grad", "batch");
     int64_t count = 0; /* loss tokens: the mean is over them, as PyTorch's CrossEntropyLoss */
     if (m.arch.head == WF_HEAD_LM)
         for (size_t i = 0; i < (size_t)(B * T); i++) count += h.targets[i] != -100;
     else
         count = B;
-    if (wf_graph_forward(&m, &b, &x) != WF_OK) return fail("forward");
-    if (wf_graph_loss(&m, &b, &x, &t.grads, 1.0f / (float)count) != WF_OK) return fail("loss");
-    if (wf_graph_backward(&m, &b, &x, &t.grads) != WF_OK) return fail("backward");
+    if (wf_graph_forward(&m, &b, &x) != WF_OK) return tool_fail("model_grad", "forward");
+    if (wf_graph_loss(&m, &b, &x, &t.grads, 1.0f / (float)count) != WF_OK) return tool_fail("model_grad", "loss");
+    if (wf_graph_backward(&m, &b, &x, &t.grads) != WF_OK) return tool_fail("model_grad", "backward");
     int64_t nl = m.arch.head == WF_HEAD_LM ? B * T : B;
     float *losses = malloc((size_t)nl * sizeof *losses);
-    if (be->copy(be, losses, x.d.tok_loss.data, (size_t)nl * 4, WF_COPY_D2H) != WF_OK) return fail("copy");
+    if (be->copy(be, losses, x.d.tok_loss.data, (size_t)nl * 4, WF_COPY_D2H) != WF_OK) return tool_fail("model_grad", "copy");
     double sum = 0;
     for (int64_t i = 0; i < nl; i++) sum += losses[i];
     printf("%.9g\n", sum / (double)count);

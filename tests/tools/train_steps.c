@@ -12,22 +12,7 @@
 
 #include "weft/safetensors.h"
 #include "weft/trainer.h"
-
-static void *slurp(const char *path, size_t want) {
-    FILE *f = fopen(path, "rb");
-    void *p = malloc(want + 1);
-    if (!f || fread(p, 1, want, f) != want) {
-        fprintf(stderr, "train_steps: cannot read %zu bytes from %s\n", want, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
-}
-
-static int fail(const char *what) {
-    fprintf(stderr, "train_steps: %s: %s\n", what, wf_last_error());
-    return 1;
-}
+#include "tool_util.h"
 
 typedef struct args {
     int64_t B, T, steps, K;
@@ -73,12 +58,12 @@ static void parse(int argc, char **argv, args *a) {
 static int write_weights(const wf_model *m, const wf_trainable *t, const char *out) {
     wf_st_entry *e = calloc((size_t)t->n_params, sizeof *e);
     float *host = malloc((size_t)t->total * sizeof *host);
-    if (m->be->copy(m->be, host, t->p.data, (size_t)t->total * 4, WF_COPY_D2H) != WF_OK) return fail("copy");
+    if (m->be->copy(m->be, host, t->p.data, (size_t)t->total * 4, WF_COPY_D2H) != WF_OK) return tool_fail("train_steps", "copy");
     for (int i = 0; i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
         e[i] = (wf_st_entry){p->name, WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
-    if (wf_st_write(out, e, t->n_params, NULL, 0) != WF_OK) return fail("write");
+    if (wf_st_write(out, e, t->n_params, NULL, 0) != WF_OK) return tool_fail("train_steps", "write");
     free(e), free(host);
     return 0;
 }
@@ -93,18 +78,18 @@ int main(int argc, char **argv) {
     size_t bt = (size_t)(a.B * a.T) * 4 * (size_t)a.K, b4 = (size_t)a.B * 4 * (size_t)a.K;
     int32_t *data[4] = {0};
     for (int k = 0; k < 4; k++)
-        if (a.files[k]) data[k] = slurp(a.files[k], k == 3 ? b4 : bt);
+        if (a.files[k]) data[k] = tool_slurp("train_steps", a.files[k], k == 3 ? b4 : bt);
     wf_backend *be = NULL;
     wf_model m;
     wf_trainable t;
     wf_trainer tr;
     if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load(argv[1], be, WF_F32, &m) != WF_OK)
-        return fail("load");
-    if (wf_trainable_build(&m, &a.sp, &t) != WF_OK) return fail("trainable");
-    if (a.peft && wf_trainable_load_peft(&m, &t, a.peft) != WF_OK) return fail("peft");
+        return tool_fail("train_steps", "load");
+    if (wf_trainable_build(&m, &a.sp, &t) != WF_OK) return tool_fail("train_steps", "trainable");
+    if (a.peft && wf_trainable_load_peft(&m, &t, a.peft) != WF_OK) return tool_fail("train_steps", "peft");
     wf_adamw_hparams hp = {.lr = (float)a.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                            .weight_decay = (float)a.wd, .max_grad_norm = (float)a.clip};
-    if (wf_trainer_init(&tr, &m, &t, a.B, a.T, &hp, 1234) != WF_OK) return fail("trainer");
+    if (wf_trainer_init(&tr, &m, &t, a.B, a.T, &hp, 1234) != WF_OK) return tool_fail("train_steps", "trainer");
     wf_batch_host *micro = calloc((size_t)a.K, sizeof *micro);
     for (int64_t k = 0; k < a.K; k++) {
         size_t o = (size_t)(k * a.B * a.T);
@@ -119,7 +104,7 @@ int main(int argc, char **argv) {
     for (int64_t s = 0; s < a.steps; s++) {
         wf_step_result r;
         if (wf_trainer_step(&tr, micro, (int)a.K, wf_lr_at(&sched, s), (uint32_t)s, &r) != WF_OK)
-            return fail("step");
+            return tool_fail("train_steps", "step");
         printf("%lld %.9g %.9g\n", (long long)s, r.loss, r.grad_norm);
     }
     return write_weights(&m, &t, argv[5]);

@@ -1,0 +1,40 @@
+/* Helpers shared by the test tools (tests/tools/): reading raw input files, reporting a
+ * failed weft call, and parsing "--lora R ALPHA T1,T2,..." into a PEFT spec. */
+#ifndef WEFT_TESTS_TOOLS_UTIL_H
+#define WEFT_TESTS_TOOLS_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/trainable.h"
+
+/* `want` bytes of `path` (malloc'd); exits 1 when the file is shorter or unreadable. */
+static inline void *tool_slurp(const char *tool, const char *path, size_t want) {
+    FILE *f = fopen(path, "rb");
+    void *p = malloc(want + 1);
+    if (!f || !p || fread(p, 1, want, f) != want) {
+        fprintf(stderr, "%s: cannot read %zu bytes from %s\n", tool, want, path);
+        exit(1);
+    }
+    fclose(f);
+    return p;
+}
+
+static inline int tool_fail(const char *tool, const char *what) {
+    fprintf(stderr, "%s: %s: %s\n", tool, what, wf_last_error());
+    return 1;
+}
+
+/* argv[0] = r, argv[1] = alpha, argv[2] = comma-separated target modules. */
+static inline void tool_parse_lora(wf_peft_spec *sp, char **argv) {
+    sp->method = WF_METHOD_LORA;
+    sp->lora_r = atoi(argv[0]), sp->lora_alpha = (float)atof(argv[1]);
+    sp->n_targets = 0;
+    char *list = strdup(argv[2]);
+    for (char *t = strtok(list, ","); t && sp->n_targets < WF_MAX_TARGETS; t = strtok(NULL, ","))
+        snprintf(sp->targets[sp->n_targets++], sizeof sp->targets[0], "%s", t);
+    free(list);
+}
+
+#endif
