@@ -140,3 +140,27 @@ void wf_acts_destroy(const wf_model *m, wf_acts *a) {
     free(a->layers);
     memset(a, 0, sizeof *a);
 }
+
+wf_status wf_kv_cache_create(const wf_model *m, int64_t cap, wf_kv_cache *out) {
+    const wf_arch *a = &m->arch;
+    memset(out, 0, sizeof *out);
+    out->cap = cap;
+    out->k = calloc((size_t)a->n_layers, sizeof *out->k);
+    out->v = calloc((size_t)a->n_layers, sizeof *out->v);
+    if (!out->k || !out->v) return wf_error(WF_ERR_OOM, "kv cache: out of host memory");
+    wf_tensor t = {.dtype = m->dtype, .ndim = 4, .shape = {1, cap, a->n_kv_heads, a->head_dim}};
+    size_t one = (wf_tensor_nbytes(&t) + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN;
+    WF_TRY(wf_backend_arena_create(m->be, &out->arena, "kv cache", one * 2 * (size_t)a->n_layers));
+    for (int64_t l = 0; l < a->n_layers; l++) {
+        out->k[l] = out->v[l] = t;
+        WF_TRY(wf_arena_alloc(&out->arena, wf_tensor_nbytes(&t), &out->k[l].data));
+        WF_TRY(wf_arena_alloc(&out->arena, wf_tensor_nbytes(&t), &out->v[l].data));
+    }
+    return WF_OK;
+}
+
+void wf_kv_cache_destroy(const wf_model *m, wf_kv_cache *kv) {
+    wf_backend_arena_destroy(m->be, &kv->arena);
+    free(kv->k), free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}

@@ -50,7 +50,7 @@ static void fill_host(const wf_model *m, const wf_batch_host *h, host_batch *hb)
         for (int64_t t = 0; t < T; t++) {
             int64_t i = b * T + t;
             bool new_doc = t == 0 || (h->doc_ids && h->doc_ids[i] != h->doc_ids[i - 1]);
-            hb->pos[i] = new_doc ? 0 : hb->pos[i - 1] + 1;
+            hb->pos[i] = new_doc ? (int32_t)(t == 0 ? h->pos_offset : 0) : hb->pos[i - 1] + 1;
             hb->types[i] = h->types ? h->types[i] : 0;
             if (!h->mask || h->mask[i]) last = t;
             if (a->family == WF_FAMILY_VIT)

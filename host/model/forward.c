@@ -42,6 +42,22 @@ static wf_status norm(fctx *f, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd, c
     return wf_op_layernorm_fwd(f->be, &yv, &mv, &rv, x, g, OPT(*bias), f->m->arch.norm_eps);
 }
 
+/* Generation: appends this batch's k, v (1, T, Hk, D) to layer li's cache and points k4, v4 at
+ * everything cached so far (the attention op treats the queries as the last T positions). */
+static wf_status kv_append(fctx *f, int64_t li, wf_tensor *k4, wf_tensor *v4) {
+    wf_kv_cache *kv = f->x->kv;
+    if (f->B != 1 || kv->len + f->T > kv->cap)
+        return wf_error(WF_ERR_INVALID, "kv cache: %lld + %lld tokens exceed its %lld (batch %lld)",
+                        (long long)kv->len, (long long)f->T, (long long)kv->cap, (long long)f->B);
+    size_t row = wf_tensor_nbytes(k4) / (size_t)f->T, off = (size_t)kv->len * row;
+    WF_TRY(f->be->copy(f->be, (char *)kv->k[li].data + off, k4->data, wf_tensor_nbytes(k4), WF_COPY_D2D));
+    WF_TRY(f->be->copy(f->be, (char *)kv->v[li].data + off, v4->data, wf_tensor_nbytes(v4), WF_COPY_D2D));
+    int64_t S = kv->len + f->T;
+    *k4 = wf_view(&kv->k[li], 4, 1, S, k4->shape[2], k4->shape[3]);
+    *v4 = wf_view(&kv->v[li], 4, 1, S, v4->shape[2], v4->shape[3]);
+    return WF_OK;
+}
+
 /* tmp (N, C) = attention block of h (N, C); saves q, k, v, att, lse. */
 static wf_status attention(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la,
                            const wf_tensor *h, wf_tensor *tmp) {
@@ -60,6 +76,7 @@ static wf_status attention(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts
         WF_TRY(wf_op_rope_fwd(f->be, &q3, &q3, &pos, &f->m->rope_inv_freq));
         WF_TRY(wf_op_rope_fwd(f->be, &k3, &k3, &pos, &f->m->rope_inv_freq));
     }
+    if (f->x->kv) WF_TRY(kv_append(f, li, &k4, &v4));
     wf_tensor att = wf_view(&la->att, 4, f->B, f->T, H, D), lse = wf_view(&la->lse, 3, f->B, H, f->T, 0);
     wf_attention at = {.out = &att, .lse = &lse, .q = &q4, .k = &k4, .v = &v4,
                        .key_mask = OPT(f->b->key_mask), .doc_ids = OPT(f->b->doc_ids),

@@ -34,6 +34,7 @@ typedef struct wf_batch_host {
     const int32_t *targets; /* (B, T) LM targets (already shifted), -100 = no loss; optional */
     const int32_t *labels;  /* (B) class labels; optional */
     const float *values;    /* (B) regression targets; optional */
+    int64_t pos_offset;     /* position of each row's first token (generation with a KV cache) */
 } wf_batch_host;
 
 /* Builds the device batch: positions, the rows sequence heads read, ViT patches and indices.
@@ -78,6 +79,17 @@ typedef struct wf_grads {
     wf_lora_adapter *lora; /* (L * WF_N_SITES) like wf_model.lora, or NULL */
 } wf_grads;
 
+/* Keys and values of the tokens seen so far, per block, for generation (batch of 1): the
+ * forward appends its tokens' k, v (after RoPE) and attends over everything cached. */
+typedef struct wf_kv_cache {
+    int64_t len, cap;  /* tokens cached, capacity */
+    wf_tensor *k, *v;  /* (L) each (1, cap, Hk, D) */
+    wf_arena arena;
+} wf_kv_cache;
+
+wf_status wf_kv_cache_create(const wf_model *m, int64_t cap, wf_kv_cache *out);
+void wf_kv_cache_destroy(const wf_model *m, wf_kv_cache *kv);
+
 typedef struct wf_acts {
     int64_t B, T;
     wf_tensor emb;                        /* (N, C) input of block 0 */
@@ -90,6 +102,7 @@ typedef struct wf_acts {
     wf_tensor head_out;                   /* (B, n_labels) sequence heads; (N, V) LM logits when
                                              planned with logits */
     wf_grad_acts d;                       /* backward buffers (WF_ACTS_TRAIN) */
+    wf_kv_cache *kv;                      /* generation: attend over the cache (B = 1), or NULL */
     bool training;                        /* LoRA dropout on (trainer sets, with seed and step) */
     uint64_t seed;
     uint32_t step;
