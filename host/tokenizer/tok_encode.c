@@ -166,6 +166,23 @@ void wf_tokenizer_free(wf_tokenizer *t) {
 
 /* ---- encode ---- */
 
+/* Scratch sized by one huge text is given back rather than kept for the thread's lifetime. */
+#define TRIM_BYTES ((size_t)64 << 20)
+
+static void state_trim(tk_state *st) {
+    tk_pieces *p[] = {&st->pa, &st->pb, &st->pc};
+    for (int i = 0; i < 3; i++)
+        if (p[i]->buf.cap > TRIM_BYTES || p[i]->cap * sizeof(tk_piece) > TRIM_BYTES)
+            tk_pieces_free(p[i]);
+    if (st->tmp.cap > TRIM_BYTES) tk_buf_free(&st->tmp);
+    if (st->word.cap * sizeof(int32_t) > TRIM_BYTES) wf_ids_free(&st->word);
+    if (st->word2.cap * sizeof(int32_t) > TRIM_BYTES) wf_ids_free(&st->word2);
+    if (st->ranges.cap * sizeof(tk_range) > TRIM_BYTES) {
+        free(st->ranges.v);
+        st->ranges = (tk_ranges){0};
+    }
+}
+
 /* Added tokens out of the raw text, then normalization and the normalized added tokens. */
 static wf_status split_and_normalize(const wf_tokenizer *t, tk_state *st, const char *text,
                                      size_t len) {
@@ -223,6 +240,7 @@ wf_status wf_tokenizer_encode(const wf_tokenizer *t, const char *text, size_t le
     WF_TRY(wf_ids_reserve(out, out->len + st->word.len));
     if (st->word.len) memcpy(out->data + out->len, st->word.data, st->word.len * sizeof(int32_t));
     out->len += st->word.len;
+    state_trim(st);
     return WF_OK;
 }
 

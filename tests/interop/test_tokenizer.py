@@ -364,6 +364,142 @@ def check_code_points():
                                                   len(texts)))
 
 
+def check_metaspace_first():
+    """Metaspace's prepend_scheme "first" reads tokenizers' alignments (does a piece start at
+    input offset 0?) after normalizers that expand, compose, strip or prepend and pre-tokenizers
+    that split the first character's expansion. A model with one token per character, no merges:
+    the ids show exactly where the replacement was prepended."""
+    pool = list("ab cd  1 2\t\n") + [
+        "\u00bd", "\ufb01", "\u0130", "e\u0301", "\u0301", "\u1e9b\u0323", "\u4e2d", "\u200b",
+        "\x01", "\u216b", "\u00df", "\u03a3", "\u01c5", SP, "<s>", "[X]", "\uff80\uff9e", "\u2460",
+        "\u1100\u1161", "\u11a8", "\uac00", "\u0b47\u0b3e", "\u0323", "\u0345", "\ufdfa"]
+    rng = random.Random(7)
+    everything = "".join(pool)
+    chars = set(everything) | set(everything.lower()) | {SP, " ", "_", "e", "X", "Y"}
+    for f in ("NFC", "NFD", "NFKC", "NFKD"):
+        chars |= set(getattr(normalizers, f)().normalize_str(everything))
+    vocab = {c: i for i, c in enumerate(sorted(chars))}
+    vocab["<unk>"] = len(vocab)
+    for c in pre_tokenizers.ByteLevel.alphabet():
+        vocab.setdefault(c, len(vocab))
+    norms = [None, normalizers.NFKC(), normalizers.NFKD(), normalizers.NFC(), normalizers.NFD(),
+             normalizers.Lowercase(), normalizers.Strip(), normalizers.StripAccents(),
+             normalizers.BertNormalizer(), normalizers.Replace(Regex("[ab]+"), "XY"),
+             normalizers.Replace("\u00bd", ""), normalizers.Prepend("_"),
+             normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents()]),
+             normalizers.Sequence([normalizers.Strip(), normalizers.NFKC(), normalizers.Prepend(SP)]),
+             normalizers.Sequence([normalizers.Prepend("e"), normalizers.NFC()]),
+             normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.NFKC()])]
+    first = pre_tokenizers.Metaspace(prepend_scheme="first")
+    pres = [first,
+            pre_tokenizers.Sequence([pre_tokenizers.Digits(True), first]),
+            pre_tokenizers.Sequence([pre_tokenizers.Punctuation(),
+                                     pre_tokenizers.Metaspace(prepend_scheme="first", split=False)]),
+            pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\w"), "isolated"), first]),
+            pre_tokenizers.Sequence([pre_tokenizers.ByteLevel(add_prefix_space=True), first])]
+    d = tempfile.mkdtemp()
+    bad = total = 0
+    for n in norms:
+        for p in pres:
+            tok = Tokenizer(models.BPE(vocab=dict(vocab), merges=[], unk_token="<unk>"))
+            if n is not None:
+                tok.normalizer = n
+            tok.pre_tokenizer = p
+            tok.add_special_tokens(["<s>"])
+            tok.add_tokens([AddedToken("[X]", normalized=False, lstrip=True)])
+            path = os.path.join(d, "tokenizer.json")
+            tok.save(path)
+            tok = Tokenizer.from_file(path)
+            texts = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+                     for _ in range(150)]
+            ours = parse_ids(cli(path, "encode", hexlines(texts), "--hex", "--no-special"))
+            for t, o in zip(texts, ours):
+                total += 1
+                r = tok.encode(t, add_special_tokens=False).ids
+                if r != o:
+                    bad += 1
+                    if bad <= 3:
+                        fail("Metaspace(first) after %s, %s on %r: expected %s got %s"
+                             % (n.__class__.__name__, p.__class__.__name__, t, r, o))
+    print("%-24s %s: %d texts" % ("Metaspace(first)", "ok" if not bad else "%d FAILED" % bad,
+                                  total))
+
+
+def gguf_description(tok, model, pre=None, scores=None, add_bos=False):
+    """What a GGUF file's tokenizer.ggml.* metadata would hold for tok."""
+    spec = json.loads(tok.to_str())
+    vocab = tok.get_vocab(with_added_tokens=True)
+    tokens = [None] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        tokens[i] = t
+    types = [1] * len(tokens)
+    for t in spec["added_tokens"]:
+        types[vocab[t["content"]]] = 3 if t["special"] else 4
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    d = {"model": model, "tokens": tokens, "token_type": types, "merges": merges, "pre": pre,
+         "add_bos": add_bos, "add_space_prefix": True}
+    for name, ids in (("bos", ("<|begin_of_text|>", "<s>")), ("eos", ("<|end_of_text|>", "</s>")),
+                      ("unk", ("<unk>",))):
+        for t in ids:
+            if t in vocab:
+                d[name] = vocab[t]
+    if scores is not None:
+        d["scores"] = scores
+    return d
+
+
+def spm_full_merges(tok):
+    """A SentencePiece-style tokenizer the way transformers converts one: scores from the merge
+    ranks, and every split of every piece into two pieces as a merge, highest score first (the
+    same order wf_tokenizer_from_vocab derives from the scores)."""
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    rank = {}
+    for r, m in enumerate(spec["model"]["merges"]):
+        a, b = m.split(" ") if isinstance(m, str) else m
+        rank.setdefault(a + b, r)
+    scores = [0.0] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        scores[i] = -float(rank.get(t, 0))
+    cands = []
+    for t, i in vocab.items():
+        if t in rank:
+            for k in range(1, len(t)):
+                if t[:k] in vocab and t[k:] in vocab:
+                    cands.append((-scores[i], i, len(t[:k].encode()), [t[:k], t[k:]]))
+    cands.sort(key=lambda c: c[:3])
+    spec["model"]["merges"] = [c[3] for c in cands]
+    return Tokenizer.from_str(json.dumps(spec)), scores
+
+
+def check_from_vocab(lines, texts, whole):
+    """wf_tokenizer_from_vocab (the GGUF path) against tokenizers on the same vocabularies."""
+    d = tempfile.mkdtemp()
+    spm, scores = spm_full_merges(spm_like(lines))
+    cases = [("vocab gpt2", gpt2_like(lines), "gpt2", "gpt2", None, False),
+             ("vocab llama-bpe", llama3_like(lines), "gpt2", "llama-bpe", None, True),
+             ("vocab qwen2", qwen2_like(lines), "gpt2", "qwen2", None, False),
+             ("vocab spm", spm, "llama", None, scores, True)]
+    for name, tok, model, pre, sc, add_bos in cases:
+        desc = gguf_description(tok, model, pre, sc, add_bos)
+        if model == "llama":
+            for i, t in enumerate(desc["tokens"]):
+                if len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
+                    desc["token_type"][i] = 6
+        path = os.path.join(d, name.replace(" ", "_") + ".json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(desc, f, ensure_ascii=False)
+        all_texts = texts + [whole]
+        bad = 0
+        for special in (True, False):
+            ref = [e.ids for e in tok.encode_batch(all_texts, add_special_tokens=special)]
+            ours = parse_ids(cli("vocab:" + path, "encode", hexlines(all_texts), "--hex",
+                                 *([] if special else ["--no-special"])))
+            bad += compare_ids(name, all_texts, ours, ref, "ids(special=%s)" % special)
+        print("%-24s %s: %d texts x 2 encodes" % (name, "ok" if not bad else "FAILED",
+                                                  len(all_texts)))
+
+
 def fuzz_seeds():
     """The fuzzer's seed files that tokenizers loads: small pipelines of many components."""
     d = os.path.join(HERE, "..", "fuzz", "corpus", "tokenizer_json")
@@ -422,7 +558,9 @@ def main():
             check_tokenizer(name, tok, texts, whole, lossless)
         except RuntimeError as e:
             fail("%s: %s" % (name, e))
+    check_from_vocab(lines, texts, whole)
     check_code_points()
+    check_metaspace_first()
     print("%d failures" % len(failures))
     return 1 if failures else 0
 
