@@ -68,8 +68,14 @@ static bool starts_with_word(const char *s, size_t n, size_t start) {
     return start < n && tk_is_word(tk_utf8_next(s + start, &k));
 }
 
-wf_status tk_added_split(const tk_added *a, const tk_trie *t, const char *s, size_t n,
-                         bool origin, tk_pieces *out) {
+/* A text piece s[a..b) of a piece with the given zero / lead. */
+static wf_status push_text(tk_pieces *out, const char *s, size_t a, size_t b, bool zero,
+                           size_t lead) {
+    return tk_pieces_push(out, s + a, b - a, -1, zero && a < lead, a < lead ? lead - a : 0);
+}
+
+wf_status tk_added_split(const tk_added *a, const tk_trie *t, const char *s, size_t n, bool zero,
+                         size_t lead, tk_pieces *out) {
     size_t start_offset = 0;
     if (t->n > 0) {
         for (size_t i = 0; i < n;) {
@@ -100,17 +106,13 @@ wf_status tk_added_split(const tk_added *a, const tk_trie *t, const char *s, siz
                 size_t k;
                 while (stop < n && tk_is_whitespace(tk_utf8_next(s + stop, &k))) stop += k;
             }
-            if (start_offset < start)
-                WF_TRY(tk_pieces_push(out, s + start_offset, start - start_offset, -1,
-                                      origin && start_offset == 0));
-            WF_TRY(tk_pieces_push(out, s + start, stop > start ? stop - start : 0, tok->id,
-                                  origin && start == 0));
+            if (start_offset < start) WF_TRY(push_text(out, s, start_offset, start, zero, lead));
+            WF_TRY(tk_pieces_push(out, s + start, stop > start ? stop - start : 0, tok->id, false,
+                                  0));
             start_offset = stop;
         }
     }
-    if (start_offset < n)
-        WF_TRY(tk_pieces_push(out, s + start_offset, n - start_offset, -1,
-                              origin && start_offset == 0));
+    if (start_offset < n) WF_TRY(push_text(out, s, start_offset, n, zero, lead));
     return WF_OK;
 }
 
@@ -140,8 +142,8 @@ static wf_status normalize_content(const wf_tokenizer *t, const tk_added_token *
     WF_TRY(tk_rx_init(&rx));
     tk_buf o = {0}, tmp = {0};
     tk_ranges r = {0};
-    bool moved;
-    wf_status st = tk_norm_run(t->normalizer, &rx, k->content, k->len, &o, &tmp, &r, &moved);
+    size_t lead = 0;
+    wf_status st = tk_norm_run(t->normalizer, &rx, k->content, k->len, &o, &tmp, &r, &lead);
     tk_rx_free(&rx);
     tk_buf_free(&tmp);
     free(r.v);

@@ -100,9 +100,10 @@ void tk_model_free(tk_model *m) {
 
 /* ---- the per-thread word cache ---- */
 
-/* Words longer than this are not cached (tokenizers' MAX_LENGTH); when either limit is reached
+/* Words longer than this are not cached (tokenizers stops at 256 bytes; long words recur in
+ * real data too: URLs, repeated characters). When either limit is reached
  * the cache starts over, so memory stays bounded on any input. */
-#define CACHE_MAX_WORD 256
+#define CACHE_MAX_WORD 4096
 #define CACHE_MAX_ENTRIES (1u << 16)
 #define CACHE_MAX_BYTES ((size_t)16 << 20)
 

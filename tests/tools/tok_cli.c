@@ -8,7 +8,11 @@
  *   tok_cli TOKENIZER.json bench FILE [N] [--whole]       encodes FILE N times (per line, or as
  *       one text), prints MB/s
  *   tok_cli TOKENIZER.json info                           vocabulary size and special ids
+ * TOKENIZER.json may instead be "vocab:FILE", FILE a JSON object holding what GGUF metadata
+ * holds ({"model": "gpt2"|"llama", "tokens", "token_type", "scores", "merges", "pre", "bos",
+ * "eos", "unk", "add_bos", "add_eos", "add_space_prefix"}): wf_tokenizer_from_vocab builds it.
  * An error (bad tokenizer.json, invalid UTF-8 in a line) prints the message and exits 1. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +162,59 @@ static int diag(const wf_tokenizer *tok, char *buf, size_t n, bool pretok) {
     return 0;
 }
 
+static int json_int(const cJSON *o, const char *k, int def) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? (int)j->valuedouble : cJSON_IsBool(j) ? cJSON_IsTrue(j) : def;
+}
+
+/* "vocab:FILE": a GGUF-like description handed to wf_tokenizer_from_vocab. */
+static wf_status load_vocab(const char *path, wf_tokenizer **out) {
+    size_t n;
+    char *text = read_file(path, &n);
+    cJSON *d = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    if (!d) return wf_error(WF_ERR_FORMAT, "%s: not a JSON vocabulary description", path);
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(d, "tokens");
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(d, "token_type");
+    const cJSON *scores = cJSON_GetObjectItemCaseSensitive(d, "scores");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(d, "merges");
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(d, "model");
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(d, "pre");
+    size_t nt = (size_t)cJSON_GetArraySize(tokens), nm = (size_t)cJSON_GetArraySize(merges);
+    const char **tok = calloc(nt + 1, sizeof *tok), **mer = calloc(nm + 1, sizeof *mer);
+    int32_t *ty = calloc(nt + 1, sizeof *ty);
+    float *sc = calloc(nt + 1, sizeof *sc);
+    size_t i = 0;
+    for (const cJSON *c = tokens ? tokens->child : NULL; c; c = c->next, i++)
+        tok[i] = c->valuestring ? c->valuestring : "";
+    i = 0;
+    for (const cJSON *c = types ? types->child : NULL; c && i < nt; c = c->next, i++)
+        ty[i] = (int32_t)c->valuedouble;
+    i = 0;
+    for (const cJSON *c = scores ? scores->child : NULL; c && i < nt; c = c->next, i++)
+        sc[i] = (float)c->valuedouble;
+    i = 0;
+    for (const cJSON *c = merges ? merges->child : NULL; c; c = c->next, i++)
+        mer[i] = c->valuestring ? c->valuestring : "";
+    wf_tokenizer_vocab v;
+    wf_tokenizer_vocab_init(&v);
+    v.kind = cJSON_IsString(model) && !strcmp(model->valuestring, "llama") ? WF_TOK_SPM_BPE
+                                                                           : WF_TOK_BYTE_LEVEL_BPE;
+    v.tokens = tok, v.n_tokens = nt, v.token_types = types ? ty : NULL, v.scores = sc;
+    v.merges = mer, v.n_merges = nm, v.pre = cJSON_IsString(pre) ? pre->valuestring : NULL;
+    v.bos_id = json_int(d, "bos", -1), v.eos_id = json_int(d, "eos", -1);
+    v.unk_id = json_int(d, "unk", -1);
+    v.add_bos = json_int(d, "add_bos", 0), v.add_eos = json_int(d, "add_eos", 0);
+    v.add_space_prefix = json_int(d, "add_space_prefix", 1);
+    wf_status st = wf_tokenizer_from_vocab(&v, out);
+    free(tok);
+    free(mer);
+    free(ty);
+    free(sc);
+    cJSON_Delete(d);
+    return st;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -209,7 +266,9 @@ int main(int argc, char **argv) {
         else reps = atoi(argv[i]);
     }
     wf_tokenizer *tok;
-    if (wf_tokenizer_load(argv[1], &tok) != WF_OK) return fail("load");
+    wf_status ls = strncmp(argv[1], "vocab:", 6) == 0 ? load_vocab(argv[1] + 6, &tok)
+                                                      : wf_tokenizer_load(argv[1], &tok);
+    if (ls != WF_OK) return fail("load");
     const char *cmd = argv[2];
     int rc = 0;
     if (!strcmp(cmd, "info")) {
