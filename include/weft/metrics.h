@@ -15,7 +15,8 @@
 /* ---- classification -------------------------------------------------------------------- */
 
 /* Labels are the sorted union of y_true and y_pred (scikit-learn's unique_labels); a ratio with
- * a zero denominator is 0 (zero_division=0). All arrays are malloc'd, freed by wf_metrics_cls_free. */
+ * a zero denominator is 0 (zero_division=0). All arrays are malloc'd; wf_metrics_cls_free frees
+ * them. */
 typedef struct wf_cls_metrics {
     int64_t n;                       /* samples */
     int64_t n_labels;                /* distinct labels */
@@ -65,7 +66,8 @@ typedef struct wf_rouge { wf_rouge_prf rouge1, rouge2, rougeL; } wf_rouge;
 /* RougeScorer(["rouge1","rouge2","rougeL"], use_stemmer=False).score(target, prediction). */
 wf_status wf_metrics_rouge(const char *target, const char *prediction, wf_rouge *out);
 
-/* Mean of each number over n pairs (summed in order, then divided by n); per_pair (n,) may be NULL. */
+/* Mean of each number over n pairs (summed in order, then divided by n); per_pair (n,) may be
+ * NULL. */
 wf_status wf_metrics_rouge_mean(const char *const *targets, const char *const *predictions,
                                 int64_t n, wf_rouge *mean, wf_rouge *per_pair);
 

@@ -47,6 +47,12 @@ static char **read_lines(const char *path, int64_t *n, char **buf) {
     return lines;
 }
 
+static int count_mismatch(const char *what, int64_t got, int64_t want) {
+    fprintf(stderr, "metrics_cli: %s has %lld lines, not %lld\n", what, (long long)got,
+            (long long)want);
+    return 1;
+}
+
 static int64_t *read_labels(const char *path, int64_t *n) {
     char *buf;
     char **lines = read_lines(path, n, &buf);
@@ -66,11 +72,12 @@ static int64_t *read_labels(const char *path, int64_t *n) {
 static int run_cls(char **argv) {
     int64_t n, m;
     int64_t *yt = read_labels(argv[0], &n), *yp = read_labels(argv[1], &m);
-    if (n != m) return fprintf(stderr, "metrics_cli: %lld labels but %lld predictions\n", (long long)n, (long long)m), 1;
+    if (n != m) return count_mismatch(argv[1], m, n);
     wf_cls_metrics c;
     if (wf_metrics_cls(yt, yp, n, &c) != WF_OK) return fail("cls");
     printf("accuracy %.17g\nmacro %.17g %.17g %.17g\nmicro %.17g %.17g %.17g\n", c.accuracy,
-           c.macro_precision, c.macro_recall, c.macro_f1, c.micro_precision, c.micro_recall, c.micro_f1);
+           c.macro_precision, c.macro_recall, c.macro_f1, c.micro_precision, c.micro_recall,
+           c.micro_f1);
     for (int64_t k = 0; k < c.n_labels; k++)
         printf("label %lld %lld %lld %lld %lld %.17g %.17g %.17g\n", (long long)c.labels[k],
                (long long)c.tp[k], (long long)c.fp[k], (long long)c.fn[k], (long long)c.support[k],
@@ -88,13 +95,14 @@ static int run_bleu(int argc, char **argv) {
     for (int64_t r = 0; r < n_refs; r++) {
         int64_t m;
         char **lines = read_lines(argv[1 + r], &m, &rbuf[r]);
-        if (m != n) return fprintf(stderr, "metrics_cli: %s has %lld lines, not %lld\n", argv[1 + r], (long long)m, (long long)n), 1;
+        if (m != n) return count_mismatch(argv[1 + r], m, n);
         for (int64_t i = 0; i < n; i++)
             if (strcmp(lines[i], "\x01") == 0) lines[i] = NULL;
         refs[r] = (const char *const *)lines;
     }
     wf_bleu b;
-    if (wf_metrics_bleu((const char *const *)hyps, refs, n, n_refs, &b) != WF_OK) return fail("bleu");
+    if (wf_metrics_bleu((const char *const *)hyps, refs, n, n_refs, &b) != WF_OK)
+        return fail("bleu");
     printf("score %.17g\nprecisions", b.score);
     for (int o = 0; o < WF_BLEU_MAX_ORDER; o++) printf(" %.17g", b.precisions[o]);
     printf("\nbp %.17g\nratio %.17g\nsys_len %lld\nref_len %lld\ncounts", b.bp, b.ratio,
@@ -123,17 +131,19 @@ static int run_tok13a(char **argv) {
 
 static void print_rouge(const wf_rouge *r) {
     const wf_rouge_prf *v[3] = {&r->rouge1, &r->rouge2, &r->rougeL};
-    for (int k = 0; k < 3; k++) printf(" %.17g %.17g %.17g", v[k]->precision, v[k]->recall, v[k]->fmeasure);
+    for (int k = 0; k < 3; k++)
+        printf(" %.17g %.17g %.17g", v[k]->precision, v[k]->recall, v[k]->fmeasure);
     printf("\n");
 }
 
 static int run_rouge(char **argv) {
     int64_t n, m;
     char *tbuf, *pbuf, **tg = read_lines(argv[0], &n, &tbuf), **pr = read_lines(argv[1], &m, &pbuf);
-    if (n != m) return fprintf(stderr, "metrics_cli: %lld targets but %lld predictions\n", (long long)n, (long long)m), 1;
+    if (n != m) return count_mismatch(argv[1], m, n);
     wf_rouge mean, *per = malloc((size_t)(n + 1) * sizeof *per);
-    if (wf_metrics_rouge_mean((const char *const *)tg, (const char *const *)pr, n, &mean, per) != WF_OK)
-        return fail("rouge");
+    wf_status s = wf_metrics_rouge_mean((const char *const *)tg, (const char *const *)pr, n, &mean,
+                                        per);
+    if (s != WF_OK) return fail("rouge");
     for (int64_t i = 0; i < n; i++) printf("pair %lld", (long long)i), print_rouge(&per[i]);
     printf("mean"), print_rouge(&mean);
     free(per), free(tg), free(pr), free(tbuf), free(pbuf);

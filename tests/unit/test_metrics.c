@@ -95,8 +95,10 @@ static void bleu(void) {
 static void rouge(void) {
     wf_rouge r;
     EXPECT(wf_metrics_rouge("The cat sat on the mat.", "the cat on the mat", &r) == WF_OK);
-    EXPECT(NEAR(r.rouge1.precision, 1) && NEAR(r.rouge1.recall, 5.0 / 6) && NEAR(r.rouge1.fmeasure, 10.0 / 11));
-    EXPECT(NEAR(r.rouge2.precision, 0.75) && NEAR(r.rouge2.recall, 0.6) && NEAR(r.rouge2.fmeasure, 2.0 / 3));
+    EXPECT(NEAR(r.rouge1.precision, 1) && NEAR(r.rouge1.recall, 5.0 / 6));
+    EXPECT(NEAR(r.rouge1.fmeasure, 10.0 / 11));
+    EXPECT(NEAR(r.rouge2.precision, 0.75) && NEAR(r.rouge2.recall, 0.6));
+    EXPECT(NEAR(r.rouge2.fmeasure, 2.0 / 3));
     EXPECT(NEAR(r.rougeL.precision, 1) && NEAR(r.rougeL.recall, 5.0 / 6));
     /* str.lower(): U+0130 -> "i" + U+0307 (dropped), Kelvin sign -> "k" */
     EXPECT(wf_metrics_rouge("\xc4\xb0stanbul \xe2\x84\xaa", "i stanbul k", &r) == WF_OK);
