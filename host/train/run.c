@@ -95,6 +95,11 @@ static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
     WF_TRY(wf_trainable_build(&r->m, &r->spec, &r->t));
+    if (c->method.lora.init_from[0]) {
+        if (r->spec.method != WF_METHOD_LORA)
+            return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs method.type lora");
+        WF_TRY(wf_trainable_load_peft(&r->m, &r->t, c->method.lora.init_from));
+    }
     wf_adamw_hparams hp = {.lr = (float)c->train.lr, .beta1 = (float)c->train.betas[0],
                            .beta2 = (float)c->train.betas[1], .eps = (float)c->train.eps,
                            .weight_decay = (float)c->train.weight_decay,

@@ -99,6 +99,10 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "method.lora.rslora", .type = WF_CFG_BOOL, F(method.lora.rslora), .def = "false",
      .doc = "rank-stabilized scale alpha / sqrt(r) (Kalajdzievski 2023)",
      .aliases = "use_rslora"},
+    {.path = "method.lora.init_from", .type = WF_CFG_STRING, F(method.lora.init_from), .def = "\"\"",
+     .doc = "start from this PEFT adapter (a directory with adapter_model.safetensors, e.g. a "
+            "run's adapter/) instead of a fresh init; its r and targets must match",
+     .aliases = "adapter resume_adapter"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
      .doc = "train only the last N transformer layers (and the head); 0: all layers",

@@ -89,6 +89,7 @@ typedef struct wf_run_config {
             double dropout;
             wf_cfg_list target_modules; /* or the single item "all-linear" */
             bool rslora;
+            char init_from[WF_CFG_PATH_MAX]; /* "": fresh init */
         } lora;
         struct {
             int64_t train_top_layers; /* 0: all layers */

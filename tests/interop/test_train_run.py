@@ -136,6 +136,12 @@ def export_case(tmp, run_dir):
     check("weft eval without eval data: clear error", res.returncode == 1 and "eval data" in res.stderr, res.stderr)
     res = run(["eval", os.path.join(run_dir, "config.json"), "--weights", run_dir, "--set", "data.eval_split=0.2"])
     check("weft eval of the trained run", res.returncode == 0 and "perplexity" in res.stdout, res.stderr[-600:])
+    base = run(["eval", os.path.join(run_dir, "config.json"), "--set", "data.eval_split=0.2"])
+    cont = run(["eval", os.path.join(run_dir, "config.json"), "--set", "data.eval_split=0.2", "--set",
+                f"method.lora.init_from={os.path.join(run_dir, 'adapter')}"])
+    check("method.lora.init_from: training continues from an imported adapter (eval equals --weights)",
+          cont.returncode == 0 and cont.stdout == res.stdout and cont.stdout != base.stdout,
+          f"{cont.stderr[-400:]}\n{cont.stdout} vs {res.stdout}")
 
 
 def bad_input_cases(tmp, data, good_run):
