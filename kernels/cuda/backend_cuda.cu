@@ -35,6 +35,8 @@ static wf_ops make_cuda_ops(void) {
     o.mse = wf_cuda_mse;
     o.lora_fwd = wf_cuda_lora_fwd;
     o.lora_bwd = wf_cuda_lora_bwd;
+    o.attention_fwd = wf_cuda_attention_fwd;
+    o.attention_bwd = wf_cuda_attention_bwd;
     o.cross_entropy = wf_cuda_cross_entropy;
     o.grad_unscale_norm = wf_cuda_grad_unscale_norm;
     o.adamw = wf_cuda_adamw;

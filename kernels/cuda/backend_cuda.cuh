@@ -77,6 +77,8 @@ wf_status wf_cuda_rope_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const w
                            const wf_tensor *);
 wf_status wf_cuda_tanh_fwd(wf_backend *, wf_tensor *, const wf_tensor *);
 wf_status wf_cuda_tanh_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_attention_fwd(wf_backend *, const wf_attention *);
+wf_status wf_cuda_attention_bwd(wf_backend *, const wf_attention *);
 wf_status wf_cuda_lora_fwd(wf_backend *, const wf_lora *);
 wf_status wf_cuda_lora_bwd(wf_backend *, const wf_lora *);
 wf_status wf_cuda_cross_entropy(wf_backend *, const wf_cross_entropy *);
