@@ -24,6 +24,23 @@ static wf_ops make_cuda_ops(void) {
     o.ia3_fwd = wf_cuda_ia3_fwd;
     o.ia3_bwd = wf_cuda_ia3_bwd;
     o.cast = wf_cuda_cast;
+    o.layernorm_fwd = wf_cuda_layernorm_fwd;
+    o.layernorm_bwd = wf_cuda_layernorm_bwd;
+    o.rmsnorm_fwd = wf_cuda_rmsnorm_fwd;
+    o.rmsnorm_bwd = wf_cuda_rmsnorm_bwd;
+    o.rope_fwd = wf_cuda_rope_fwd;
+    o.rope_bwd = wf_cuda_rope_bwd;
+    o.tanh_fwd = wf_cuda_tanh_fwd;
+    o.tanh_bwd = wf_cuda_tanh_bwd;
+    o.mse = wf_cuda_mse;
+    o.lora_fwd = wf_cuda_lora_fwd;
+    o.lora_bwd = wf_cuda_lora_bwd;
+    o.attention_fwd = wf_cuda_attention_fwd;
+    o.attention_bwd = wf_cuda_attention_bwd;
+    o.cross_entropy = wf_cuda_cross_entropy;
+    o.grad_unscale_norm = wf_cuda_grad_unscale_norm;
+    o.adamw = wf_cuda_adamw;
+    o.step_end = wf_cuda_step_end;
     return o;
 }
 

@@ -62,6 +62,32 @@ wf_status wf_cuda_ia3_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf
 wf_status wf_cuda_ia3_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
                           const wf_tensor *, const wf_tensor *);
 wf_status wf_cuda_cast(wf_backend *, wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_layernorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                const wf_tensor *, const wf_tensor *, const wf_tensor *, float);
+wf_status wf_cuda_layernorm_bwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                const wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_rmsnorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                              const wf_tensor *, float);
+wf_status wf_cuda_rmsnorm_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                              const wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_rope_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,
+                           const wf_tensor *);
+wf_status wf_cuda_rope_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,
+                           const wf_tensor *);
+wf_status wf_cuda_tanh_fwd(wf_backend *, wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_tanh_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_attention_fwd(wf_backend *, const wf_attention *);
+wf_status wf_cuda_attention_bwd(wf_backend *, const wf_attention *);
+wf_status wf_cuda_lora_fwd(wf_backend *, const wf_lora *);
+wf_status wf_cuda_lora_bwd(wf_backend *, const wf_lora *);
+wf_status wf_cuda_cross_entropy(wf_backend *, const wf_cross_entropy *);
+wf_status wf_cuda_grad_unscale_norm(wf_backend *, wf_tensor *, wf_step_state *);
+wf_status wf_cuda_adamw(wf_backend *, wf_tensor *, const wf_tensor *, wf_tensor *, wf_tensor *,
+                        wf_tensor *, int64_t, const wf_adamw_hparams *, const wf_step_state *);
+wf_status wf_cuda_step_end(wf_backend *, wf_step_state *, const wf_scaler_hparams *);
+wf_status wf_cuda_mse(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
+                      float);
 }
 
 #endif

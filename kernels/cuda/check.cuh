@@ -44,4 +44,14 @@ static inline int wf_cuda_current_device(void) {
                             cudaGetErrorString(wf_e_));                                            \
     } while (0)
 
+/* The same check as an expression giving the status, for code that must release scratch before
+ * returning:  s = WF_CUDA_LAUNCH_STATUS("op");  */
+static inline wf_status wf_cuda_launch_status(const char *op, const char *file, int line) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return WF_OK;
+    return wf_error(WF_ERR_BACKEND, "op %s: kernel launch failed at %s:%d on cuda device %d: %s",
+                    op, file, line, wf_cuda_current_device(), cudaGetErrorString(e));
+}
+#define WF_CUDA_LAUNCH_STATUS(op) wf_cuda_launch_status(op, __FILE__, __LINE__)
+
 #endif

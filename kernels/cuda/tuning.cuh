@@ -1,6 +1,8 @@
 /* Tuning constants of the CUDA kernels, in one place (STYLE.md: ThunderKittens keeps them visible).
  * Changing one changes speed only, never results: no reduction order depends on these except
- * the column-sum chunking, which depends on sizes alone (see colsum.cuh), never on the device. */
+ * the column-sum chunking, WF_ROW_BLOCK (row sums of norms and losses) and WF_GN_CHUNK (the
+ * gradient norm's partials); those orders depend on these constants and on sizes alone, never on
+ * the device or on scheduling, so results stay deterministic. */
 #ifndef WEFT_KERNELS_CUDA_TUNING_CUH
 #define WEFT_KERNELS_CUDA_TUNING_CUH
 
@@ -18,8 +20,20 @@
 #define WF_COLSUM_MAX_CHUNKS 128
 #define WF_COLSUM_MIN_ROWS 64
 
-/* Row kernels (embedding.cu): threads per block, one block per row, grid-stride over rows. */
+/* Row kernels (embedding, norms, cross-entropy): threads per block, one block per row,
+ * grid-stride over rows. Norm and loss row sums depend on it (reduce.cuh), so changing it
+ * changes their last bits, deterministically. */
 #define WF_ROW_BLOCK 256
+
+/* Gradient norm (optim.cu): elements per partial sum. The partials, and so the bits of
+ * grad_sumsq, depend on it and on the buffer size only, never on the device. */
+#define WF_GN_CHUNK 8192
+
+/* Attention (attention.cu): warps per block, one query (or key) row per warp; the largest head
+ * dimension (each lane keeps WF_ATT_MAX_D / 32 fp32 values of its row in registers). Neither
+ * changes results: every row's sums run inside one warp in a fixed order. */
+#define WF_ATT_WARPS 4
+#define WF_ATT_MAX_D 256
 
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */

@@ -1,0 +1,176 @@
+/* The optimizer-step ops on the GPU (ops.h; MATH.md "Optimiser and scaling"): gradient unscale +
+ * sum of squares + finite check, fused AdamW, and the end-of-step scaler update. The
+ * wf_step_state lives in device memory and is read and written only by these kernels, so a
+ * step needs no host sync (fp16 loss scaling included). The sum of squares is deterministic:
+ * fixed chunks of WF_GN_CHUNK elements get a partial each (fp64, fixed order inside a block),
+ * then one block adds the partials in a fixed order. References: kernels/cpu/grad_norm.c,
+ * adamw.c, step_end.c. */
+#include "reduce.cuh"
+
+/* Pass 1: chunk b of g (n) is unscaled in place (when loss_scale != 1), its sum of squares goes
+ * to partial[b] and "has a non-finite value" to bad[b]. */
+__global__ void __launch_bounds__(WF_ROW_BLOCK)
+    grad_norm_partial_kernel(float *g, int64_t n, int64_t nchunks, const wf_step_state *st,
+                             double *partial, int32_t *bad) {
+    __shared__ double sh[WF_ROW_BLOCK / 32];
+    const float scale = st->loss_scale;
+    const bool unscale = scale != 1.0f;
+    const float inv = 1.0f / scale; /* the fp32 reciprocal, as PyTorch's unscale */
+    for (int64_t b = blockIdx.x; b < nchunks; b += gridDim.x) {
+        int64_t lo = b * WF_GN_CHUNK, hi = lo + WF_GN_CHUNK < n ? lo + WF_GN_CHUNK : n;
+        double s = 0.0;
+        int nonfinite = 0;
+        for (int64_t i = lo + threadIdx.x; i < hi; i += WF_ROW_BLOCK) {
+            float x = g[i];
+            if (unscale) g[i] = x = x * inv;
+            nonfinite |= !isfinite(x);
+            s += (double)x * (double)x;
+        }
+        s = wf_block_sum<WF_ROW_BLOCK, double>(s, sh);
+        nonfinite = __syncthreads_or(nonfinite);
+        if (threadIdx.x == 0) partial[b] = s, bad[b] = nonfinite;
+    }
+}
+
+/* Pass 2, one block: the partials in a fixed order into st->grad_sumsq ("+="), any bad chunk
+ * into st->found_inf. */
+__global__ void __launch_bounds__(WF_ROW_BLOCK)
+    grad_norm_finish_kernel(const double *partial, const int32_t *bad, int64_t nchunks,
+                            wf_step_state *st) {
+    __shared__ double sh[WF_ROW_BLOCK / 32];
+    double s = 0.0;
+    int any = 0;
+    for (int64_t b = threadIdx.x; b < nchunks; b += WF_ROW_BLOCK) s += partial[b], any |= bad[b];
+    s = wf_block_sum<WF_ROW_BLOCK, double>(s, sh);
+    any = __syncthreads_or(any);
+    if (threadIdx.x == 0) {
+        st->grad_sumsq = (float)((double)st->grad_sumsq + s);
+        if (any) st->found_inf = 1;
+    }
+}
+
+extern "C" wf_status wf_cuda_grad_unscale_norm(wf_backend *be, wf_tensor *g, wf_step_state *st) {
+    const int64_t n = wf_tensor_numel(g), nchunks = (n + WF_GN_CHUNK - 1) / WF_GN_CHUNK;
+    if (n <= 0) return WF_OK;
+    cudaStream_t stream = wf_cuda_stream(be);
+    size_t mark = wf_arena_mark(&be->scratch);
+    void *partial = NULL, *bad = NULL;
+    wf_status s = wf_arena_alloc(&be->scratch, (size_t)nchunks * sizeof(double), &partial);
+    if (s == WF_OK) s = wf_arena_alloc(&be->scratch, (size_t)nchunks * sizeof(int32_t), &bad);
+    if (s == WF_OK) {
+        grad_norm_partial_kernel<<<wf_cuda_grid(be, nchunks, 1), WF_ROW_BLOCK, 0, stream>>>(
+            (float *)g->data, n, nchunks, st, (double *)partial, (int32_t *)bad);
+        s = WF_CUDA_LAUNCH_STATUS("grad_unscale_norm");
+    }
+    if (s == WF_OK) {
+        grad_norm_finish_kernel<<<1, WF_ROW_BLOCK, 0, stream>>>(
+            (const double *)partial, (const int32_t *)bad, nchunks, st);
+        s = WF_CUDA_LAUNCH_STATUS("grad_unscale_norm");
+    }
+    wf_arena_reset(&be->scratch, mark);
+    return s;
+}
+
+/* The step's scalars, computed once on the device from the state and the hyperparameters (the
+ * clip coefficient needs grad_sumsq, which only the device has), as kernels/cpu/adamw.c:
+ * double math rounded to fp32 once, as PyTorch does with its Python-float scalars. */
+struct adamw_scalars {
+    int32_t skip; /* the step found a non-finite gradient: change nothing */
+    float clip, decay, b1, omb1, b2, omb2, step_size, bc2_sqrt, eps;
+};
+
+__global__ void __launch_bounds__(32)
+    adamw_prepare_kernel(adamw_scalars *out, wf_adamw_hparams hp, const wf_step_state *st) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    adamw_scalars s;
+    s.skip = st->found_inf != 0;
+    s.clip = 1.0f;
+    if (hp.max_grad_norm > 0.0f) {
+        float c = hp.max_grad_norm / (sqrtf(st->grad_sumsq) + 1e-6f);
+        if (c < 1.0f) s.clip = c;
+    }
+    double t = (double)st->opt_step + 1.0;
+    double bc1 = 1.0 - pow((double)hp.beta1, t), bc2 = 1.0 - pow((double)hp.beta2, t);
+    s.decay = (float)(1.0 - (double)hp.lr * (double)hp.weight_decay);
+    s.b1 = hp.beta1, s.b2 = hp.beta2, s.eps = hp.eps;
+    s.omb1 = (float)(1.0 - (double)hp.beta1);
+    s.omb2 = (float)(1.0 - (double)hp.beta2);
+    s.step_size = (float)((double)hp.lr / bc1);
+    s.bc2_sqrt = (float)sqrt(bc2);
+    *out = s;
+}
+
+/* One element per thread-iteration, torch.optim.AdamW's single-tensor path (see adamw.c). */
+template <typename L>
+__global__ void __launch_bounds__(WF_EW_BLOCK)
+    adamw_kernel(float *p, const float *g, float *m, float *v, L *p_lowp, int64_t n,
+                 int64_t n_decay, const adamw_scalars *sc) {
+    const adamw_scalars s = *sc;
+    if (s.skip) return;
+    for (int64_t i = wf_tid(); i < n; i += wf_nthreads()) {
+        float gi = g[i] * s.clip, pi = p[i], mi = m[i];
+        if (i < n_decay) pi *= s.decay;
+        /* torch.lerp(m, g, w), w = 1 - b1, in its two forms */
+        mi = s.omb1 < 0.5f ? mi + s.omb1 * (gi - mi) : gi - (gi - mi) * (1.0f - s.omb1);
+        float vi = v[i] * s.b2 + s.omb2 * gi * gi;
+        pi -= s.step_size * mi / (sqrtf(vi) / s.bc2_sqrt + s.eps);
+        p[i] = pi, m[i] = mi, v[i] = vi;
+        if (p_lowp) p_lowp[i] = wf_from_f32<L>(pi);
+    }
+}
+
+extern "C" wf_status wf_cuda_adamw(wf_backend *be, wf_tensor *p, const wf_tensor *g, wf_tensor *m,
+                                   wf_tensor *v, wf_tensor *p_lowp, int64_t n_decay,
+                                   const wf_adamw_hparams *hp, const wf_step_state *st) {
+    const int64_t n = wf_tensor_numel(p);
+    if (n <= 0) return WF_OK;
+    cudaStream_t stream = wf_cuda_stream(be);
+    size_t mark = wf_arena_mark(&be->scratch);
+    void *sc = NULL;
+    WF_TRY(wf_arena_alloc(&be->scratch, sizeof(adamw_scalars), &sc));
+    adamw_prepare_kernel<<<1, 32, 0, stream>>>((adamw_scalars *)sc, *hp, st);
+    wf_status s = WF_CUDA_LAUNCH_STATUS("adamw");
+    /* p_lowp's dtype picks the kernel; fp32 stands for "none" (the pointer is NULL then) */
+    wf_dtype ldt = p_lowp ? p_lowp->dtype : WF_F32;
+    if (s == WF_OK)
+        s = wf_cuda_by_dtype("adamw", ldt, [&](auto tag) {
+            using L = decltype(tag);
+            adamw_kernel<L><<<wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, stream>>>(
+                (float *)p->data, (const float *)g->data, (float *)m->data, (float *)v->data,
+                p_lowp ? (L *)p_lowp->data : (L *)NULL, n, n_decay, (const adamw_scalars *)sc);
+            return WF_CUDA_LAUNCH_STATUS("adamw");
+        });
+    wf_arena_reset(&be->scratch, mark);
+    return s;
+}
+
+/* One thread: step_end.c's logic on the device-resident state (GradScaler's
+ * _amp_update_scale_: backoff on inf, growth after `interval` clean steps unless it overflows). */
+__global__ void __launch_bounds__(32) step_end_kernel(wf_step_state *st, wf_scaler_hparams sh) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    st->last_grad_norm = sqrtf(st->grad_sumsq);
+    st->last_skipped = st->found_inf != 0;
+    if (st->found_inf) {
+        st->skipped_steps++;
+        if (sh.dynamic) {
+            st->loss_scale *= sh.backoff;
+            st->growth_tracker = 0;
+        }
+    } else {
+        st->opt_step++;
+        if (sh.dynamic && ++st->growth_tracker >= sh.interval) {
+            float grown = st->loss_scale * sh.growth;
+            if (isfinite(grown)) st->loss_scale = grown;
+            st->growth_tracker = 0;
+        }
+    }
+    st->grad_sumsq = 0.0f;
+    st->found_inf = 0;
+}
+
+extern "C" wf_status wf_cuda_step_end(wf_backend *be, wf_step_state *st,
+                                      const wf_scaler_hparams *sh) {
+    step_end_kernel<<<1, 32, 0, wf_cuda_stream(be)>>>(st, *sh);
+    WF_CUDA_LAUNCHED("step_end");
+    return WF_OK;
+}
