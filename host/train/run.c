@@ -70,7 +70,8 @@ static wf_status load_data(wf_run *r) {
 static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
     memset(s, 0, sizeof *s);
     s->method = c->method.type == WF_CFG_METHOD_LORA ? WF_METHOD_LORA
-              : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE : WF_METHOD_FULL;
+              : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE
+              : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT : WF_METHOD_FULL;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
     s->rslora = c->method.lora.rslora;

@@ -24,7 +24,7 @@ static const char *const k_format[] = {"auto",    "text",           "prompt_comp
                                        "regression", "idx",         NULL};
 static const char *const k_chat[] = {"auto", "chatml", "llama3", "alpaca", NULL};
 static const char *const k_bad[] = {"error", "skip", NULL};
-static const char *const k_method[] = {"full", "lora", "freeze", NULL};
+static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", NULL};
 static const char *const k_sched[] = {"constant", "linear", "cosine", NULL};
 static const char *const k_mode[] = {"min", "max", NULL};
 static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
@@ -81,7 +81,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head)",
      .aliases = "peft_type"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",

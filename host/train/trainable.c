@@ -89,6 +89,11 @@ static wf_status push(plist *l, const char *name, wf_tensor *w, bool decay) {
     return WF_OK;
 }
 
+static bool ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
 /* The full HF name of a slot (with the base prefix when the model has a head); the parts of a
  * fused checkpoint tensor (GPT-2 c_attn) get ":q", ":k", ":v". */
 static void slot_name(const wf_model *m, const wf_slot *s, char *out, size_t cap) {
@@ -133,6 +138,7 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
     switch (sp->method) {
     case WF_METHOD_FULL: return true;
     case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
+    case WF_METHOD_BITFIT: return cls_head || ends_with(s->name, ".bias");
     case WF_METHOD_FREEZE: break;
     }
     for (int i = 0; i < sp->n_modules; i++)
@@ -205,11 +211,6 @@ static wf_tensor flat_view(const wf_tensor *flat, const wf_tensor *shape_of, int
     v.dtype = flat->dtype;
     v.data = (char *)flat->data + (size_t)off * wf_dtype_size(flat->dtype);
     return v;
-}
-
-static bool ends_with(const char *s, const char *tail) {
-    size_t n = strlen(s), k = strlen(tail);
-    return n >= k && strcmp(s + n - k, tail) == 0;
 }
 
 /* Initial fp32 values of a parameter: LoRA A kaiming-uniform(a = sqrt(5)) as PEFT (bound

@@ -43,7 +43,12 @@ typedef enum wf_cfg_chat {
     WF_CFG_CHAT_ALPACA,
 } wf_cfg_chat;
 typedef enum wf_cfg_bad_lines { WF_CFG_BAD_LINES_ERROR, WF_CFG_BAD_LINES_SKIP } wf_cfg_bad_lines;
-typedef enum wf_cfg_method { WF_CFG_METHOD_FULL, WF_CFG_METHOD_LORA, WF_CFG_METHOD_FREEZE } wf_cfg_method;
+typedef enum wf_cfg_method {
+    WF_CFG_METHOD_FULL,
+    WF_CFG_METHOD_LORA,
+    WF_CFG_METHOD_FREEZE,
+    WF_CFG_METHOD_BITFIT,
+} wf_cfg_method;
 typedef enum wf_cfg_schedule {
     WF_CFG_SCHEDULE_CONSTANT,
     WF_CFG_SCHEDULE_LINEAR,

@@ -8,7 +8,8 @@
 
 #include "weft/graph.h"
 
-typedef enum wf_method { WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE } wf_method;
+/* BitFit (Ben Zaken et al. 2022): only the bias vectors train (plus a classification head). */
+typedef enum wf_method { WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT } wf_method;
 
 #define WF_MAX_TARGETS 16
 #define WF_MAX_NAMES 8

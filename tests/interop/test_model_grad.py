@@ -147,7 +147,7 @@ def lora_lm(tmp):
     compare("llama lora", got_loss, got, loss.item(), want)
 
 
-def bert_cls(tmp, regression):
+def bert_cls(tmp, regression, bitfit=False):
     kw = dict(num_labels=1, problem_type="regression") if regression else dict(num_labels=3)
     cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
@@ -173,8 +173,11 @@ def bert_cls(tmp, regression):
         loss = torch.nn.functional.cross_entropy(out, labels)
         inputs["labels"] = (labels, np.int32)
     loss.backward()
-    got_loss, got = run_weft(tmp, d, B, T, inputs)
-    compare(name + " full", got_loss, got, loss.item(), torch_grads(model))
+    want = torch_grads(model)
+    if bitfit:  # BitFit: only biases and the new head train
+        want = {n: g for n, g in want.items() if n.endswith(".bias") or n.startswith("classifier.")}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--bitfit"] if bitfit else [])
+    compare(name + (" bitfit" if bitfit else " full"), got_loss, got, loss.item(), want)
 
 
 def vit_checkpoint_name(n):
@@ -223,6 +226,7 @@ def main():
         lora_lm(tmp)
         bert_cls(tmp, regression=False)
         bert_cls(tmp, regression=True)
+        bert_cls(tmp, regression=False, bitfit=True)
         vit_cls(tmp)
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")

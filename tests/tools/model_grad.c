@@ -3,7 +3,7 @@
  * for the gradient interop test (tests/interop/test_model_grad.py).
  *   model_grad MODEL B T OUT.safetensors [--ids F] [--mask F] [--types F] [--targets F]
  *              [--labels F] [--values F] [--pixels F]
- *              [--method full|lora] [--lora R ALPHA TARGET[,TARGET...]] [--peft ADAPTER_DIR]
+ *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--peft ADAPTER_DIR]
  * Inputs are raw int32 (B, T) / (B) files, float32 values (B) and pixels (B, ch, H, W). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--values")) h.values = tool_slurp("model_grad", v, b4), i++;
         else if (!strcmp(a, "--pixels")) pixels = v, i++;
         else if (!strcmp(a, "--peft")) peft = v, i++;
+        else if (!strcmp(a, "--bitfit")) sp.method = WF_METHOD_BITFIT;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
     }
     wf_backend *be = NULL;

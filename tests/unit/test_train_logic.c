@@ -136,6 +136,9 @@ static void trainable_sets(wf_backend *be, const char *dir) {
     EXPECT(build(be, dir, &sp, &m, &t) == 2 && has(&t, "model.layers.0.mlp.down_proj.weight"));
     release(&m, &t);
 
+    sp.n_modules = 0, sp.method = WF_METHOD_BITFIT; /* the tiny llama has no biases at all */
+    EXPECT(build(be, dir, &sp, &m, &t) == -1 && strstr(wf_last_error(), "nothing to train"));
+
     wf_peft_spec_default(&sp); /* LoRA r 8 on q_proj, v_proj */
     EXPECT(build(be, dir, &sp, &m, &t) == 8);
     const wf_param *A = wf_trainable_find(&t, "model.layers.1.self_attn.v_proj.lora_A.weight");
