@@ -39,21 +39,6 @@ typedef struct load_ctx {
     wf_data_format format; /* detected by the first file, imposed on the second */
 } load_ctx;
 
-static wf_status mkdirs(const char *dir) {
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return wf_error(WF_ERR_INVALID, "%s: path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s) continue;
-        char c = *s;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return wf_error(WF_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-        if (!(*s = c)) break;
-    }
-    return WF_OK;
-}
-
 static bool cache_dir(const wf_data_opts *o, char *out, size_t cap) {
     const char *env = getenv("WF_CACHE_DIR"), *home = getenv("HOME");
     int n;
@@ -159,7 +144,7 @@ static wf_status load_file(load_ctx *c, const char *path, int which, wf_dataset 
     }
     if (st == WF_OK) st = tokenize_file(c, path, &f, out, stats);
     wf_file_unmap(&f);
-    if (st == WF_OK && key && mkdirs(c->cache_dir) == WF_OK &&
+    if (st == WF_OK && key && wf_mkdir_p(c->cache_dir) == WF_OK &&
         dt_cache_write(cpath, key, *out, stats) == WF_OK)
         snprintf(rep->cache_path[which], sizeof rep->cache_path[which], "%s", cpath);
     free(key);

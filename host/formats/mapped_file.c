@@ -105,3 +105,18 @@ wf_status wf_file_write_atomic(const char *path, const void *data, size_t size) 
     WF_TRY(wf_atomic_write(&f, data, size));
     return wf_atomic_commit(&f);
 }
+
+wf_status wf_mkdir_p(const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return wf_error(WF_ERR_INVALID, "%s: path too long", dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s) continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return wf_error(WF_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+        if (!c) return WF_OK;
+        *s = c;
+    }
+}

@@ -7,25 +7,11 @@
 #include <sys/stat.h>
 
 #include "run_internal.h"
-
-static wf_status mkdir_p(const char *dir) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    struct stat st;
-    if (mkdir(tmp, 0755) != 0 && (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return wf_error(WF_ERR_IO, "%s: cannot create the run directory", dir);
-    return WF_OK;
-}
+#include "weft/mapped_file.h"
 
 wf_status wf_run_log_open(wf_run *r) {
     char p[4200];
-    WF_TRY(mkdir_p(r->dir));
+    WF_TRY(wf_mkdir_p(r->dir));
     snprintf(p, sizeof p, "%s/config.json", r->dir);
     WF_TRY(wf_run_config_write(r->cfg, p));
     snprintf(p, sizeof p, "%s/metrics.jsonl", r->dir);

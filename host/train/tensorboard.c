@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "weft/mapped_file.h"
 #include "weft/run_log.h"
 
 /* ---- CRC-32C: reflected polynomial 0x82F63B78, init and xorout 0xFFFFFFFF ---- */
@@ -186,21 +187,6 @@ static double wall_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static wf_status mkdir_p(const char *dir) {
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return wf_error(WF_ERR_INVALID, "%s: path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s) continue;
-        char c = *s;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return wf_error(WF_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-        if (!c) return WF_OK;
-        *s = c;
-    }
-}
-
 /* Frames data[0..n) (already at tb->buf + 12) as a record and hands it to stdio. */
 static wf_status fail(wf_tb *tb, const char *what) {
     tb->failed = wf_error(WF_ERR_IO, "%s: %s failed: %s", tb->path, what, strerror(errno));
@@ -252,7 +238,7 @@ wf_status wf_tb_open(const char *dir, wf_tb **out) {
     *out = NULL;
     wf_tb *tb = calloc(1, sizeof *tb);
     if (!tb) return wf_error(WF_ERR_OOM, "%s: out of memory", dir);
-    wf_status s = mkdir_p(dir);
+    wf_status s = wf_mkdir_p(dir);
     if (s == WF_OK) s = open_file(tb, dir);
     if (s == WF_OK) s = reserve(tb, 256);
     if (s == WF_OK) {

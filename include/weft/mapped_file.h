@@ -28,6 +28,9 @@ wf_status wf_atomic_write(wf_atomic_file *f, const void *data, size_t size);
 wf_status wf_atomic_commit(wf_atomic_file *f);
 void wf_atomic_abort(wf_atomic_file *f);
 
+/* Creates `dir` and its missing parents (mkdir -p); an existing directory is fine. */
+wf_status wf_mkdir_p(const char *dir);
+
 /* Writes `size` bytes to `path` atomically: to "<path>.tmp.<pid>", fsync, rename, fsync of the
  * directory. On failure the old file (if any) is untouched and the temporary is removed. */
 wf_status wf_file_write_atomic(const char *path, const void *data, size_t size);
