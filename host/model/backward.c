@@ -28,15 +28,16 @@ static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const w
     wf_weights *w = (wf_weights *)&c->m->w, *gw = (wf_weights *)&c->g->w;
     const wf_tensor *W = wf_model_site_weight(w, li, s), *bias = wf_model_site_bias(w, li, s);
     wf_tensor *gW = wf_model_site_weight(gw, li, s), *gb = wf_model_site_bias(gw, li, s);
+    wf_tensor *gbias = gb && gb->data ? gb : NULL;
     const wf_lora_adapter *ad = c->m->lora ? &c->m->lora[li * WF_N_SITES + s] : NULL;
-    if (!ad || !ad->a.data) return wf_op_linear_bwd(c->be, dx, OPTW(*gW), OPTW(*gb), dy, x, W);
+    if (!ad || !ad->a.data) return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, dy, x, W);
     wf_lora_adapter *gad = &c->g->lora[li * WF_N_SITES + s];
     wf_tensor h = V2(c->x->layers[li].lora_h[s], c->N, ad->a.shape[0]);
-    wf_lora l = {.h = &h, .x = x, .w = W, .bias = OPT(*bias), .a = &ad->a, .b = &ad->b,
+    wf_lora l = {.h = &h, .x = x, .w = W, .bias = bias && bias->data ? bias : NULL, .a = &ad->a, .b = &ad->b,
                  .scale = ad->scale,
                  .drop = {.p = c->x->training ? ad->dropout : 0.0f, .seed = c->x->seed,
                           .step = c->x->step, .stream = ad->stream},
-                 .dx = dx, .dw = OPTW(*gW), .dbias = OPTW(*gb), .da = &gad->a, .db = &gad->b, .dy = dy};
+                 .dx = dx, .dw = OPTW(*gW), .dbias = gbias, .da = &gad->a, .db = &gad->b, .dy = dy};
     return wf_op_lora_bwd(c->be, &l);
 }
 

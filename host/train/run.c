@@ -129,44 +129,61 @@ static wf_status build(wf_run *r) {
     return WF_OK;
 }
 
-static void *dup_bytes(const void *src, size_t n) {
-    void *p = src ? malloc(n ? n : 1) : NULL;
-    if (p) memcpy(p, src, n);
-    return p;
+/* Host copies of one step's micro-batches (the loader reuses its arrays on its next call),
+ * allocated once for the planned B x T before the loop. */
+typedef struct wf_micro_buf {
+    int32_t *i32[5]; /* ids, mask, types, doc_ids, targets: (B, T) */
+    int32_t *labels; /* (B) */
+    float *values;   /* (B) */
+    float *pixels;   /* (B, image floats) */
+} wf_micro_buf;
+
+static int64_t image_floats(const wf_run *r) {
+    const wf_arch *a = &r->m.arch;
+    return a->family == WF_FAMILY_VIT ? a->channels * a->image_size * a->image_size : 0;
 }
 
-/* Copies the loader's arrays of one micro-batch (the loader reuses them on its next call);
- * `pixels` is the number of floats of one image (0 for text). */
-static wf_status copy_micro(wf_batch_host *dst, const wf_batch_host *src, int64_t pixels) {
-    int64_t n = src->B * src->T;
-    const int32_t *in[] = {src->ids, src->mask, src->types, src->doc_ids, src->targets};
-    int32_t **out[] = {(int32_t **)&dst->ids, (int32_t **)&dst->mask, (int32_t **)&dst->types,
-                       (int32_t **)&dst->doc_ids, (int32_t **)&dst->targets};
-    for (int k = 0; k < 5; k++) {
-        free(*out[k]);
-        *out[k] = NULL;
-        if (!in[k]) continue;
-        if (!(*out[k] = malloc((size_t)n * 4))) return wf_error(WF_ERR_OOM, "train: out of memory");
-        memcpy(*out[k], in[k], (size_t)n * 4);
+static wf_status alloc_micro(wf_run *r) {
+    int64_t K = r->cfg->train.grad_accum, B = r->tr.B, n = B * r->tr.T, px = image_floats(r);
+    r->micro = calloc((size_t)K, sizeof *r->micro);
+    r->micro_buf = calloc((size_t)K, sizeof *r->micro_buf);
+    bool ok = r->micro && r->micro_buf;
+    for (int64_t i = 0; ok && i < K; i++) {
+        wf_micro_buf *m = &r->micro_buf[i];
+        for (int k = 0; k < 5; k++) ok &= (m->i32[k] = malloc((size_t)n * 4)) != NULL;
+        ok &= (m->labels = malloc((size_t)B * 4)) && (m->values = malloc((size_t)B * 4));
+        if (px) ok &= (m->pixels = malloc((size_t)(B * px) * 4)) != NULL;
     }
-    free((void *)dst->labels), free((void *)dst->values), free((void *)dst->pixels);
-    dst->labels = dup_bytes(src->labels, (size_t)src->B * 4);
-    dst->values = dup_bytes(src->values, (size_t)src->B * 4);
-    dst->pixels = dup_bytes(src->pixels, (size_t)(src->B * pixels) * 4);
-    if ((src->labels && !dst->labels) || (src->values && !dst->values) || (src->pixels && !dst->pixels))
-        return wf_error(WF_ERR_OOM, "train: out of memory");
-    dst->B = src->B, dst->T = src->T;
-    return WF_OK;
+    return ok ? WF_OK : wf_error(WF_ERR_OOM, "train: out of memory for the micro-batches");
+}
+
+static const void *copy_opt(void *dst, const void *src, size_t bytes) {
+    return src ? memcpy(dst, src, bytes) : NULL;
+}
+
+/* dst = src with every array copied into buf (absent arrays stay absent). */
+static void copy_micro(const wf_run *r, wf_batch_host *dst, wf_micro_buf *buf, const wf_batch_host *src) {
+    WF_ASSERT(src->B <= r->tr.B && src->B * src->T <= r->tr.B * r->tr.T);
+    size_t n = (size_t)(src->B * src->T) * 4, b = (size_t)src->B * 4;
+    *dst = (wf_batch_host){.B = src->B, .T = src->T, .pos_offset = src->pos_offset};
+    dst->ids = copy_opt(buf->i32[0], src->ids, n);
+    dst->mask = copy_opt(buf->i32[1], src->mask, n);
+    dst->types = copy_opt(buf->i32[2], src->types, n);
+    dst->doc_ids = copy_opt(buf->i32[3], src->doc_ids, n);
+    dst->targets = copy_opt(buf->i32[4], src->targets, n);
+    dst->labels = copy_opt(buf->labels, src->labels, b);
+    dst->values = copy_opt(buf->values, src->values, b);
+    dst->pixels = copy_opt(buf->pixels, src->pixels, b * (size_t)image_floats(r));
 }
 
 static void free_micro(wf_run *r) {
-    for (int64_t i = 0; r->micro && i < r->cfg->train.grad_accum; i++) {
-        wf_batch_host *b = &r->micro[i];
-        free((void *)b->ids), free((void *)b->mask), free((void *)b->types), free((void *)b->doc_ids);
-        free((void *)b->targets), free((void *)b->labels), free((void *)b->values), free((void *)b->pixels);
+    for (int64_t i = 0; r->micro_buf && i < r->cfg->train.grad_accum; i++) {
+        wf_micro_buf *m = &r->micro_buf[i];
+        for (int k = 0; k < 5; k++) free(m->i32[k]);
+        free(m->labels), free(m->values), free(m->pixels);
     }
-    free(r->micro);
-    r->micro = NULL;
+    free(r->micro), free(r->micro_buf);
+    r->micro = NULL, r->micro_buf = NULL;
 }
 
 /* Whether evaluation `e` ends training (eval.early_stopping). */
@@ -185,8 +202,7 @@ static wf_status one_step(wf_run *r, double *secs) {
     for (int64_t i = 0; i < K; i++) {
         wf_batch_host b;
         WF_TRY(wf_loader_next(r->train_loader, &b));
-        const wf_arch *a = &r->m.arch;
-        WF_TRY(copy_micro(&r->micro[i], &b, a->channels * a->image_size * a->image_size));
+        copy_micro(r, &r->micro[i], &r->micro_buf[i], &b);
     }
     double lr = wf_lr_at(&r->sched, r->step);
     double t0 = omp_get_wtime();
@@ -204,8 +220,7 @@ static bool eval_due(const wf_run *r) {
 }
 
 static wf_status loop(wf_run *r, bool *interrupted) {
-    r->micro = calloc((size_t)r->cfg->train.grad_accum, sizeof *r->micro);
-    if (!r->micro) return wf_error(WF_ERR_OOM, "train: out of memory");
+    WF_TRY(alloc_micro(r));
     int64_t ck = r->cfg->checkpoint.every_steps;
     while (r->step < r->total_steps) {
         double secs;

@@ -25,7 +25,8 @@ typedef struct wf_run {
     wf_loader *train_loader, *eval_loader;
     wf_lr_schedule sched;
     int64_t step, total_steps, steps_per_epoch;
-    wf_batch_host *micro;        /* (grad_accum) copies of one step's micro-batches */
+    wf_batch_host *micro;        /* (grad_accum) one step's micro-batches, pointing into micro_buf */
+    struct wf_micro_buf *micro_buf; /* (grad_accum) their arrays, allocated once (run.c) */
     wf_metrics *metrics;
     wf_tb *tb;
     wf_progress progress;

@@ -13,6 +13,9 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     tr->scaler = (wf_scaler_hparams){.dynamic = m->dtype == WF_F16, .growth = 2.0f, .backoff = 0.5f,
                                      .interval = 2000};
     tr->host = (wf_step_state){.loss_scale = m->dtype == WF_F16 ? 65536.0f : 1.0f};
+    int64_t K = m->arch.n_labels > 0 ? m->arch.n_labels : 1;
+    tr->host_out = malloc((size_t)(B * (T > K ? T : K)) * sizeof(float));
+    if (!tr->host_out) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
     WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));
     WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch", wf_batch_bytes(m, B, T) + 4096));
     void *p = NULL;
@@ -26,19 +29,18 @@ void wf_trainer_free(wf_trainer *tr) {
     if (!tr->m) return;
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
+    free(tr->host_out);
     memset(tr, 0, sizeof *tr);
 }
 
 /* Sum of the per-token (per-sequence) losses of the last wf_graph_loss. */
 static wf_status loss_sum(wf_trainer *tr, int64_t n, double *out) {
-    float *h = malloc((size_t)n * sizeof *h + 4);
-    if (!h) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
-    wf_status s = tr->m->be->copy(tr->m->be, h, tr->acts.d.tok_loss.data, (size_t)n * 4, WF_COPY_D2H);
+    float *h = tr->host_out;
+    WF_TRY(tr->m->be->copy(tr->m->be, h, tr->acts.d.tok_loss.data, (size_t)n * 4, WF_COPY_D2H));
     double sum = 0;
-    for (int64_t i = 0; i < n && s == WF_OK; i++) sum += h[i];
-    free(h);
+    for (int64_t i = 0; i < n; i++) sum += h[i];
     *out = sum;
-    return s;
+    return WF_OK;
 }
 
 /* Forward (+ loss, + backward when training) of one micro-batch; the batch arena holds its
@@ -93,8 +95,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
 /* Classification bookkeeping: argmax of each row of the head's logits against the labels. */
 static wf_status score_classes(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc) {
     int64_t K = tr->m->arch.n_labels, B = b->B;
-    float *logits = malloc((size_t)(B * K) * sizeof *logits);
-    if (!logits) return wf_error(WF_ERR_OOM, "eval: out of host memory");
+    float *logits = tr->host_out; /* (B, K) */
     size_t esz = wf_dtype_size(tr->m->dtype);
     wf_status s = tr->m->be->copy(tr->m->be, logits, tr->acts.head_out.data, (size_t)(B * K) * esz,
                                   WF_COPY_D2H);
@@ -112,7 +113,6 @@ static wf_status score_classes(wf_trainer *tr, const wf_batch_host *b, wf_eval_a
             else acc->fp[best]++, acc->fn[y]++;
         }
     }
-    free(logits);
     return s;
 }
 

@@ -90,7 +90,8 @@ typedef struct wf_model {
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
 } wf_model;
 
-/* The weight of site `s` of layer `l`, and its bias (data NULL when the layer has none). */
+/* The weight of site `s` of layer `l`, and its bias slot (NULL for the gate, which has none;
+ * a slot's data is NULL when the model has no such bias). */
 wf_tensor *wf_model_site_weight(wf_weights *w, int64_t l, wf_site s);
 wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s);
 

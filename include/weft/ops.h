@@ -171,7 +171,8 @@ struct wf_ops {
     wf_status (*attention_bwd)(wf_backend *, const wf_attention *a);
 
     wf_status (*cross_entropy)(wf_backend *, const wf_cross_entropy *ce);
-    /* losses (n) fp32 "=" (y - t)^2; dy (n) "=" dscale * 2 (y - t) (optional); y, t (n) float. */
+    /* losses (n) fp32 "=" (y - t)^2; dy (n) "=" dscale * 2 (y - t) (optional; may alias y or t);
+     * y, t (n) float. */
     wf_status (*mse)(wf_backend *, wf_tensor *losses, wf_tensor *dy, const wf_tensor *y,
                      const wf_tensor *t, float dscale);
 

@@ -31,6 +31,7 @@ typedef struct wf_trainer {
     wf_scaler_hparams scaler;
     uint64_t seed;           /* LoRA dropout */
     int64_t B, T;
+    float *host_out;         /* (max(B*T, B*n_labels)) losses or logits read back, allocated once */
 } wf_trainer;
 
 typedef struct wf_step_result {
