@@ -2,9 +2,11 @@
 # The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
-# CUDA-vs-CPU in fp32/bf16/fp16, the device ceilings (copy bandwidth, cuBLAS GEMM), and the op
-# benchmark smoke + benchmark sizes in bf16. Logs go to OUTDIR (default $OUT or gpu-check/);
-# a table of results is printed last. Budget: well under 8 minutes on one H200.
+# CUDA-vs-CPU in fp32/bf16/fp16, a 20-step training parity run CUDA-vs-CPU (train_parity), the
+# device ceilings (copy bandwidth, cuBLAS GEMM), and the op benchmark smoke + benchmark sizes in
+# bf16. Logs go to OUTDIR (default $OUT or gpu-check/);
+# a table of results is printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
+# leaves out the bf16 benchmark sizes, ~2 of those minutes).
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
 # Debian machine), carried along; sourced here when present.
 set -uo pipefail
@@ -33,9 +35,11 @@ rm -rf build-gpu
 if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
+  step train_parity build-gpu/tests/train_parity
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
-  step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
+  [ "${GPU_CHECK_QUICK:-0}" = 1 ] ||
+    step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
 fi
 
 echo
@@ -48,4 +52,5 @@ for i in "${!names[@]}"; do
 done
 grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
 grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
+grep -h 'fp32' "$out/train_parity.log" 2>/dev/null
 exit $fail
