@@ -8,7 +8,10 @@
  * MATH.md (the math every op implements, forward and backward). "=" overwrites the output,
  * "+=" accumulates into it. "Float" means fp32, bf16 or fp16, one dtype per op call unless noted;
  * the CPU backend computes in fp32 and accepts fp32. Saved statistics (mean, rstd, lse) and
- * losses are always fp32. Index tensors are int32. Optional tensors may be NULL. */
+ * losses are always fp32. Index tensors are int32. Optional tensors may be NULL.
+ * Parameter gradients (dw, dbias, dg, da, db, dl, dtable) have their parameter's dtype or fp32:
+ * mixed precision accumulates them ("+=") in one flat fp32 buffer from bf16/fp16 inputs (DESIGN.md
+ * "Precision"); the sums are fp32 either way, fp32 outputs are just not rounded back. */
 #ifndef WEFT_OPS_H
 #define WEFT_OPS_H
 

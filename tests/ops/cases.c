@@ -6,6 +6,7 @@
 #define T TC_TEST
 #define B TC_BENCH
 #define NF TC_NO_FD
+#define G32 TC_F32_GRAD /* parameter gradients in fp32 (mixed precision), whatever the dtype */
 
 const tc_case tc_cases[] = {
     /* ---- gelu: p = {rows, cols, tanh} ---- */
@@ -28,6 +29,8 @@ const tc_case tc_cases[] = {
     {&tc_op_embedding, "no ids", {0, 5, 7, 0, 0, 0}, {0}, T},
     {&tc_op_embedding, "600 ids into 3x128 (omp)", {600, 3, 128, 0, 0, 0}, {0}, T},
     {&tc_op_embedding, "512 ids into 1000x256", {512, 1000, 256, 1, 0, 0}, {0}, T | NF},
+    {&tc_op_embedding, "f32 dtable, 12 ids into 5x7", {12, 5, 7, 0, 0, 0}, {0}, T | G32},
+    {&tc_op_embedding, "f32 dtable, 600 ids into 3x128", {600, 3, 128, 0, 0, 0}, {0}, T | G32},
     {&tc_op_embedding, "GPT-2 wte 2048 ids", {2048, 50257, 768, 0, 0, 0}, {0}, B},
     /* ---- matmul: p = {Bc, M, N, K, trans_a, trans_b, Ba, Bb} (B 0: 2-D); f = {alpha, beta} -- */
     {&tc_op_matmul, "NN 5x7x6", {0, 5, 7, 6, 0, 0, 0, 0}, {1, 0}, T},
@@ -58,6 +61,8 @@ const tc_case tc_cases[] = {
     {&tc_op_linear, "no rows", {0, 10, 8, 1, 0, 0, 0}, {0}, T},
     {&tc_op_linear, "no dx, 520x2->128 (omp)", {520, 2, 128, 1, 0, 1, 0}, {0}, T},
     {&tc_op_linear, "256x384->512 bias", {256, 384, 512, 1, 0, 0, 0}, {0}, T | NF},
+    {&tc_op_linear, "f32 dw dbias 6x10->8", {6, 10, 8, 1, 0, 0, 0}, {0}, T | G32},
+    {&tc_op_linear, "f32 dw dbias 256x384->512", {256, 384, 512, 1, 0, 0, 0}, {0}, T | NF | G32},
     {&tc_op_linear, "GPT-2 qkv 2048x768->2304", {2048, 768, 2304, 1, 0, 0, 0}, {0}, B},
     {&tc_op_linear, "Llama-1B up 2048x2048->8192", {2048, 2048, 8192, 0, 0, 0, 0}, {0}, B},
     /* ---- lora: p = {N, K, M, r, bias, frozen base, no dx}; f = {scale, dropout p} ---- */
@@ -68,6 +73,9 @@ const tc_case tc_cases[] = {
     {&tc_op_lora, "r 1", {5, 8, 6, 1, 0, 1, 0}, {4, 0}, T},
     {&tc_op_lora, "no dx, dropout (omp)", {260, 64, 4, 2, 0, 1, 1}, {2, 0.1}, T},
     {&tc_op_lora, "256x384->256 r 8 p 0.1", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF},
+    {&tc_op_lora, "f32 grads, trainable base, bias", {6, 12, 10, 4, 1, 0, 0}, {2, 0}, T | G32},
+    {&tc_op_lora, "f32 dA dB, frozen, dropout 0.1", {6, 12, 10, 4, 1, 1, 0}, {2, 0.1}, T | G32},
+    {&tc_op_lora, "f32 grads 256x384->256 r 8", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF | G32},
     {&tc_op_lora, "r 16 on 2048x2048->2048", {2048, 2048, 2048, 16, 0, 1, 0}, {2, 0.05}, B},
 
 
@@ -81,6 +89,8 @@ const tc_case tc_cases[] = {
     {&tc_op_layernorm, "bert eps, 2 col chunks 3x67", {3, 67, 1, 1, 1, 0, 0}, {1e-12}, T},
     {&tc_op_layernorm, "2 row blocks 40x6", {40, 6, 1, 1, 1, 0, 0}, {1e-5}, T},
     {&tc_op_layernorm, "512x768", {512, 768, 1, 1, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_layernorm, "f32 dg dbias 8x32", {8, 32, 1, 1, 1, 0, 0}, {1e-5}, T | G32},
+    {&tc_op_layernorm, "f32 dg dbias 512x768", {512, 768, 1, 1, 1, 0, 0}, {1e-5}, T | NF | G32},
     {&tc_op_layernorm, "gpt2 8192x768", {8192, 768, 1, 1, 1, 0, 0}, {1e-5}, B},
     {&tc_op_layernorm, "8192x2048", {8192, 2048, 1, 1, 1, 0, 0}, {1e-5}, B},
     /* rmsnorm: p = {rows, cols, stats, train_g, batch, zero_row}, f = {eps} */
@@ -91,6 +101,8 @@ const tc_case tc_cases[] = {
     {&tc_op_rmsnorm, "2 col chunks 3x67", {3, 67, 1, 1, 0, 0}, {1e-6}, T},
     {&tc_op_rmsnorm, "2 row blocks 40x6", {40, 6, 1, 1, 0, 0}, {1e-6}, T},
     {&tc_op_rmsnorm, "512x2048", {512, 2048, 1, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_rmsnorm, "f32 dg 8x32", {8, 32, 1, 1, 0, 0}, {1e-6}, T | G32},
+    {&tc_op_rmsnorm, "f32 dg 512x2048", {512, 2048, 1, 1, 0, 0}, {1e-5}, T | NF | G32},
     {&tc_op_rmsnorm, "gpt2 8192x768", {8192, 768, 1, 1, 0, 0}, {1e-6}, B},
     {&tc_op_rmsnorm, "llama-1b 8192x2048", {8192, 2048, 1, 1, 0, 0}, {1e-5}, B},
 
@@ -125,6 +137,8 @@ const tc_case tc_cases[] = {
     {&tc_op_ia3, "2 col chunks 3x70", {3, 70, 1}, {0}, T},
     {&tc_op_ia3, "2 row blocks 40x6", {40, 6, 1}, {0}, T},
     {&tc_op_ia3, "512x768", {512, 768, 1}, {0}, T | NF},
+    {&tc_op_ia3, "f32 dl 5x12", {5, 12, 1}, {0}, T | G32},
+    {&tc_op_ia3, "f32 dl 512x768", {512, 768, 1}, {0}, T | NF | G32},
     {&tc_op_ia3, "llama-1b 8192x2048", {8192, 2048, 1}, {0}, B},
     /* dropout: p = {rows, cols, seed, step, stream}, f = {p} */
     {&tc_op_dropout, "p=0.1 8x16", {8, 16, 1234, 7, 3}, {0.1}, T},
