@@ -23,9 +23,13 @@ static wf_status open_backend(wf_run *r) {
     wf_backend_options bo = {.device = (int)c->backend.device};
     WF_TRY(wf_backend_open(name, &bo, &r->be));
     r->dtype = c->model.dtype == WF_CFG_DTYPE_BF16 ? WF_BF16 : c->model.dtype == WF_CFG_DTYPE_FP16 ? WF_F16 : WF_F32;
+    /* no silent fallback: a bf16/fp16 request on the CPU would train (slower, in fp32) with
+     * numbers other than the user asked for */
     if (r->dtype != WF_F32 && strcmp(name, "cpu") == 0)
-        return wf_error(WF_ERR_INVALID, "model.dtype %s needs the cuda backend (the CPU computes in "
-                        "fp32)", r->dtype == WF_BF16 ? "bf16" : "fp16");
+        return wf_error(WF_ERR_INVALID, "'model.dtype' %s needs the cuda backend (backend %s; the "
+                        "CPU computes in fp32 only): set model.dtype fp32 or backend.name cuda",
+                        r->dtype == WF_BF16 ? "bf16" : "fp16",
+                        c->backend.name == WF_CFG_BACKEND_CPU ? "cpu" : "auto found no GPU");
     return WF_OK;
 }
 
@@ -107,6 +111,12 @@ static wf_status build(wf_run *r) {
                            .max_grad_norm = (float)c->train.max_grad_norm};
     int64_t B = c->train.micro_batch, T = row_len(r);
     WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, (uint64_t)c->train.seed));
+    if (r->dtype == WF_F16) {
+        wf_scaler_hparams sh = {.dynamic = true, .growth = (float)c->train.loss_scale.growth_factor,
+                                .backoff = (float)c->train.loss_scale.backoff_factor,
+                                .interval = (int32_t)c->train.loss_scale.growth_interval};
+        WF_TRY(wf_trainer_set_scaler(&r->tr, (float)c->train.loss_scale.init_scale, &sh));
+    }
     wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
                          .seed = (uint64_t)c->train.seed, .rank = 0, .world = 1, .drop_last = true};
     WF_TRY(wf_loader_create(r->train, &lo, &r->train_loader));

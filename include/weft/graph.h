@@ -113,6 +113,9 @@ typedef struct wf_acts {
  * model's backend. LoRA adapters must be attached before (their saved h is planned here). */
 wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out);
 size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags);
+/* The same, and by_dtype[d]: the bytes of the tensors of dtype d (the memory plan's arenas). */
+size_t wf_acts_bytes_by_dtype(const wf_model *m, int64_t B, int64_t T, unsigned flags,
+                              size_t by_dtype[WF_DTYPE_COUNT]);
 void wf_acts_destroy(const wf_model *m, wf_acts *a);
 
 /* The forward pass. Output: a->head_out for LM (logits, when planned) and sequence / image

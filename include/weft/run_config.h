@@ -116,6 +116,10 @@ typedef struct wf_run_config {
         double max_grad_norm; /* 0: no clipping */
         wf_cfg_list no_decay;
         int64_t seed;
+        struct { /* fp16 dynamic loss scaling (torch.cuda.amp.GradScaler's defaults) */
+            double init_scale, growth_factor, backoff_factor;
+            int64_t growth_interval; /* clean steps before the scale grows */
+        } loss_scale;
     } train;
     struct {
         int64_t every_steps; /* 0: at the end of each epoch */

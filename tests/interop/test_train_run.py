@@ -152,6 +152,10 @@ def bad_input_cases(tmp, data, good_run):
     check("broken config: names the line", res.returncode == 1 and "line 2" in res.stderr, res.stderr)
     res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-c")), "--set", "train.learning_rate=1"])
     check("unknown key: suggests train.lr", res.returncode == 1 and "train.lr" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-c")), "--set", "model.dtype=bf16",
+               "--set", "backend.name=cpu"])
+    check("bf16 on the cpu backend: clear error, no fallback",
+          res.returncode == 1 and "'model.dtype' bf16 needs the cuda backend" in res.stderr, res.stderr)
     res = run(["train", base_config(tmp, os.path.join(tmp, "missing.jsonl"), os.path.join(tmp, "run-d"))])
     check("missing data file: named", res.returncode == 1 and "missing.jsonl" in res.stderr, res.stderr)
     bad_data = os.path.join(tmp, "bad.jsonl")
