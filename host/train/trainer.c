@@ -47,9 +47,6 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
 }
 
 wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scaler_hparams *sh) {
-    if (tr->m->dtype != WF_F16)
-        return wf_error(WF_ERR_INVALID, "loss scaling is for fp16 training (the model is %s)",
-                        wf_dtype_name(tr->m->dtype));
     if (!(init_scale >= 1.0f && isfinite(init_scale)))
         return wf_error(WF_ERR_INVALID, "loss scale: the initial scale must be finite and >= 1 "
                         "(got %g)", (double)init_scale);

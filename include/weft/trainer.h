@@ -58,10 +58,12 @@ typedef struct wf_step_result {
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed);
 void wf_trainer_free(wf_trainer *tr);
-/* fp16 dynamic loss scaling (DESIGN.md "Precision"): the initial scale S and the scaler's
- * growth, backoff and interval (torch.cuda.amp.GradScaler's defaults are what wf_trainer_init
- * sets: 2^16, 2.0, 0.5, 2000). Only for an fp16 model, before the first step; writes the device
- * state. */
+/* Dynamic loss scaling (DESIGN.md "Precision"): the initial scale S and the scaler's growth,
+ * backoff and interval; sh->dynamic is taken as given. wf_trainer_init already sets
+ * torch.cuda.amp.GradScaler's defaults (2^16, 2.0, 0.5, 2000) for an fp16 model and no scaling
+ * otherwise; a run sets its config's values for fp16 only (any dtype is accepted: scaling by a
+ * power of two is exact in fp32, which tests use). Call before the first step; writes the
+ * device state. */
 wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scaler_hparams *sh);
 
 /* One optimizer step over n micro-batches with learning rate lr; `step` numbers the dropout
