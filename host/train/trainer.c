@@ -131,10 +131,12 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
     WF_TRY(wf_trainable_zero_grad(m, t));
     tr->acts.training = true, tr->acts.seed = tr->seed, tr->acts.step = step;
     /* every micro-batch's gradient is scaled by S / (the step's loss tokens), so the sum over
-     * micro-batches is S times the gradient of the mean over all of them; S is the device
-     * state's loss scale as the last step's read-back left it in tr->host */
+     * micro-batches is S times the gradient of the mean over all of them; S is read on the
+     * device from the step state (acts.loss_scale), so the host never needs it to run a step.
+     * The value reported is the last read-back's, which is the one the device holds. */
     out->loss_scale = tr->host.loss_scale;
-    float dscale = tr->host.loss_scale / (float)out->tokens;
+    tr->acts.loss_scale = &tr->state->loss_scale;
+    float dscale = 1.0f / (float)out->tokens;
     double sum = 0;
     int first = 0; /* first micro-batch whose losses are still on the device */
     for (int i = 0; i < n; i++) {
@@ -147,7 +149,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
         WF_TRY(m->be->copy(m->be, slot, tr->acts.d.tok_loss.data,
                            (size_t)n_losses(m, &micro[i]) * sizeof(float), WF_COPY_D2D));
     }
-    tr->acts.training = false;
+    tr->acts.training = false, tr->acts.loss_scale = NULL;
     WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
     tr->adamw.lr = (float)lr;
     WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,

@@ -104,6 +104,9 @@ typedef struct wf_acts {
     wf_grad_acts d;                       /* backward buffers (WF_ACTS_TRAIN) */
     wf_kv_cache *kv;                      /* generation: attend over the cache (B = 1), or NULL */
     bool training;                        /* LoRA dropout on (trainer sets, with seed and step) */
+    const float *loss_scale;              /* backend memory: the loss scale S multiplying the
+                                             loss gradient (the trainer points it at its step
+                                             state), or NULL for 1 */
     uint64_t seed;
     uint32_t step;
     wf_arena arena;
@@ -129,7 +132,8 @@ const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a);
  * LM: cross-entropy of each position against b->targets (-100 ignored), computed R rows at a
  * time so full logits never exist; sequence heads: cross-entropy against b->labels, or MSE
  * against b->values. Per-token (per-sequence) losses land in a->d.tok_loss (0 where ignored);
- * gradients are scaled by dscale (= loss scale / loss tokens of the whole global batch). */
+ * gradients are scaled by dscale (= 1 / loss tokens of the whole global batch) times
+ * *a->loss_scale (read on the device) when that is set. */
 wf_status wf_graph_loss(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g,
                         float dscale);
 /* The backward from a->d.dx down to the embeddings: "+=" into every non-NULL gradient. */

@@ -87,7 +87,7 @@ wf_status wf_cuda_adamw(wf_backend *, wf_tensor *, const wf_tensor *, wf_tensor 
                         wf_tensor *, int64_t, const wf_adamw_hparams *, const wf_step_state *);
 wf_status wf_cuda_step_end(wf_backend *, wf_step_state *, const wf_scaler_hparams *);
 wf_status wf_cuda_mse(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
-                      float);
+                      float, const float *);
 }
 
 #endif

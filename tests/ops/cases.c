@@ -188,6 +188,7 @@ const tc_case tc_cases[] = {
     {&tc_op_cross_entropy, "ignore=0 rejections 4x33", {4, 33, 0, 0, 1}, {1, 0, 2}, T},
     {&tc_op_cross_entropy, "large logits 4x37", {4, 37, 1, -100}, {0.3, 100, 3}, T},
     {&tc_op_cross_entropy, "one class 3x1", {3, 1, 1, -100}, {0.5, 0, 2}, T},
+    {&tc_op_cross_entropy, "fused, device loss scale 6x50", {6, 50, 1, -100, 0, 1}, {0.37 / 1024, 0, 2}, T},
     {&tc_op_cross_entropy, "fused 64x10000", {64, 10000, 1, -100}, {1.0 / 3000, 0, 3}, T | NF},
     {&tc_op_cross_entropy, "in place 16x9000", {16, 9000, 2, -100}, {1.0 / 700, 1, 4}, T | NF},
     {&tc_op_cross_entropy, "GPT-2 2048x50257", {2048, 50257, 1, -100}, {1.0 / 2048, 0, 3}, B},
@@ -195,6 +196,7 @@ const tc_case tc_cases[] = {
     /* mse: p = {n, fused, rejections}, f = {dscale} */
     {&tc_op_mse, "fwd rejections 37", {37, 0, 1}, {1}, T},
     {&tc_op_mse, "fused 50", {50, 1}, {0.02}, T},
+    {&tc_op_mse, "fused, device loss scale 50", {50, 1, 0, 1}, {0.02 / 1024}, T},
     {&tc_op_mse, "fused 200000", {200000, 1}, {5e-6}, T | NF},
     {&tc_op_mse, "fused 4M", {4 << 20, 1}, {1.0 / (4 << 20)}, B},
 

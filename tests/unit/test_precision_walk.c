@@ -44,7 +44,7 @@ static wf_status swi_b(be_t *b, t_t *dg, t_t *du, ct_t *dy, ct_t *g, ct_t *u) { 
 static wf_status rope(be_t *b, t_t *y, ct_t *x, ct_t *p, ct_t *f) { return WF_OK; }
 static wf_status att(be_t *b, const wf_attention *a) { return WF_OK; }
 static wf_status ce(be_t *b, const wf_cross_entropy *c) { return WF_OK; }
-static wf_status mse(be_t *b, t_t *l, t_t *dy, ct_t *y, ct_t *t, float s) { return WF_OK; }
+static wf_status mse(be_t *b, t_t *l, t_t *dy, ct_t *y, ct_t *t, float s, const float *m) { return WF_OK; }
 static wf_status drop(be_t *b, t_t *y, ct_t *x, const wf_dropout *d) { return WF_OK; }
 static wf_status ia3_f(be_t *b, t_t *y, ct_t *x, ct_t *l) { return WF_OK; }
 static wf_status ia3_b(be_t *b, t_t *dx, t_t *dl, ct_t *dy, ct_t *x, ct_t *l) { return WF_OK; }
