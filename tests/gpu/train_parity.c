@@ -20,7 +20,8 @@
  * 2^40 (growth every 4 clean steps): the first steps overflow and must be skipped with the
  * weights untouched while the scale halves, the scale must follow GradScaler's rule at every
  * attempt and grow at least once, and the clean steps must match fp32 (check_scaler). On the
- * CPU the scaler path runs in fp32 from 2^60 and must match the unscaled run exactly. */
+ * CPU the scaler path runs in fp32 from 2^60 and must match the unscaled run exactly.
+ * Last, check_loss_slots: a step of many micro-batches reports the loss their evaluation gives. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,54 @@ static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols t
     return rc;
 }
 
+/* A step of more micro-batches than the trainer keeps losses of on the device
+ * (WF_TRAINER_LOSS_SLOTS), each with its own ignored targets, must report the loss that
+ * evaluating the same batches at the same weights gives: the same per-token losses summed in
+ * the same order. This checks the slots, their flush mid-step and the one read-back at the end.
+ * Exact on the CPU; elsewhere within 1e-6 (the same kernels on the same inputs; cuBLAS does not
+ * promise bitwise-equal repeats). */
+enum { MANY = 2 * WF_TRAINER_LOSS_SLOTS + 3 };
+static int check_loss_slots(const char *dir, const char *backend) {
+    wf_backend *be = NULL;
+    wf_model m;
+    wf_trainable t;
+    wf_trainer tr;
+    if (wf_backend_open(backend, NULL, &be) != WF_OK) return fail(backend);
+    if (wf_model_load(dir, be, WF_F32, &m) != WF_OK) return fail("load");
+    wf_peft_spec sp;
+    wf_peft_spec_default(&sp);
+    sp.method = WF_METHOD_FULL;
+    wf_adamw_hparams hp = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    if (wf_trainable_build(&m, &sp, &t) != WF_OK || wf_trainer_init(&tr, &m, &t, B, T, &hp, 1) != WF_OK)
+        return fail("setup");
+    static int32_t ids[MANY * B * T], targets[MANY * B * T];
+    wf_batch_host micro[MANY];
+    for (int k = 0; k < MANY; k++) {
+        for (int i = 0; i < B * T; i++)
+            ids[k * B * T + i] = (int32_t)(wf_rng_uniform(99, 0, 1, (uint64_t)(k * B * T + i)) * VOCAB);
+        for (int i = 0; i < B * T; i++) { /* row 0 loses its first k % 7 targets */
+            bool ignored = i % T == T - 1 || i < k % 7;
+            targets[k * B * T + i] = ignored ? -100 : ids[k * B * T + i + 1];
+        }
+        micro[k] = (wf_batch_host){.B = B, .T = T, .ids = ids + k * B * T, .targets = targets + k * B * T};
+    }
+    wf_eval_acc acc = {0};
+    for (int k = 0; k < MANY; k++)
+        if (wf_trainer_eval_batch(&tr, &micro[k], &acc) != WF_OK) return fail("eval");
+    wf_step_result r;
+    if (wf_trainer_step(&tr, micro, MANY, 1e-3, 0, &r) != WF_OK) return fail("step");
+    double want = acc.loss_sum / (double)acc.count, tol = strcmp(backend, "cpu") ? 1e-6 : 0;
+    bool ok = r.tokens == acc.count && fabs(r.loss - want) <= tol * want;
+    printf("%-4s %-20s %d micro-batches (%d loss slots): step loss %.9g, eval loss %.9g, %lld vs "
+           "%lld tokens\n", ok ? "ok" : "FAIL", "loss slots", MANY, WF_TRAINER_LOSS_SLOTS, r.loss,
+           want, (long long)r.tokens, (long long)acc.count);
+    wf_trainer_free(&tr);
+    wf_trainable_free(&m, &t);
+    wf_model_free(&m);
+    wf_backend_close(be);
+    return !ok;
+}
+
 int main(int argc, char **argv) {
     const char *backend = argc > 1 ? argv[1] : "cuda", *ref = argc > 2 ? argv[2] : "cpu";
     if (!wf_backend_available(backend)) {
@@ -395,6 +444,7 @@ int main(int argc, char **argv) {
         if (!lowp && !rc) printf("skip bf16/fp16 runs: the %s backend computes in fp32 only\n", backend);
         free_out(&r);
     }
+    if (!rc) rc = check_loss_slots(dir, backend);
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);
