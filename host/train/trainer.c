@@ -150,6 +150,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
                            (size_t)n_losses(m, &micro[i]) * sizeof(float), WF_COPY_D2D));
     }
     tr->acts.training = false, tr->acts.loss_scale = NULL;
+    /* the flat fp32 gradient of this rank is complete here (still scaled by S) */
     WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
     tr->adamw.lr = (float)lr;
     WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
