@@ -176,7 +176,7 @@ static wf_status run_variant(wf_compare *c, int i, const wf_run_config *cfg) {
     wf_cmp_variant *v = &c->v[i];
     snprintf(v->run_dir, sizeof v->run_dir, "%s", cfg->output.dir);
     fprintf(stderr, "compare: variant %d/%d '%s' -> %s\n", i + 1, c->nvariants, v->name, v->run_dir);
-    fflush(stderr);
+    fflush(stdout), fflush(stderr); /* the child must not repeat buffered output */
     int fd[2];
     if (pipe(fd) != 0) return wf_error(WF_ERR_IO, "compare: pipe: %s", strerror(errno));
     struct timespec t0, t1;

@@ -151,7 +151,7 @@ static wf_status write_md(const wf_compare *c) {
         else
             put(&b, " n/a |\n");
     }
-    put(&b, "\n%% of model: trainable values / the base model's parameters. Planned MiB: the run's "
+    put(&b, "\n%% of model: trainable parameters / the base model's parameters. Planned MiB: the run's "
         "arenas as planned (weights, trainable state with gradients and AdamW moments, activations, "
         "batch, scratch), as `weft train --dry-run` prints. Peak RSS: the variant process's peak "
         "resident set (getrusage ru_maxrss). tokens/s: input tokens of the optimizer steps over "

