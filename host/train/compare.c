@@ -131,8 +131,11 @@ static wf_status variant_config(const wf_compare *c, int i, wf_run_config *cfg) 
     for (int k = 0; k < v->nsets; k++) sets[n++] = v->sets[k];
     snprintf(dir, sizeof dir, "output.dir=%s/%s", c->out_dir, v->name);
     sets[n++] = dir;
-    if (wf_run_config_load(c->base, sets, n, cfg) != WF_OK)
-        return wf_error(WF_ERR_INVALID, "%s: variant '%s': %s", c->path, v->name, wf_last_error());
+    if (wf_run_config_load(c->base, sets, n, cfg) != WF_OK) {
+        char why[1024]; /* wf_error writes the buffer wf_last_error reads */
+        snprintf(why, sizeof why, "%s", wf_last_error());
+        return wf_error(WF_ERR_INVALID, "%s: variant '%s': %s", c->path, v->name, why);
+    }
     return WF_OK;
 }
 

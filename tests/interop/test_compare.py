@@ -18,7 +18,7 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-WEFT, ROOT = sys.argv[1], sys.argv[2]
+WEFT, ROOT = sys.argv[1], os.path.abspath(sys.argv[2])
 failures = []
 
 
