@@ -19,6 +19,7 @@
 /* The enum name lists are in the order of the C enums in run_config.h. */
 static const char *const k_dtype[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const k_head[] = {"auto", "lm", "seq_cls", "regression", "image_cls", NULL};
+static const char *const k_init[] = {"checkpoint", "random", NULL};
 static const char *const k_format[] = {"auto",    "text",           "prompt_completion",
                                        "messages", "alpaca",        "classification",
                                        "regression", "idx",         NULL};
@@ -58,6 +59,11 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "model.num_labels", .type = WF_CFG_INT, F(model.num_labels), .def = "0", GE(0),
      .unit = "classes", .doc = "classifier outputs; 0: from the model's config.json",
      .aliases = "labels n_labels"},
+    {.path = "model.init", .type = WF_CFG_ENUM, F(model.init), .def = "\"checkpoint\"",
+     .values = k_init,
+     .doc = "checkpoint: weights from the model's safetensors; random: config.json alone, "
+            "matrices N(0, initializer_range), biases 0, norm gains 1, seeded by `train.seed`",
+     .aliases = "init_weights from_scratch"},
 
     {.path = "data.train", .type = WF_CFG_STRING, F(data.train), REQ,
      .doc = "training data: a JSONL or IDX file", .aliases = "train_file train_data"},

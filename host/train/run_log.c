@@ -96,6 +96,18 @@ wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
 
 static double mib(size_t b) { return (double)b / (1 << 20); }
 
+int64_t wf_run_trainable_params(const wf_run *r) {
+    int64_t n = 0;
+    for (int i = 0; i < r->t.n_params; i++) n += r->t.params[i].numel;
+    return n;
+}
+
+size_t wf_run_plan_bytes(const wf_run *r) {
+    int64_t B = r->cfg->train.micro_batch, T = r->tr.T;
+    return r->m.arena.size + r->t.arena.size + wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN) +
+           r->tr.batch_arena.size + r->be->scratch.size;
+}
+
 void wf_run_print_plan(const wf_run *r, FILE *f) {
     const wf_run_config *c = r->cfg;
     int64_t B = c->train.micro_batch, T = r->tr.T;
@@ -123,8 +135,11 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
         fprintf(f, "  %-40s %10.1f MiB\n", "activations: fp32 stats and losses", mib(by_dt[WF_F32]));
     fprintf(f, "  %-40s %10.1f MiB\n", "batch inputs, step state, loss slots", mib(batch));
     fprintf(f, "  %-40s %10.1f MiB\n", "scratch", mib(scratch));
-    fprintf(f, "  %-40s %10.1f MiB\n", "total",
-            mib(weights + r->t.arena.size + acts + batch + scratch));
+    fprintf(f, "  %-40s %10.1f MiB\n", "total", mib(wf_run_plan_bytes(r)));
+    fprintf(f, "trainable parameters: %lld of the model's %lld (%.4f%%; the flat buffer pads each "
+            "tensor for alignment)\n", (long long)wf_run_trainable_params(r),
+            (long long)wf_model_param_counts(&r->m).total,
+            100.0 * (double)wf_run_trainable_params(r) / (double)wf_model_param_counts(&r->m).total);
     fprintf(f, "steps: %lld (%lld per epoch), train rows %lld\n", (long long)r->total_steps,
             (long long)r->steps_per_epoch, (long long)wf_loader_rows(r->train_loader));
 }

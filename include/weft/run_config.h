@@ -26,6 +26,7 @@ typedef enum wf_cfg_head {
     WF_CFG_HEAD_REGRESSION,
     WF_CFG_HEAD_IMAGE_CLS,
 } wf_cfg_head;
+typedef enum wf_cfg_init { WF_CFG_INIT_CHECKPOINT, WF_CFG_INIT_RANDOM } wf_cfg_init;
 typedef enum wf_cfg_format {
     WF_CFG_FORMAT_AUTO,
     WF_CFG_FORMAT_TEXT,
@@ -73,6 +74,7 @@ typedef struct wf_run_config {
         wf_cfg_dtype dtype;
         wf_cfg_head head;
         int64_t num_labels; /* 0: from the model's config.json */
+        wf_cfg_init init;
     } model;
     struct {
         char train[WF_CFG_PATH_MAX];

@@ -9,8 +9,8 @@
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
   data file, a data file with a bad line (file:line), a checkpoint of another model — each a
   clear error and exit 1;
-- every config in configs/ runs (2 steps, its model from the package, its data from
-  scripts/fortunes_to_jsonl.sh).
+- every `weft train` config in configs/ runs (2 steps, its model from the package or configs/models,
+  its data from scripts/fortunes_to_jsonl.sh or the Debian package).
 
 usage: test_train_run.py WEFT_EXE REPO_ROOT
 """
@@ -183,12 +183,13 @@ def configs_case(tmp):
     models = {"models/SmolLM2-135M-Instruct.Q4_1.gguf": GGUF, "models/all-MiniLM-L6-v2": MINILM}
     cdir = os.path.join(ROOT, "configs")
     for name in sorted(os.listdir(cdir)):
-        if not name.endswith(".json"):
-            continue
+        if not name.endswith(".json") or name.startswith("compare-"):
+            continue  # compare-*.json are `weft compare` configs: test_compare.py runs them
         cfg = json.load(open(os.path.join(cdir, name)))
         train = cfg["data"]["train"].replace("data/fortunes", data)
         out = os.path.join(tmp, "cfg-" + name[:-5])
-        res = run(["train", os.path.join(cdir, name), "--set", f"model.path={models[cfg['model']['path']]}",
+        model = models.get(cfg["model"]["path"], os.path.join(ROOT, cfg["model"]["path"]))
+        res = run(["train", os.path.join(cdir, name), "--set", f"model.path={model}",
                    "--set", f"data.train={train}", "--set", "train.max_steps=2", "--set", "train.warmup_steps=0",
                    "--set", "eval.max_batches=1",
                    "--set", f"output.dir={out}", "--set", "train.micro_batch=2"])
