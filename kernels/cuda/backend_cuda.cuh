@@ -23,6 +23,8 @@ struct wf_cuda_impl {
     void *workspace; /* WF_CUBLAS_WORKSPACE bytes of device memory for cuBLAS/cuBLASLt */
     size_t workspace_bytes;
     int sm_count; /* caps grid-stride grids; never affects results */
+    bool attention_simple; /* WF_CUDA_ATTENTION=simple: the one-warp-per-row attention kernels
+                            * for every case (default "flash": tiled where it applies) */
 };
 
 static inline wf_cuda_impl *wf_cuda_impl_of(const wf_backend *be) {
