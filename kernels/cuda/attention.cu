@@ -8,7 +8,8 @@
  *   butterflies, so every sum has a fixed order. Backward mirrors kernels/cpu/attention.c:
  *   pass 1 (a warp per query row) gives D_i = dO_i . O_i and dq; pass 2 (a warp per key row)
  *   gives dk, dv summing over the group's query heads and their queries in order.
- * WF_CUDA_ATTENTION=simple (read at backend open) forces the simple kernels everywhere. Both
+ * WF_CUDA_ATTENTION=simple (read at backend open) forces the simple kernels everywhere;
+ * WF_CUDA_ATTENTION=flash-only makes the calls the tiled kernels cannot take unsupported. Both
  * are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
  * WF_ATT_MAX_D are unsupported. */
 #include <type_traits>
@@ -255,7 +256,7 @@ static flash_dims flash_dims_of(const wf_attention *a) {
 
 /* Whether the tiled kernels take this call: variant, dtype, head dim, 16-byte rows, grid. */
 static bool flash_applies(const wf_backend *be, const wf_attention *a, bool bwd) {
-    if (wf_cuda_impl_of(be)->attention_simple) return false;
+    if (wf_cuda_impl_of(be)->attention_variant == 1) return false;
     if (a->q->dtype != WF_BF16 && a->q->dtype != WF_F16) return false;
     const int64_t D = a->q->shape[3];
     if (D != 32 && D != 64 && D != 80 && D != 96 && D != 128) return false;
@@ -343,8 +344,18 @@ template <class F> static wf_status flash_dispatch(const wf_attention *a, F &&f)
     });
 }
 
+/* The simple kernels, unless the variant is "flash-only" (then: unsupported, named). */
+static wf_status attention_fallback(wf_backend *be, const wf_attention *a, bool bwd) {
+    if (wf_cuda_impl_of(be)->attention_variant == 2)
+        return wf_error(WF_ERR_UNSUPPORTED, "op attention_%s on backend 'cuda': "
+                        "WF_CUDA_ATTENTION=flash-only and the tiled kernels do not take %s, "
+                        "head dim %lld", bwd ? "bwd" : "fwd", wf_dtype_name(a->q->dtype),
+                        (long long)a->q->shape[3]);
+    return bwd ? attention_simple_bwd(be, a) : attention_simple_fwd(be, a);
+}
+
 extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a) {
-    if (!flash_applies(be, a, false)) return attention_simple_fwd(be, a);
+    if (!flash_applies(be, a, false)) return attention_fallback(be, a, false);
     if (a->q->shape[0] * a->q->shape[1] * a->q->shape[2] <= 0) return WF_OK;
     return flash_dispatch(a, [&](auto tag, auto dc) {
         return flash_fwd<decltype(tag), decltype(dc)::value>(be, a);
@@ -352,7 +363,7 @@ extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a
 }
 
 extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a) {
-    if (!flash_applies(be, a, true)) return attention_simple_bwd(be, a);
+    if (!flash_applies(be, a, true)) return attention_fallback(be, a, true);
     const int64_t qrows = a->q->shape[0] * a->q->shape[2] * a->q->shape[1];
     const int64_t krows = a->k->shape[0] * a->k->shape[2] * a->k->shape[1];
     if (qrows <= 0 && krows <= 0) return WF_OK;

@@ -114,12 +114,14 @@ static wf_status cuda_init(wf_backend *be, int device) {
     WF_CUBLAS_CHECK(cublasSetStream(im->cublas, im->stream));
     WF_CUBLAS_CHECK(cublasLtCreate(&im->lt));
     im->sm_count = prop.multiProcessorCount;
-    /* Attention variant, read once here (bench_ops --variant sets it): simple | flash. */
+    /* Attention variant, read once here (bench_ops --variant sets it). */
     const char *att = getenv("WF_CUDA_ATTENTION");
-    if (att && strcmp(att, "simple") != 0 && strcmp(att, "flash") != 0)
+    if (!att || strcmp(att, "flash") == 0) im->attention_variant = 0;
+    else if (strcmp(att, "simple") == 0) im->attention_variant = 1;
+    else if (strcmp(att, "flash-only") == 0) im->attention_variant = 2;
+    else
         return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_ATTENTION='%s' is "
-                                        "not 'simple' or 'flash'", att);
-    im->attention_simple = att && strcmp(att, "simple") == 0;
+                                        "not 'flash', 'simple' or 'flash-only'", att);
     /* One workspace, set up front, so cuBLAS never allocates inside the step loop (and a step can
      * be captured in a CUDA graph); cuBLASLt calls get the same one (same stream, in order). */
     WF_CUDA_CHECK(cudaMalloc(&im->workspace, WF_CUBLAS_WORKSPACE));

@@ -42,9 +42,10 @@
  * rows (forward, dq) or 16 key rows (dk/dv) of the block's tile; keys (forward, dq) or queries
  * (dk/dv) stream through shared memory WF_FLASH_BN / WF_FLASH_BQ at a time. Rows of the shared
  * tiles are padded by WF_FLASH_PAD elements (16 bytes) so the fragment loads of a quad of lanes
- * hit distinct banks. None changes results: each output element's sums run over the keys (or
- * queries) in increasing order whatever the tiling... except for the grouping into tiles, which
- * is fixed by these constants and the sizes alone, never by scheduling (deterministic). */
+ * hit distinct banks. WF_FLASH_BN and WF_FLASH_BQ set how the sums over keys (queries) are cut
+ * into tiles, so they move the last bits of the results; that grouping depends on them and on
+ * the sizes alone, never on scheduling (deterministic). mma.cuh's fragment code assumes 16-row
+ * warps: WF_FLASH_BN and WF_FLASH_BQ must be multiples of 16. */
 #define WF_FLASH_WARPS 4
 #define WF_FLASH_BN 64
 #define WF_FLASH_BQ 32

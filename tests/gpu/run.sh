@@ -36,7 +36,9 @@ rm -rf build-gpu
 if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
-  # the same attention cases through the simple kernel (the fallback variant)
+  # attention again: only through the tiled kernels (the cases they cannot take print "skip",
+  # so the log shows which ones they passed), then only through the simple kernels
+  step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
   step train_parity build-gpu/tests/train_parity
   step device_peak build-gpu/bench/device_peak
