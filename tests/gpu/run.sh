@@ -2,7 +2,8 @@
 # The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
-# CUDA-vs-CPU in fp32/bf16/fp16, a 20-step training parity run CUDA-vs-CPU (train_parity), the
+# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
+# simple at long T: attention_check), a 20-step training parity run CUDA-vs-CPU (train_parity), the
 # device ceilings (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA,
 # fused AdamW: bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention
 # benchmarks again with the simple kernel. Logs go to OUTDIR (default $OUT or gpu-check/); a table
@@ -40,6 +41,7 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   # so the log shows which ones they passed), then only through the simple kernels
   step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
+  step attention_check build-gpu/tests/attention_check
   step train_parity build-gpu/tests/train_parity
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
@@ -65,5 +67,6 @@ done
 grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
 grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
 grep -h 'fp32' "$out/train_parity.log" 2>/dev/null
+cat "$out/attention_check.log" 2>/dev/null
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
 exit $fail
