@@ -14,6 +14,8 @@
 
 #include "mma.cuh"
 
+static_assert(WF_FLASH_BN % 16 == 0 && WF_FLASH_BQ % 16 == 0, "tiles of whole 16-row mma steps");
+
 #define FL_BM (WF_FLASH_WARPS * 16) /* queries per forward / dq block; keys per dk/dv block */
 #define FL_LOG2E 1.4426950408889634f
 #define FL_LN2 0.6931471805599453f
@@ -50,29 +52,32 @@ __device__ __forceinline__ void fl_load_rows(T *dst, const T *src, int64_t strid
     }
 }
 
-/* A fragment (16 x 16) of rows [row0, row0 + 16), columns [k0, k0 + 16) of shared X (., LD). */
+/* A fragment (16 x 16) of rows [row0, row0 + 16), columns [k0, k0 + 16) of shared X (., LD):
+ * one ldmatrix.x4, lanes 0-7 / 8-15 / 16-23 / 24-31 pointing at the rows of the quadrants
+ * (rows 0-7, cols 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = a[0..3] (mma.cuh). Row
+ * strides of LD = D + 8 elements put the 8 rows of each quadrant on distinct banks. */
 template <typename T, int LD>
 __device__ __forceinline__ void fl_frag_a(uint32_t (&a)[4], const T *X, int row0, int k0) {
-    const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
-    const T *p = X + (row0 + g) * LD + k0 + 2 * t;
-    a[0] = wf_ld_pair(p), a[1] = wf_ld_pair(p + 8 * LD);
-    a[2] = wf_ld_pair(p + 8), a[3] = wf_ld_pair(p + 8 * LD + 8);
+    const int l = threadIdx.x % 32;
+    wf_ldmatrix_x4(a, X + (row0 + l % 8 + 8 * ((l / 8) % 2)) * LD + k0 + 8 * (l / 16));
 }
 
-/* B fragment with B[k][n] = X[n0 + n][k0 + k] (X's rows are B's columns: K for Q K^T). */
+/* B fragments of two adjacent n-tiles with B[k][n] = X[n0 + n][k0 + k] (X's rows are B's
+ * columns: K for Q K^T): b[0..1] for columns n0.., b[2..3] for n0 + 8.. (one ldmatrix.x4 over
+ * the quadrants (rows n0.., cols k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..)). */
 template <typename T, int LD>
-__device__ __forceinline__ void fl_frag_bt(uint32_t (&b)[2], const T *X, int n0, int k0) {
-    const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
-    const T *p = X + (n0 + g) * LD + k0 + 2 * t;
-    b[0] = wf_ld_pair(p), b[1] = wf_ld_pair(p + 8);
+__device__ __forceinline__ void fl_frag_bt2(uint32_t (&b)[4], const T *X, int n0, int k0) {
+    const int l = threadIdx.x % 32;
+    wf_ldmatrix_x4(b, X + (n0 + l % 8 + 8 * (l / 16)) * LD + k0 + 8 * ((l / 8) % 2));
 }
 
-/* B fragment with B[k][n] = X[k0 + k][n0 + n] (X's rows are B's rows: V for P V). */
+/* B fragments of two adjacent n-tiles with B[k][n] = X[k0 + k][n0 + n] (X's rows are B's rows:
+ * V for P V): the transposing ldmatrix over the quadrants (rows k0.., cols n0..),
+ * (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..): b[0..1] for n0.., b[2..3] for n0 + 8... */
 template <typename T, int LD>
-__device__ __forceinline__ void fl_frag_b(uint32_t (&b)[2], const T *X, int k0, int n0) {
-    const int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
-    const T *p = X + (k0 + 2 * t) * LD + n0 + g;
-    b[0] = wf_pack_pair(p[0], p[LD]), b[1] = wf_pack_pair(p[8 * LD], p[9 * LD]);
+__device__ __forceinline__ void fl_frag_b2(uint32_t (&b)[4], const T *X, int k0, int n0) {
+    const int l = threadIdx.x % 32;
+    wf_ldmatrix_x4_trans(b, X + (k0 + l % 8 + 8 * ((l / 8) % 2)) * LD + n0 + 8 * (l / 16));
 }
 
 /* A fragments of a 16 x 16 slice (columns 16 kk..) of a 16 x N accumulator held as C fragments
@@ -85,8 +90,8 @@ __device__ __forceinline__ void fl_c_to_a(uint32_t (&a)[4], const float (&c)[NT]
     a[3] = wf_pack_f32<T>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
 }
 
-/* acc (16 x N) = A rows [row0, +16) of shared X times B^T, B = rows [n0, n0 + N) of shared Y,
- * both (., LD) with D columns: the score tile S = Q K^T (or K Q^T, V dO^T, dO V^T). */
+/* acc (16 x N) = A rows [row0, +16) of shared X times B^T, B = rows [0, N) of shared Y, both
+ * (., LD) with D columns: the score tile S = Q K^T (or K Q^T, V dO^T, dO V^T). NT even. */
 template <typename T, int D, int NT>
 __device__ __forceinline__ void fl_scores(float (&acc)[NT][4], const T *X, int row0, const T *Y) {
     constexpr int LD = D + WF_FLASH_PAD;
@@ -97,15 +102,18 @@ __device__ __forceinline__ void fl_scores(float (&acc)[NT][4], const T *X, int r
         uint32_t a[4];
         fl_frag_a<T, LD>(a, X, row0, 16 * kk);
 #pragma unroll
-        for (int n = 0; n < NT; n++) {
-            uint32_t b[2];
-            fl_frag_bt<T, LD>(b, Y, 8 * n, 16 * kk);
-            wf_mma_16816<T>(acc[n], a, b);
+        for (int n = 0; n < NT; n += 2) {
+            uint32_t b[4];
+            fl_frag_bt2<T, LD>(b, Y, 8 * n, 16 * kk);
+            const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+            wf_mma_16816<T>(acc[n], a, b0);
+            wf_mma_16816<T>(acc[n + 1], a, b1);
         }
     }
 }
 
-/* out (16 x D) += P (16 x 8 NT, C fragments) times rows [0, 8 NT) of shared Y (., LD). */
+/* out (16 x D) += P (16 x 8 NT, C fragments) times rows [0, 8 NT) of shared Y (., LD); D / 8
+ * even (D = 32, 64, 80, 96, 128). */
 template <typename T, int D, int NT>
 __device__ __forceinline__ void fl_accumulate(float (&out)[D / 8][4], const float (&p)[NT][4],
                                               const T *Y) {
@@ -115,10 +123,12 @@ __device__ __forceinline__ void fl_accumulate(float (&out)[D / 8][4], const floa
         uint32_t a[4];
         fl_c_to_a<T, NT>(a, p, kk);
 #pragma unroll
-        for (int n = 0; n < D / 8; n++) {
-            uint32_t b[2];
-            fl_frag_b<T, LD>(b, Y, 16 * kk, 8 * n);
-            wf_mma_16816<T>(out[n], a, b);
+        for (int n = 0; n < D / 8; n += 2) {
+            uint32_t b[4];
+            fl_frag_b2<T, LD>(b, Y, 16 * kk, 8 * n);
+            const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+            wf_mma_16816<T>(out[n], a, b0);
+            wf_mma_16816<T>(out[n + 1], a, b1);
         }
     }
 }

@@ -1,6 +1,6 @@
 /* Warp-level tensor-core helpers for the tiled kernels (attention_flash.cuh): the sm_80+
- * mma.sync.m16n8k16 (bf16 or fp16 inputs, fp32 accumulators) and the packing of two 16-bit
- * values into the 32-bit registers its fragments are made of. Fragment layouts (PTX ISA,
+ * mma.sync.m16n8k16 (bf16 or fp16 inputs, fp32 accumulators), ldmatrix, and the packing of two
+ * 16-bit values into the 32-bit registers the fragments are made of. Fragment layouts (PTX ISA,
  * "Matrix Fragments for mma.m16n8k16"), with g = lane / 4 and t = lane % 4:
  *   A (16x16, row-major): a[0] = A[g][2t..2t+1], a[1] = A[g+8][2t..], a[2] = A[g][2t+8..],
  *                         a[3] = A[g+8][2t+8..]  (the lower column in the low half)
@@ -41,6 +41,26 @@ __device__ __forceinline__ void wf_mma_16816<__half>(float (&c)[4], const uint32
 #else
     __trap();
 #endif
+}
+
+/* ldmatrix.x4 (sm_75+): four 8x8 matrices of 16-bit elements from shared memory; lanes 8 i ..
+ * 8 i + 7 give the 16-byte-aligned row addresses of matrix i, and lane l receives in r[i]
+ * matrix i's row l / 4, elements 2 (l % 4) and 2 (l % 4) + 1 (the layout of an mma fragment's
+ * 8x8 piece). The .trans form gives instead rows 2 (l % 4) and 2 (l % 4) + 1 of column l / 4. */
+template <typename T>
+__device__ __forceinline__ void wf_ldmatrix_x4(uint32_t (&r)[4], const T *row) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+template <typename T>
+__device__ __forceinline__ void wf_ldmatrix_x4_trans(uint32_t (&r)[4], const T *row) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
 }
 
 /* Two adjacent 16-bit elements p[0], p[1] (p 4-byte aligned) as one register. */
