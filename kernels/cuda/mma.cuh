@@ -63,11 +63,6 @@ __device__ __forceinline__ void wf_ldmatrix_x4_trans(uint32_t (&r)[4], const T *
                  : "r"(a));
 }
 
-/* Two adjacent 16-bit elements p[0], p[1] (p 4-byte aligned) as one register. */
-template <typename T> __device__ __forceinline__ uint32_t wf_ld_pair(const T *p) {
-    return *reinterpret_cast<const uint32_t *>(p);
-}
-
 /* Two 16-bit elements from anywhere: lo in the low half. */
 template <typename T> __device__ __forceinline__ uint32_t wf_pack_pair(T lo, T hi) {
     return (uint32_t)__builtin_bit_cast(uint16_t, lo) |
