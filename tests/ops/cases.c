@@ -175,8 +175,24 @@ const tc_case tc_cases[] = {
     {&tc_op_attention, "causal gqa d64 t128", {2, 128, 128, 4, 2, 64, 1, 3}, {0}, T | NF},
     {&tc_op_attention, "bidir mha d64 t96", {2, 96, 96, 4, 4, 64, 0, 1}, {0}, T | NF},
     {&tc_op_attention, "decode d128 s300", {3, 2, 300, 8, 2, 128, 1, 1}, {0}, T | NF},
+    /* the tiled kernels (CUDA, bf16/fp16, D in {32, 64, 80, 96, 128}): every head dim, partial
+     * tiles (T, S not multiples of 64), T < S and T > S, GQA 2/1, 4/1, 8/2, docs, long T */
+    {&tc_op_attention, "tiled d32 t70 gqa", {1, 70, 70, 2, 1, 32, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d80 t100 docs keys", {3, 100, 100, 4, 2, 80, 1, 3}, {0}, T | NF},
+    {&tc_op_attention, "tiled d96 bidir t65 s130", {2, 65, 130, 2, 2, 96, 0, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 causal t130 s50", {1, 130, 50, 2, 2, 128, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 gqa 8/2 docs", {2, 200, 200, 8, 2, 64, 1, 2}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 mqa t257 keys", {3, 257, 257, 4, 1, 128, 1, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 bidir t1 s200", {2, 1, 200, 4, 2, 64, 0, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 causal t1024", {1, 1024, 1024, 2, 1, 64, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 docs t1024", {1, 1024, 1024, 2, 2, 128, 1, 2}, {0}, T | NF},
     {&tc_op_attention, "gpt2 1024 causal", {1, 1024, 1024, 12, 12, 64, 1, 0}, {0}, B},
     {&tc_op_attention, "llama1b 2048 gqa", {1, 2048, 2048, 32, 8, 64, 1, 0}, {0}, B},
+    /* bench/bench_kernels_vs_torch.py times these against torch SDPA (same shapes, causal) */
+    {&tc_op_attention, "sdpa d64 b4 h16 s2048", {4, 2048, 2048, 16, 16, 64, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d128 b4 h16 s2048", {4, 2048, 2048, 16, 16, 128, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d64 b1 h16 s8192", {1, 8192, 8192, 16, 16, 64, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d128 b1 h16 s8192", {1, 8192, 8192, 16, 16, 128, 1, 0}, {0}, B},
 
 
     /* ==== cross_entropy, mse (op_loss.c) ==== */
