@@ -21,7 +21,7 @@ typedef struct slot {
     void *buf;
     int64_t count;     /* elements (bytes for broadcast) */
     cop op;
-    int dt, root;
+    int dt, root;      /* dt: wf_comm_dtype, or the element bytes of an all_gather */
     uint64_t posted;   /* collectives this rank has entered */
     uint64_t done;     /* collectives this rank has finished */
     bool dead;
@@ -122,7 +122,8 @@ static void work(wf_comm *c) {
         for (int r = 0; r < g->world; r++) {
             int64_t o, k;
             wf_comm_shard(me->count, g->world, r, &o, &k);
-            if (r != c->rank) memcpy((float *)me->buf + o, (const float *)g->s[r].buf + o, (size_t)k * 4);
+            size_t e = (size_t)me->dt; /* element bytes */
+            if (r != c->rank) memcpy((char *)me->buf + o * e, (const char *)g->s[r].buf + o * e, (size_t)k * e);
         }
         break;
     case COP_BROADCAST:
@@ -182,8 +183,10 @@ static wf_status cpu_all_reduce(wf_comm *c, void *buf, int64_t count, wf_comm_dt
 static wf_status cpu_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
     return collective(c, COP_REDUCE_SCATTER, buf, count, WF_COMM_F32, 0);
 }
-static wf_status cpu_all_gather(wf_comm *c, float *buf, int64_t count) {
-    return collective(c, COP_ALL_GATHER, buf, count, WF_COMM_F32, 0);
+static wf_status cpu_all_gather(wf_comm *c, void *buf, int64_t count, int elem_bytes) {
+    if (elem_bytes != 2 && elem_bytes != 4 && elem_bytes != 8)
+        return wf_error(WF_ERR_INVALID, "all_gather: %d-byte elements (expected 2, 4 or 8)", elem_bytes);
+    return collective(c, COP_ALL_GATHER, buf, count, elem_bytes, 0);
 }
 static wf_status cpu_broadcast(wf_comm *c, void *buf, int64_t bytes, int root) {
     if (root < 0 || root >= c->world)

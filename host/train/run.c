@@ -20,8 +20,11 @@ static wf_status open_backend(wf_run *r) {
                      : c->backend.name == WF_CFG_BACKEND_CPU ? "cpu"
                      : wf_backend_available("cuda") ? "cuda" : "cpu";
     if (c->backend.threads > 0) omp_set_num_threads((int)c->backend.threads);
+    else if (r->comm->world > 1 && c->dist.cpu_ranks > 1) /* ranks share the cores */
+        omp_set_num_threads(omp_get_num_procs() / r->comm->world > 1 ? omp_get_num_procs() / r->comm->world : 1);
     wf_backend_options bo = {.device = (int)c->backend.device};
     WF_TRY(wf_backend_open(name, &bo, &r->be));
+    if (r->comm->world > 1) r->comm->be = r->be;
     r->dtype = c->model.dtype == WF_CFG_DTYPE_BF16 ? WF_BF16 : c->model.dtype == WF_CFG_DTYPE_FP16 ? WF_F16 : WF_F32;
     if (r->dtype != WF_F32 && strcmp(name, "cpu") == 0)
         return wf_error(WF_ERR_INVALID, "model.dtype %s needs the cuda backend (the CPU computes in "
@@ -106,9 +109,13 @@ static wf_status build(wf_run *r) {
                            .weight_decay = (float)c->train.weight_decay,
                            .max_grad_norm = (float)c->train.max_grad_norm};
     int64_t B = c->train.micro_batch, T = row_len(r);
-    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, (uint64_t)c->train.seed));
+    /* per-rank dropout seeds (rank 0 keeps the single-rank one) */
+    uint64_t seed = (uint64_t)c->train.seed ^ ((uint64_t)r->comm->rank * 0x9E3779B97F4A7C15ull);
+    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, seed));
+    r->tr.comm = r->comm, r->tr.zero1 = c->dist.zero_stage == 1;
     wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
-                         .seed = (uint64_t)c->train.seed, .rank = 0, .world = 1, .drop_last = true};
+                         .seed = (uint64_t)c->train.seed, .rank = r->comm->rank,
+                         .world = r->comm->world, .drop_last = true};
     WF_TRY(wf_loader_create(r->train, &lo, &r->train_loader));
     if (r->eval) {
         lo.shuffle = false, lo.drop_last = false;
@@ -231,6 +238,9 @@ static wf_status loop(wf_run *r, bool *interrupted) {
             WF_TRY(wf_run_eval(r, "step", &e));
             stop_early = early_stop(r, &e);
         }
+        int64_t stop_sig = g_stop; /* every rank stops at the same step */
+        WF_TRY(wf_trainer_dist_sum_i64(&r->tr, &stop_sig, 1));
+        if (stop_sig && !g_stop) g_stop = SIGTERM;
         if (g_stop || (ck > 0 && r->step % ck == 0) || stop_early) WF_TRY(wf_run_checkpoint(r));
         if (g_stop) {
             wf_progress_note(&r->progress, "stopped by signal %d at step %lld; resume with --resume %s",
@@ -259,9 +269,11 @@ void wf_run_cleanup(wf_run *r) {
     wf_dataset_free(r->train), wf_dataset_free(r->eval);
     wf_tokenizer_free(r->tok);
     wf_backend_close(r->be);
+    if (r->quiet) fclose(r->quiet);
 }
 
 wf_status wf_run_setup(wf_run *r) {
+    if (!r->comm) r->comm = wf_comm_single();
     snprintf(r->dir, sizeof r->dir, "%s", r->cfg->output.dir);
     const char *metric = r->cfg->eval.early_stopping.metric;
     if (metric[0] && strcmp(metric, "loss") && strcmp(metric, "perplexity") && strcmp(metric, "accuracy") &&
@@ -274,10 +286,11 @@ wf_status wf_run_setup(wf_run *r) {
     return build(r);
 }
 
-wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *interrupted) {
+wf_status wf_run_train_rank(const wf_run_config *cfg, const wf_run_opts *o, wf_comm *comm,
+                            bool *interrupted) {
     wf_run *r = calloc(1, sizeof *r);
     if (!r) return wf_error(WF_ERR_OOM, "train: out of memory");
-    r->cfg = cfg;
+    r->cfg = cfg, r->comm = comm;
     *interrupted = false;
     g_stop = 0;
     wf_status s = wf_run_setup(r);
@@ -286,7 +299,9 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
     } else if (s == WF_OK) {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        wf_progress_init(&r->progress, NULL, r->total_steps, cfg->output.log_every);
+        if (comm->rank != 0 && !(r->quiet = fopen("/dev/null", "w")))
+            s = wf_error(WF_ERR_IO, "/dev/null: cannot open");
+        wf_progress_init(&r->progress, r->quiet, r->total_steps, cfg->output.log_every);
         s = wf_run_log_open(r);
         if (s == WF_OK && o->resume) s = wf_run_resume(r, o->resume);
         wf_eval_result e;

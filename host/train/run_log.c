@@ -11,6 +11,7 @@
 
 wf_status wf_run_log_open(wf_run *r) {
     char p[4200];
+    if (r->comm->rank != 0) return wf_metrics_open("/dev/null", &r->metrics); /* rank 0 logs */
     WF_TRY(wf_mkdir_p(r->dir));
     snprintf(p, sizeof p, "%s/config.json", r->dir);
     WF_TRY(wf_run_config_write(r->cfg, p));
@@ -58,6 +59,7 @@ wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
         WF_TRY(wf_loader_next(r->eval_loader, &b));
         WF_TRY(wf_trainer_eval_batch(&r->tr, &b, &acc));
     }
+    WF_TRY(wf_trainer_dist_sum_eval(&r->tr, &acc)); /* each rank evaluated its shard */
     *out = wf_eval_finish(&acc, r->m.arch.head);
     const char *names[] = {"loss", "perplexity", "accuracy", "macro_f1"};
     double vals[] = {out->loss, out->perplexity, out->accuracy, out->macro_f1};

@@ -22,6 +22,7 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     WF_TRY(wf_arena_alloc(&tr->batch_arena, sizeof(wf_step_state), &p));
     tr->state = p;
     WF_TRY(m->be->copy(m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
+    WF_TRY(wf_trainer_dist_init(tr));
     return m->be->sync(m->be);
 }
 
@@ -29,6 +30,7 @@ void wf_trainer_free(wf_trainer *tr) {
     if (!tr->m) return;
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
+    wf_backend_arena_destroy(tr->m->be, &tr->comm_arena);
     free(tr->host_out);
     memset(tr, 0, sizeof *tr);
 }
@@ -67,6 +69,10 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
         out->tokens += wf_batch_loss_tokens(&micro[i]);
         out->input_tokens += micro[i].B * micro[i].T;
     }
+    /* data parallel: the gradient is normalized by the loss tokens of all ranks together */
+    int64_t counts[2] = {out->tokens, out->input_tokens};
+    WF_TRY(wf_trainer_dist_sum_i64(tr, counts, 2));
+    out->tokens = counts[0], out->input_tokens = counts[1];
     if (out->tokens == 0) return wf_error(WF_ERR_INVALID, "train step %u: no loss tokens in the batch", step);
     WF_TRY(wf_trainable_zero_grad(m, t));
     tr->acts.training = true, tr->acts.seed = tr->seed, tr->acts.step = step;
@@ -80,13 +86,20 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
         sum += part;
     }
     tr->acts.training = false;
-    out->loss = sum / (double)out->tokens;
-    WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
+    WF_TRY(wf_trainer_dist_reduce_grads(tr));
     tr->adamw.lr = (float)lr;
-    WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
-                       t->n_decay, &tr->adamw, tr->state));
+    if (tr->zero1) {
+        WF_TRY(wf_trainer_dist_zero1_update(tr));
+    } else {
+        WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
+        WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
+                           t->n_decay, &tr->adamw, tr->state));
+    }
     WF_TRY(wf_op_step_end(m->be, tr->state, &tr->scaler));
+    WF_TRY(wf_comm_wait(tr->comm));
     WF_TRY(m->be->copy(m->be, &tr->host, tr->state, sizeof tr->host, WF_COPY_D2H));
+    WF_TRY(wf_trainer_dist_sum_f64(tr, &sum, 1));
+    out->loss = sum / (double)out->tokens;
     out->grad_norm = tr->host.last_grad_norm;
     out->skipped = tr->host.last_skipped != 0;
     return WF_OK;

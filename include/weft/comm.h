@@ -28,8 +28,9 @@ typedef struct wf_comm_ops {
     /* buf (count): on return, this rank's shard (wf_comm_shard) holds the sum over ranks of that
      * shard; the rest of buf is unspecified */
     wf_status (*reduce_scatter)(wf_comm *c, float *buf, int64_t count);
-    /* buf (count): every rank's shard is copied from its owner into all the others */
-    wf_status (*all_gather)(wf_comm *c, float *buf, int64_t count);
+    /* buf (count elements of elem_bytes each): every rank's shard is copied from its owner into
+     * all the others */
+    wf_status (*all_gather)(wf_comm *c, void *buf, int64_t count, int elem_bytes);
     /* buf (bytes) = root's buf */
     wf_status (*broadcast)(wf_comm *c, void *buf, int64_t bytes, int root);
     wf_status (*barrier)(wf_comm *c);
@@ -47,6 +48,8 @@ struct wf_comm {
     const wf_comm_ops *ops;
     int rank, world;
     double timeout_s; /* per collective (and per wait) */
+    wf_backend *be;   /* NCCL: the backend whose stream the collectives join (set by the run once
+                         it opened it); unused by the CPU communicator */
     void *impl;
 };
 
@@ -79,8 +82,8 @@ static inline wf_status wf_comm_all_reduce(wf_comm *c, void *buf, int64_t count,
 static inline wf_status wf_comm_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
     return c->world == 1 ? WF_OK : c->ops->reduce_scatter(c, buf, count);
 }
-static inline wf_status wf_comm_all_gather(wf_comm *c, float *buf, int64_t count) {
-    return c->world == 1 ? WF_OK : c->ops->all_gather(c, buf, count);
+static inline wf_status wf_comm_all_gather(wf_comm *c, void *buf, int64_t count, int elem_bytes) {
+    return c->world == 1 ? WF_OK : c->ops->all_gather(c, buf, count, elem_bytes);
 }
 static inline wf_status wf_comm_broadcast(wf_comm *c, void *buf, int64_t bytes, int root) {
     return c->world == 1 ? WF_OK : c->ops->broadcast(c, buf, bytes, root);
@@ -97,11 +100,11 @@ static inline void wf_comm_abort(wf_comm *c, const char *why) {
 
 /* ---- NCCL (host/comm/comm_nccl.c; only with WF_HAVE_NCCL) ----
  * One process per GPU. `id` is the 128-byte ncclUniqueId: rank 0 makes it (wf_comm_nccl_id) and
- * hands it to the others (wf_launch_exchange_id). Collectives run on the backend's stream. */
+ * hands it to the others (wf_launch_exchange_id). Collectives run on the stream of c->be. */
 #define WF_NCCL_ID_BYTES 128
 bool wf_comm_nccl_available(void);
 wf_status wf_comm_nccl_id(unsigned char id[WF_NCCL_ID_BYTES]);
-wf_status wf_comm_nccl_create(wf_backend *be, const unsigned char id[WF_NCCL_ID_BYTES], int rank,
+wf_status wf_comm_nccl_create(int device, const unsigned char id[WF_NCCL_ID_BYTES], int rank,
                               int world, double timeout_s, wf_comm **out);
 
 #endif

@@ -52,7 +52,7 @@ static void check_collectives(job *j) {
     for (int64_t i = off; i < off + n; i++) CHECK(a[i] == expect[i], "reduce_scatter rank %d [%lld]", c->rank, (long long)i);
     for (int64_t i = 0; i < N; i++)
         if (i < off || i >= off + n) a[i] = -1;
-    EXPECT(wf_comm_all_gather(c, a, N) == WF_OK);
+    EXPECT(wf_comm_all_gather(c, a, N, 4) == WF_OK);
     for (int64_t i = 0; i < N; i++) CHECK(a[i] == expect[i], "all_gather rank %d [%lld]", c->rank, (long long)i);
     char b[32];
     snprintf(b, sizeof b, "from %d", c->rank);
