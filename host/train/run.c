@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "run_internal.h"
 
@@ -220,6 +221,24 @@ static wf_status one_step(wf_run *r, double *secs) {
     return wf_run_log_step(r, &res, lr, *secs);
 }
 
+/* Fault injection for the tests of rank failures (tests/unit/test_dist_train.c):
+ * WEFT_TEST_FAULT=RANK:STEP:fail makes that rank fail after optimizer step STEP, :hang makes it
+ * stop answering for 10 x dist.timeout_s. */
+static wf_status test_fault(const wf_run *r) {
+    const char *f = getenv("WEFT_TEST_FAULT");
+    int rank, step;
+    char kind[8];
+    if (!f || sscanf(f, "%d:%d:%7s", &rank, &step, kind) != 3 || rank != r->comm->rank || step != r->step)
+        return WF_OK;
+    if (strcmp(kind, "hang") == 0) {
+        double t = 10 * r->cfg->dist.timeout_s;
+        struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+        nanosleep(&ts, NULL);
+        return WF_OK;
+    }
+    return wf_error(WF_ERR_INVALID, "injected failure at step %d (WEFT_TEST_FAULT)", step);
+}
+
 static bool eval_due(const wf_run *r) {
     int64_t every = r->cfg->eval.every_steps ? r->cfg->eval.every_steps : r->steps_per_epoch;
     /* the last step is evaluated as "after training" */
@@ -232,6 +251,7 @@ static wf_status loop(wf_run *r, bool *interrupted) {
     while (r->step < r->total_steps) {
         double secs;
         WF_TRY(one_step(r, &secs));
+        WF_TRY(test_fault(r));
         bool stop_early = false;
         if (eval_due(r)) {
             wf_eval_result e;
@@ -313,7 +333,9 @@ wf_status wf_run_train_rank(const wf_run_config *cfg, const wf_run_opts *o, wf_c
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
     }
+    char why[1024]; /* the cleanup may leave messages of its own */
+    snprintf(why, sizeof why, "%s", s == WF_OK ? "" : wf_last_error());
     wf_run_cleanup(r);
     free(r);
-    return s;
+    return s == WF_OK ? WF_OK : wf_error(s, "%s", why);
 }

@@ -11,51 +11,57 @@
 #include "run_internal.h"
 #include "weft/launch.h"
 
-typedef struct rank_job {
-    const wf_run_config *cfg;
+/* The ranks of one dist.cpu_ranks run; on the heap, because a rank that hangs is left behind
+ * with it (the process exit ends that thread). */
+typedef struct rank_set {
+    wf_run_config cfg; /* every rank on the cpu backend */
     const wf_run_opts *o;
-    wf_comm *comm;
-    wf_status s;
-    bool interrupted;
-    char msg[1024];
-    pthread_mutex_t *mu;
-    pthread_cond_t *cv;
-    int *finished;
-} rank_job;
+    wf_comm_group *g;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished;
+    struct rank_job {
+        struct rank_set *set;
+        wf_comm *comm;
+        wf_status s;
+        bool interrupted;
+        pthread_t th;
+    } *jobs; /* (world) */
+} rank_set;
 
 static void *rank_thread(void *arg) {
-    rank_job *j = arg;
-    j->s = wf_run_train_rank(j->cfg, j->o, j->comm, &j->interrupted);
-    snprintf(j->msg, sizeof j->msg, "%s", j->s == WF_OK ? "" : wf_last_error());
-    if (j->s != WF_OK) wf_comm_abort(j->comm, j->msg);
-    pthread_mutex_lock(j->mu);
-    (*j->finished)++;
-    pthread_cond_broadcast(j->cv);
-    pthread_mutex_unlock(j->mu);
+    struct rank_job *j = arg;
+    rank_set *rs = j->set;
+    j->s = wf_run_train_rank(&rs->cfg, rs->o, j->comm, &j->interrupted);
+    if (j->s != WF_OK) wf_comm_abort(j->comm, wf_last_error());
+    pthread_mutex_lock(&rs->mu);
+    rs->finished++;
+    pthread_cond_broadcast(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
     return NULL;
 }
 
-/* Waits for every rank; once one has failed, the rest get the communicator timeout (plus a
- * margin) to stop before they are left behind (a hung rank thread dies with the process). */
-static int wait_ranks(pthread_mutex_t *mu, pthread_cond_t *cv, int *finished, int world,
-                      wf_comm_group *g, double timeout_s) {
-    pthread_mutex_lock(mu);
+/* Waits for `n` ranks; once one has failed, the rest get the communicator timeout (plus 1 s) to
+ * stop, after which a rank still running counts as hung. Returns the ranks that finished. */
+static int wait_ranks(rank_set *rs, int n) {
+    pthread_mutex_lock(&rs->mu);
     bool failing = false;
     struct timespec dl = {0};
-    while (*finished < world) {
-        if (!failing && wf_comm_cpu_first_failure(g, NULL, 0) >= 0) {
+    while (rs->finished < n) {
+        if (!failing && wf_comm_cpu_first_failure(rs->g, NULL, 0) >= 0) {
             failing = true;
             clock_gettime(CLOCK_REALTIME, &dl);
-            dl.tv_sec += (time_t)timeout_s + 5;
+            dl.tv_sec += (time_t)rs->cfg.dist.timeout_s + 1;
         }
         struct timespec tick;
         clock_gettime(CLOCK_REALTIME, &tick);
-        tick.tv_sec += 1;
-        pthread_cond_timedwait(cv, mu, &tick);
-        if (failing && (tick.tv_sec > dl.tv_sec)) break;
+        tick.tv_nsec += 100000000L;
+        if (tick.tv_nsec >= 1000000000L) tick.tv_sec++, tick.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&rs->cv, &rs->mu, &tick);
+        if (failing && tick.tv_sec > dl.tv_sec) break;
     }
-    int done = *finished;
-    pthread_mutex_unlock(mu);
+    int done = rs->finished;
+    pthread_mutex_unlock(&rs->mu);
     return done;
 }
 
@@ -64,45 +70,41 @@ static wf_status train_cpu_ranks(const wf_run_config *cfg, const wf_run_opts *o,
     if (cfg->backend.name == WF_CFG_BACKEND_CUDA)
         return wf_error(WF_ERR_INVALID, "'dist.cpu_ranks' %d runs ranks over the CPU communicator: it "
                         "needs backend.name cpu (GPUs: weft launch --gpus)", W);
-    wf_comm_group *g;
-    WF_TRY(wf_comm_cpu_group_create(W, cfg->dist.timeout_s, &g));
-    wf_run_config *cpu = malloc(sizeof *cpu); /* every rank on the cpu backend */
-    rank_job *jobs = calloc((size_t)W, sizeof *jobs);
-    pthread_t *th = calloc((size_t)W, sizeof *th);
-    if (!cpu || !jobs || !th) {
-        free(cpu), free(jobs), free(th), wf_comm_cpu_group_destroy(g);
+    rank_set *rs = calloc(1, sizeof *rs);
+    if (rs) rs->jobs = calloc((size_t)W, sizeof *rs->jobs);
+    if (!rs || !rs->jobs) {
+        if (rs) free(rs->jobs);
+        free(rs);
         return wf_error(WF_ERR_OOM, "train: out of memory for %d ranks", W);
     }
-    *cpu = *cfg;
-    cpu->backend.name = WF_CFG_BACKEND_CPU;
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    int finished = 0, started = 0;
+    wf_status s = wf_comm_cpu_group_create(W, cfg->dist.timeout_s, &rs->g);
+    if (s != WF_OK) return free(rs->jobs), free(rs), s;
+    rs->cfg = *cfg, rs->o = o;
+    rs->cfg.backend.name = WF_CFG_BACKEND_CPU;
+    pthread_mutex_init(&rs->mu, NULL);
+    pthread_cond_init(&rs->cv, NULL);
+    int started = 0;
     for (int r = 0; r < W; r++) {
-        jobs[r] = (rank_job){.cfg = cpu, .o = o, .comm = wf_comm_cpu_get(g, r), .mu = &mu, .cv = &cv,
-                             .finished = &finished};
-        if (pthread_create(&th[r], NULL, rank_thread, &jobs[r]) != 0) {
-            wf_comm_abort(jobs[r].comm, "could not start its thread");
+        rs->jobs[r] = (struct rank_job){.set = rs, .comm = wf_comm_cpu_get(rs->g, r)};
+        if (pthread_create(&rs->jobs[r].th, NULL, rank_thread, &rs->jobs[r]) != 0) {
+            wf_comm_abort(rs->jobs[r].comm, "could not start its thread");
             break;
         }
         started++;
     }
-    int done = wait_ranks(&mu, &cv, &finished, started, g, cfg->dist.timeout_s);
+    int done = wait_ranks(rs, started);
     char why[1024];
-    int bad = wf_comm_cpu_first_failure(g, why, sizeof why);
-    wf_status s = WF_OK;
-    if (bad >= 0) {
-        s = jobs[bad].s != WF_OK ? jobs[bad].s : WF_ERR_BACKEND;
-        s = wf_error(s, "rank %d of %d: %s", bad, W, why);
-    } else if (started < W) {
-        s = wf_error(WF_ERR_BACKEND, "train: could not start %d rank threads", W);
-    }
-    if (done == started) {
-        for (int r = 0; r < started; r++) pthread_join(th[r], NULL);
-        *interrupted = jobs[0].interrupted;
-        wf_comm_cpu_group_destroy(g);
-        free(cpu), free(jobs), free(th);
-    } /* else: a rank hangs; its thread still uses the group, which is left to the process exit */
+    int bad = wf_comm_cpu_first_failure(rs->g, why, sizeof why);
+    if (bad >= 0)
+        s = wf_error(rs->jobs[bad].s != WF_OK ? rs->jobs[bad].s : WF_ERR_BACKEND, "rank %d of %d: %s", bad,
+                     W, why);
+    *interrupted = rs->jobs[0].interrupted;
+    if (done < started) return s; /* a rank hangs: its thread keeps rs until the process exits */
+    for (int r = 0; r < started; r++) pthread_join(rs->jobs[r].th, NULL);
+    wf_comm_cpu_group_destroy(rs->g);
+    pthread_mutex_destroy(&rs->mu);
+    pthread_cond_destroy(&rs->cv);
+    free(rs->jobs), free(rs);
     return s;
 }
 
