@@ -67,7 +67,7 @@ static wf_status load_data(wf_run *r) {
     o.model_path = c->model.path;
     WF_TRY(wf_data_load(&o, r->tok, c->data.train, c->data.eval[0] ? c->data.eval : NULL, &r->train,
                         &r->eval, &r->report));
-    wf_data_report_print(&r->report, stderr);
+    if (r->comm->rank == 0) wf_data_report_print(&r->report, stderr);
     return WF_OK;
 }
 

@@ -3,6 +3,7 @@
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
 # CUDA-vs-CPU in fp32/bf16/fp16, a 20-step training parity run CUDA-vs-CPU (train_parity), the
+# NCCL communicator on one GPU (test_nccl; skipped without NCCL), the
 # device ceilings (copy bandwidth, cuBLAS GEMM), and the op benchmark smoke + benchmark sizes in
 # bf16. Logs go to OUTDIR (default $OUT or gpu-check/);
 # a table of results is printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
@@ -31,11 +32,18 @@ step() { # step NAME COMMAND...: run, log to $out/NAME.log, record status and ti
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' ')
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
+# NCCL: the toolkit's or the system's when there, else pip's nvidia-nccl (a PyTorch install has it)
+nccl_opt=
+if ! ls /usr/local/cuda/lib64/libnccl.so* /usr/lib/x86_64-linux-gnu/libnccl.so* >/dev/null 2>&1; then
+  ncdir=$(python3 -c "import nvidia.nccl as n; print(list(n.__path__)[0])" 2>/dev/null) &&
+    [ -e "$ncdir/include/nccl.h" ] && nccl_opt="-Dnccl-dir=$ncdir"
+fi
 rm -rf build-gpu
-if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
+if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' $nccl_opt && ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
   step train_parity build-gpu/tests/train_parity
+  step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
   [ "${GPU_CHECK_QUICK:-0}" = 1 ] ||
@@ -53,4 +61,5 @@ done
 grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
 grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
 grep -h 'fp32' "$out/train_parity.log" 2>/dev/null
+grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
 exit $fail
