@@ -3,7 +3,8 @@
  *     one process per GPU (this executable again) with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
  *     MASTER_PORT and CUDA_VISIBLE_DEVICES set; NCCL between them. When one exits with an error or
  *     a signal, the others get SIGTERM (then SIGKILL after --grace seconds) and the launcher exits
- *     1 naming that rank.
+ *     1 naming that rank. Ctrl-C reaches every rank (one process group): they agree on the step,
+ *     checkpoint and exit 130, and so does the launcher.
  *   weft launch --cpu-ranks N -- train CONFIG [ARGS]
  *     N ranks as threads of this process over the CPU communicator (--set dist.cpu_ranks=N).
  * Multi-node runs do not use this command: srun / mpirun / torchrun-style launchers start
@@ -69,7 +70,7 @@ static void describe(int status, char *buf, size_t cap) {
 
 /* Waits for every child; after the first failure the rest get SIGTERM, then SIGKILL after
  * `grace` seconds. Returns the first failing rank, or -1. */
-static int supervise(pid_t *pids, int n, double grace, int *first_status) {
+static int supervise(pid_t *pids, int n, double grace, int *first_status, bool *interrupted) {
     int left = n, first = -1;
     double kill_at = 0;
     while (left > 0) {
@@ -79,7 +80,9 @@ static int supervise(pid_t *pids, int n, double grace, int *first_status) {
             for (int r = 0; r < n; r++)
                 if (pids[r] == p) {
                     pids[r] = 0, left--;
-                    bool bad = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+                    /* 130: stopped by a signal after a checkpoint (weft train), as the others */
+                    bool bad = !(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 130));
+                    if (WIFEXITED(st) && WEXITSTATUS(st) == 130) *interrupted = true;
                     if (bad && first < 0) {
                         first = r, *first_status = st;
                         for (int k = 0; k < n; k++)
@@ -122,7 +125,9 @@ static int launch_gpus(int *gpus, int n, char **rest, int nrest, int port, doubl
         }
         pids[r] = p;
     }
-    int st = 0, bad = supervise(pids, n, grace, &st);
+    int st = 0;
+    bool interrupted = false;
+    int bad = supervise(pids, n, grace, &st, &interrupted);
     free(args);
     if (bad >= 0) {
         char how[64];
@@ -130,7 +135,7 @@ static int launch_gpus(int *gpus, int n, char **rest, int nrest, int port, doubl
         fprintf(stderr, "weft launch: rank %d (GPU %d) %s; the other ranks were stopped\n", bad, gpus[bad], how);
         return 1;
     }
-    return 0;
+    return interrupted ? 130 : 0;
 }
 
 static int launch_cpu(int n, char **rest, int nrest) {

@@ -115,6 +115,10 @@ static void launch_cases(const char *weft) {
     EXPECT(run_weft(weft, both, err) == 2);
     char *badg[] = {(char *)weft, "launch", "--gpus", "0,a", "--", "train", "x.json", NULL};
     EXPECT(run_weft(weft, badg, err) == 2);
+    char *cpu_eval[] = {(char *)weft, "launch", "--cpu-ranks", "2", "--", "eval", "x.json", NULL};
+    EXPECT(run_weft(weft, cpu_eval, err) == 2);
+    char *cpu_bad[] = {(char *)weft, "launch", "--cpu-ranks", "2", "--", "train", "/nonexistent/cfg.json", NULL};
+    EXPECT(run_weft(weft, cpu_bad, err) == 1);
     /* every rank fails (no such config): the launcher exits 1 naming a rank and its GPU */
     char *fail[] = {(char *)weft, "launch", "--gpus", "3,5", "--grace", "1", "--", "train",
                     "/nonexistent/cfg.json", NULL};
