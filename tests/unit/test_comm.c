@@ -118,7 +118,8 @@ int main(void) {
     for (int r = 0; r < 3; r += 2) {
         CHECK(jobs[r].s != WF_OK && strstr(jobs[r].msg, "rank 1 did not reach collective #1"),
               "rank %d with rank 1 hung: status %d, '%s'", r, jobs[r].s, jobs[r].msg);
-        CHECK(jobs[r].secs >= 0.3 && jobs[r].secs < 1.4, "rank %d stopped after %.2f s (timeout 0.3 s)", r, jobs[r].secs);
+        /* >= 0.25: the wait runs on CLOCK_REALTIME, the measurement on CLOCK_MONOTONIC */
+        CHECK(jobs[r].secs >= 0.25 && jobs[r].secs < 1.4, "rank %d stopped after %.2f s (timeout 0.3 s)", r, jobs[r].secs);
     }
     CHECK(jobs[1].s != WF_OK, "the late rank's barrier must fail too: '%s'", jobs[1].msg);
     /* bad arguments are statuses */
