@@ -302,7 +302,11 @@ wf_status wf_run_setup(wf_run *r) {
                         "loss, perplexity, accuracy or macro_f1)", metric);
     WF_TRY(open_backend(r));
     WF_TRY(load_model(r));
+    /* rank 0 tokenizes first (and writes the data cache); the others then read the cache instead
+     * of writing the same file at the same time */
+    if (r->comm->rank != 0) WF_TRY(wf_comm_barrier(r->comm));
     WF_TRY(load_data(r));
+    if (r->comm->rank == 0) WF_TRY(wf_comm_barrier(r->comm));
     return build(r);
 }
 

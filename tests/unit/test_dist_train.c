@@ -155,7 +155,11 @@ int main(int argc, char **argv) {
 
     /* the same global batch of 4 rows per step */
     TRAIN("r1", 4, NULL, "train.micro_batch=2", "train.grad_accum=2");
-    TRAIN("r2", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2");
+    /* with the data cache (in the test directory): rank 0 writes it, the other rank reads it */
+    char cdir[300];
+    snprintf(cdir, sizeof cdir, "%s/cache", g_dir);
+    setenv("WF_CACHE_DIR", cdir, 1);
+    TRAIN("r2", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "data.cache=true");
     TRAIN("r4", 4, NULL, "train.micro_batch=1", "dist.cpu_ranks=4");
     TRAIN("z2", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1");
     TRAIN("z4", 4, NULL, "train.micro_batch=1", "dist.cpu_ranks=4", "dist.zero_stage=1");
@@ -171,6 +175,9 @@ int main(int argc, char **argv) {
     double d12 = diff("r1", "r2", 4), d14 = diff("r1", "r4", 4), dz2 = diff("r2", "z2", 4);
     double dz4 = diff("r4", "z4", 4), dzn = diff("r2n", "z2n", 4), dres = diff("z2", "half", 4);
     double moved = diff("r1", "r1", 2);
+    char cached[600];
+    snprintf(cached, sizeof cached, "ls %s/*.wfd >/dev/null 2>&1", cdir);
+    CHECK(system(cached) == 0, "no data cache file in %s", cdir);
     printf("max |w1 - w2| %.3g, |w1 - w4| %.3g, |zero1 - dp| %.3g (2 ranks) %.3g (4 ranks) %.3g "
            "(2 ranks, no clipping), |resumed - straight| %.3g\n", d12, d14, dz2, dz4, dzn, dres);
     CHECK(d12 >= 0 && d12 <= TOL_W, "1 vs 2 ranks: %g", d12);
