@@ -98,6 +98,8 @@ static wf_status train_cpu_ranks(const wf_run_config *cfg, const wf_run_opts *o,
     if (bad >= 0)
         s = wf_error(rs->jobs[bad].s != WF_OK ? rs->jobs[bad].s : WF_ERR_BACKEND, "rank %d of %d: %s", bad,
                      W, why);
+    for (int r = 0; done == started && r < started && s == WF_OK; r++) /* a backstop: failing ranks abort */
+        if (rs->jobs[r].s != WF_OK) s = wf_error(rs->jobs[r].s, "rank %d of %d failed", r, W);
     *interrupted = rs->jobs[0].interrupted;
     if (done < started) return s; /* a rank hangs: its thread keeps rs until the process exits */
     for (int r = 0; r < started; r++) pthread_join(rs->jobs[r].th, NULL);

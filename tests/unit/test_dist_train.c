@@ -138,6 +138,35 @@ static void same_log(const char *a, const char *b) {
         CHECK(s_ == WF_OK, "run %s: %s", name, wf_last_error());                                   \
     } while (0)
 
+/* A failing rank, a hung rank, and an error on every rank. */
+static void fault_cases(void) {
+    /* a rank that fails mid-run: the others stop at once with an error naming it */
+    const char *two[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "dist.timeout_s=1"};
+    setenv("WEFT_TEST_FAULT", "1:2:fail", 1);
+    double t0 = now();
+    wf_status s = train("fail", 4, two, 3, NULL);
+    double took = now() - t0;
+    CHECK(s != WF_OK && strstr(wf_last_error(), "rank 1 of 2: injected failure at step 2"),
+          "a failing rank: status %d, '%s'", s, wf_last_error());
+    /* a rank that stops answering: the others stop after dist.timeout_s, naming it */
+    setenv("WEFT_TEST_FAULT", "1:2:hang", 1);
+    t0 = now();
+    s = train("hang", 4, two, 3, NULL);
+    double hung = now() - t0;
+    unsetenv("WEFT_TEST_FAULT");
+    CHECK(s != WF_OK && strstr(wf_last_error(), "rank 1 did not reach collective"),
+          "a hung rank: status %d, '%s'", s, wf_last_error());
+    printf("runs with a failing rank: %.2f s; with a hung rank (timeout 1 s): %.2f s\n", took, hung);
+    /* the hung rank sleeps 10 s; the run must end before it wakes: the timeout (1 s) + 1 s for
+     * the others to stop + up to 3 steps of setup and training (measured ~2 s) */
+    CHECK(hung < 9, "a hung rank held the run for %.1f s", hung);
+
+    /* a bad setting on all ranks is an ordinary error; a rank-local failure names the rank */
+    const char *bad[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "model.dtype=bf16"};
+    s = train("bad", 4, bad, 3, NULL);
+    CHECK(s != WF_OK && strstr(wf_last_error(), "rank "), "bf16 on 2 cpu ranks: %d '%s'", s, wf_last_error());
+}
+
 int main(int argc, char **argv) {
     snprintf(g_model, sizeof g_model, "%s/all-MiniLM-L6-v2", argc > 1 ? argv[1] : "models");
     char probe[1100];
@@ -196,31 +225,7 @@ int main(int argc, char **argv) {
     free(a), free(b);
     CHECK(change > 10 * TOL_W, "the weights barely moved between steps 2 and 4: %g", change);
 
-    /* a rank that fails mid-run: the others stop at once with an error naming it */
-    const char *two[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "dist.timeout_s=1"};
-    setenv("WEFT_TEST_FAULT", "1:2:fail", 1);
-    double t0 = now();
-    wf_status s = train("fail", 4, two, 3, NULL);
-    double took = now() - t0;
-    CHECK(s != WF_OK && strstr(wf_last_error(), "rank 1 of 2: injected failure at step 2"),
-          "a failing rank: status %d, '%s'", s, wf_last_error());
-    /* a rank that stops answering: the others stop after dist.timeout_s, naming it */
-    setenv("WEFT_TEST_FAULT", "1:2:hang", 1);
-    t0 = now();
-    s = train("hang", 4, two, 3, NULL);
-    double hung = now() - t0;
-    unsetenv("WEFT_TEST_FAULT");
-    CHECK(s != WF_OK && strstr(wf_last_error(), "rank 1 did not reach collective"),
-          "a hung rank: status %d, '%s'", s, wf_last_error());
-    printf("runs with a failing rank: %.2f s; with a hung rank (timeout 1 s): %.2f s\n", took, hung);
-    /* the hung rank sleeps 10 s; the run must end before it wakes: the timeout (1 s) + 1 s for
-     * the others to stop + up to 3 steps of setup and training (measured ~2 s) */
-    CHECK(hung < 9, "a hung rank held the run for %.1f s", hung);
-
-    /* a bad setting on all ranks is an ordinary error; a rank-local failure names the rank */
-    const char *bad[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "model.dtype=bf16"};
-    s = train("bad", 4, bad, 3, NULL);
-    CHECK(s != WF_OK && strstr(wf_last_error(), "rank "), "bf16 on 2 cpu ranks: %d '%s'", s, wf_last_error());
+    fault_cases();
     if (!failures && !getenv("KEEP")) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
