@@ -99,7 +99,9 @@ static int64_t row_len(const wf_run *r) {
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
-    WF_TRY(wf_trainable_build(&r->m, &r->spec, &r->t));
+    bool zero1 = c->dist.zero_stage == 1; /* ZeRO-1: AdamW moments for this rank's shard only */
+    WF_TRY(wf_trainable_build_shard(&r->m, &r->spec, zero1 ? r->comm->rank : 0, zero1 ? r->comm->world : 1,
+                                    &r->t));
     if (c->method.lora.init_from[0]) {
         if (r->spec.method != WF_METHOD_LORA)
             return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs method.type lora");
@@ -113,7 +115,7 @@ static wf_status build(wf_run *r) {
     /* per-rank dropout seeds (rank 0 keeps the single-rank one) */
     uint64_t seed = (uint64_t)c->train.seed ^ ((uint64_t)r->comm->rank * 0x9E3779B97F4A7C15ull);
     WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, seed));
-    r->tr.comm = r->comm, r->tr.zero1 = c->dist.zero_stage == 1;
+    r->tr.comm = r->comm, r->tr.zero1 = zero1;
     wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
                          .seed = (uint64_t)c->train.seed, .rank = r->comm->rank,
                          .world = r->comm->world, .drop_last = true};

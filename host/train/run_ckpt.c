@@ -15,12 +15,14 @@ wf_status wf_run_checkpoint(wf_run *r) {
                       .seed = (uint64_t)r->cfg->train.seed};
     char root[4200];
     snprintf(root, sizeof root, "%s/checkpoints", r->dir);
-    /* data parallel: every rank holds the same weights (ZeRO-1: after gathering the moments);
-     * rank 0 writes, the others wait for it, so none runs ahead of a failed save */
-    WF_TRY(wf_trainer_dist_gather_state(&r->tr));
+    /* data parallel: every rank holds the same weights (ZeRO-1: each a shard of the moments,
+     * gathered on rank 0 first); rank 0 writes, the others wait for it, so none runs ahead of a
+     * failed save */
+    const float *hm, *hv;
+    WF_TRY(wf_trainer_dist_gather_state(&r->tr, &hm, &hv));
     if (r->comm->rank == 0) {
-        WF_TRY(wf_checkpoint_save(root, r->step, &r->m, &r->t, &r->tr.host, &x, sizeof x,
-                                  (int)r->cfg->checkpoint.keep_last));
+        WF_TRY(wf_checkpoint_save_gathered(root, r->step, &r->m, &r->t, hm, hv, &r->tr.host, &x, sizeof x,
+                                           (int)r->cfg->checkpoint.keep_last));
         wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
     }
     return wf_comm_barrier(r->comm);

@@ -31,7 +31,7 @@ void wf_trainer_free(wf_trainer *tr) {
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
     wf_backend_arena_destroy(tr->m->be, &tr->comm_arena);
-    free(tr->host_out);
+    free(tr->host_out), free(tr->opt_host);
     memset(tr, 0, sizeof *tr);
 }
 

@@ -5,6 +5,7 @@
  * since NCCL reduces device memory only.
  * Not here: bucketed reduction overlapped with backward (the NCCL path reduces the flat gradient
  * once after backward, on the compute stream). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "weft/trainer.h"
@@ -61,8 +62,8 @@ wf_status wf_trainer_dist_zero1_update(wf_trainer *tr) {
     wf_comm *c = tr->comm;
     int64_t off, n;
     wf_comm_shard(t->total, c->world, c->rank, &off, &n);
-    wf_tensor g = shard_of(&t->g, off, n), p = shard_of(&t->p, off, n);
-    wf_tensor m = shard_of(&t->m, off, n), v = shard_of(&t->v, off, n), lp = {0};
+    WF_ASSERT(t->opt_off == off && t->opt_n == n); /* built by wf_trainable_build_shard */
+    wf_tensor g = shard_of(&t->g, off, n), p = shard_of(&t->p, off, n), lp = {0};
     if (t->p_lowp.data) lp = shard_of(&t->p_lowp, off, n);
     if (n > 0) WF_TRY(wf_op_grad_unscale_norm(be, &g, tr->state));
     WF_TRY(wf_comm_all_reduce(c, &tr->state->grad_sumsq, 1, WF_COMM_F32));
@@ -70,7 +71,7 @@ wf_status wf_trainer_dist_zero1_update(wf_trainer *tr) {
     int64_t n_decay = t->n_decay - off;
     n_decay = n_decay < 0 ? 0 : n_decay > n ? n : n_decay;
     if (n > 0)
-        WF_TRY(wf_op_adamw(be, &p, &g, &m, &v, t->p_lowp.data ? &lp : NULL, n_decay, &tr->adamw,
+        WF_TRY(wf_op_adamw(be, &p, &g, &t->m, &t->v, t->p_lowp.data ? &lp : NULL, n_decay, &tr->adamw,
                            tr->state));
     WF_TRY(wf_comm_all_gather(c, t->p.data, t->total, 4));
     if (t->p_lowp.data)
@@ -78,11 +79,28 @@ wf_status wf_trainer_dist_zero1_update(wf_trainer *tr) {
     return WF_OK;
 }
 
-wf_status wf_trainer_dist_gather_state(wf_trainer *tr) {
-    if (!tr->zero1) return WF_OK;
-    WF_TRY(wf_comm_all_gather(tr->comm, tr->t->m.data, tr->t->total, 4));
-    WF_TRY(wf_comm_all_gather(tr->comm, tr->t->v.data, tr->t->total, 4));
-    return wf_comm_wait(tr->comm);
+/* Each rank's shard of m, then of v, goes into its place in the gradient buffer (free between
+ * steps), is all-gathered there, and rank 0 copies the whole to the host buffer, allocated at the
+ * first checkpoint and kept. */
+wf_status wf_trainer_dist_gather_state(wf_trainer *tr, const float **host_m, const float **host_v) {
+    *host_m = *host_v = NULL;
+    wf_trainable *t = tr->t;
+    if (t->opt_n == t->total) return WF_OK;
+    wf_backend *be = tr->m->be;
+    size_t whole = (size_t)t->total * sizeof(float);
+    if (tr->comm->rank == 0 && !tr->opt_host && !(tr->opt_host = malloc(2 * whole)))
+        return wf_error(WF_ERR_OOM, "checkpoint: out of host memory for the gathered AdamW moments "
+                        "(%zu MiB)", 2 * whole >> 20);
+    const wf_tensor *mv[2] = {&t->m, &t->v};
+    for (int k = 0; k < 2; k++) {
+        float *g = t->g.data;
+        WF_TRY(be->copy(be, g + t->opt_off, mv[k]->data, (size_t)t->opt_n * sizeof(float), WF_COPY_D2D));
+        WF_TRY(wf_comm_all_gather(tr->comm, g, t->total, 4));
+        WF_TRY(wf_comm_wait(tr->comm));
+        if (tr->comm->rank == 0) WF_TRY(be->copy(be, tr->opt_host + (size_t)k * t->total, g, whole, WF_COPY_D2H));
+    }
+    if (tr->comm->rank == 0) *host_m = tr->opt_host, *host_v = tr->opt_host + t->total;
+    return WF_OK;
 }
 
 wf_status wf_trainer_dist_sum_eval(wf_trainer *tr, wf_eval_acc *acc) {

@@ -38,6 +38,7 @@ typedef struct wf_trainer {
      * memory through which host values are summed over ranks. */
     wf_comm *comm;
     bool zero1;
+    float *opt_host;         /* ZeRO-1, rank 0: (2 * total) the gathered m and v for checkpoints */
     wf_arena comm_arena;
     void *stage;
 } wf_trainer;
@@ -69,8 +70,10 @@ wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n);
 wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr);
 /* ZeRO-1: unscale + global norm from the shards, AdamW on this rank's shard, all-gather. */
 wf_status wf_trainer_dist_zero1_update(wf_trainer *tr);
-/* ZeRO-1: every rank's AdamW moments gathered into the full m and v (before a checkpoint). */
-wf_status wf_trainer_dist_gather_state(wf_trainer *tr);
+/* ZeRO-1, before a checkpoint (every rank calls it): the AdamW moments of all ranks gathered on
+ * rank 0's host, *host_m and *host_v (total); NULL on the other ranks and when the trainable set
+ * holds the whole moments. Overwrites the gradient buffer. */
+wf_status wf_trainer_dist_gather_state(wf_trainer *tr, const float **host_m, const float **host_v);
 
 /* Evaluation accumulators: loss over tokens; classification accuracy and per-class counts. */
 #define WF_EVAL_MAX_CLASSES 64

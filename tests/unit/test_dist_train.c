@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "expect.h"
+#include "weft/comm.h"
 #include "weft/run.h"
 #include "weft/safetensors.h"
+#include "weft/trainable.h"
 
 #define TOL_W 1e-4 /* 0.1 lr: see the header */
 
@@ -72,13 +74,13 @@ static wf_status train(const char *name, int steps, const char *const *extra, in
     return wf_run_train(&cfg, &o, &interrupted);
 }
 
-/* The master weights ("p") of dir/name's checkpoint at `step`; NULL when unreadable. */
-static float *weights(const char *name, int step, int64_t *n) {
+/* Tensor `which` ("p", "m" or "v") of dir/name's checkpoint at `step`; NULL when unreadable. */
+static float *flat_of(const char *name, int step, const char *which, int64_t *n) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s/checkpoints/step-%d/trainable.safetensors", g_dir, name, step);
     wf_st_file *f;
     if (wf_st_open(p, &f) != WF_OK) return fprintf(stderr, "%s: %s\n", p, wf_last_error()), NULL;
-    const wf_st_tensor *t = wf_st_find(f, "p");
+    const wf_st_tensor *t = wf_st_find(f, which);
     *n = t ? t->shape[0] : 0;
     float *w = t ? malloc((size_t)*n * 4) : NULL;
     if (w && wf_st_read_f32(t, w, *n) != WF_OK) free(w), w = NULL;
@@ -86,10 +88,13 @@ static float *weights(const char *name, int step, int64_t *n) {
     return w;
 }
 
-/* Largest |a - b| between two runs' weights at `step`; -1 when either is missing. */
-static double diff(const char *a, const char *b, int step) {
+static float *weights(const char *name, int step, int64_t *n) { return flat_of(name, step, "p", n); }
+
+/* Largest |a - b| of tensor `which` between two runs' checkpoints at `step`; -1 when either is
+ * missing. */
+static double diff_of(const char *a, const char *b, int step, const char *which) {
     int64_t na = 0, nb = 0;
-    float *wa = weights(a, step, &na), *wb = weights(b, step, &nb);
+    float *wa = flat_of(a, step, which, &na), *wb = flat_of(b, step, which, &nb);
     double d = -1;
     if (wa && wb && na == nb) {
         d = 0;
@@ -98,6 +103,7 @@ static double diff(const char *a, const char *b, int step) {
     free(wa), free(wb);
     return d;
 }
+static double diff(const char *a, const char *b, int step) { return diff_of(a, b, step, "p"); }
 
 /* From dir/name/metrics.jsonl: the `key` of each line of `split` (up to cap); the count. */
 static int metric(const char *name, const char *split, const char *key, double *out, int cap) {
@@ -137,6 +143,41 @@ static void same_log(const char *a, const char *b) {
         wf_status s_ = train(name, steps, x_, (int)(sizeof x_ / sizeof x_[0]), resume);            \
         CHECK(s_ == WF_OK, "run %s: %s", name, wf_last_error());                                   \
     } while (0)
+
+/* ZeRO-1's trainable set holds 1/world of the AdamW moments. */
+static void shard_sizes(void) {
+    wf_backend *be;
+    wf_model m;
+    wf_trainable full, part;
+    wf_peft_spec sp;
+    wf_peft_spec_default(&sp);
+    sp.method = WF_METHOD_FULL;
+    if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load(g_model, be, WF_F32, &m) != WF_OK) {
+        CHECK(0, "load %s: %s", g_model, wf_last_error());
+        return;
+    }
+    EXPECT(wf_trainable_build(&m, &sp, &full) == WF_OK);
+    int64_t total = full.total;
+    size_t full_bytes = full.arena.size;
+    wf_trainable_free(&m, &full);
+    wf_model_free(&m); /* the trainable set owned its weights: a fresh model for the next one */
+    if (wf_model_load(g_model, be, WF_F32, &m) != WF_OK) {
+        CHECK(0, "load %s: %s", g_model, wf_last_error());
+        return;
+    }
+    EXPECT(wf_trainable_build_shard(&m, &sp, 3, 4, &part) == WF_OK);
+    int64_t off, n;
+    wf_comm_shard(total, 4, 3, &off, &n);
+    CHECK(part.opt_off == off && part.opt_n == n && part.m.shape[0] == n && part.total == total,
+          "shard 3 of 4: [%lld, +%lld) of %lld", (long long)part.opt_off, (long long)part.opt_n, (long long)total);
+    /* p and g whole, m and v a quarter: 2.5 of 4 buffers (+ alignment) */
+    CHECK(part.arena.size < full_bytes * 5 / 8 + 4096, "ZeRO-1 arena %zu bytes vs %zu", part.arena.size, full_bytes);
+    printf("trainable arena, full fine-tune of all-MiniLM-L6-v2: %.1f MiB, ZeRO-1 shard of 4: %.1f MiB\n",
+           (double)full_bytes / (1 << 20), (double)part.arena.size / (1 << 20));
+    wf_trainable_free(&m, &part);
+    wf_model_free(&m);
+    wf_backend_close(be);
+}
 
 /* A failing rank, a hung rank, and an error on every rank. */
 static void fault_cases(void) {
@@ -214,6 +255,9 @@ int main(int argc, char **argv) {
     CHECK(dz2 >= 0 && dz2 <= TOL_W, "ZeRO-1 vs plain, 2 ranks: %g", dz2);
     CHECK(dz4 >= 0 && dz4 <= TOL_W, "ZeRO-1 vs plain, 4 ranks: %g", dz4);
     CHECK(dzn == 0, "ZeRO-1 vs plain, 2 ranks, no clipping: %g (must be bit-equal)", dzn);
+    /* ZeRO-1 keeps a shard of m and v per rank; the checkpoint gathers them whole */
+    double dm = diff_of("r2n", "z2n", 4, "m"), dv = diff_of("r2n", "z2n", 4, "v");
+    CHECK(dm == 0 && dv == 0, "ZeRO-1 vs plain AdamW moments in the checkpoint: %g, %g", dm, dv);
     CHECK(dres == 0, "resumed vs uninterrupted: %g", dres);
     CHECK(moved == 0, "self-compare: %g", moved);
     same_log("r1", "r2"), same_log("r1", "r4"), same_log("r1", "z4");
@@ -226,6 +270,7 @@ int main(int argc, char **argv) {
     CHECK(change > 10 * TOL_W, "the weights barely moved between steps 2 and 4: %g", change);
 
     fault_cases();
+    shard_sizes();
     if (!failures && !getenv("KEEP")) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
