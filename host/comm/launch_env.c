@@ -46,6 +46,14 @@ static wf_status read_family(wf_launch_env *e, const char *const names[3], const
     return WF_OK;
 }
 
+/* Whether the launcher says the ranks are on more than one node (then 127.0.0.1 cannot be rank
+ * 0's address). */
+static bool spans_nodes(const wf_launch_env *e) {
+    const char *nodes = getenv("SLURM_NNODES"), *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!strcmp(e->source, "SLURM_*") && nodes && atoi(nodes) > 1) return true;
+    return !strcmp(e->source, "OMPI_COMM_WORLD_*") && local && atoi(local) > 0 && atoi(local) < e->world;
+}
+
 wf_status wf_launch_env_read(wf_launch_env *e) {
     memset(e, 0, sizeof *e);
     e->world = 1, e->port = 29500;
@@ -59,6 +67,9 @@ wf_status wf_launch_env_read(wf_launch_env *e) {
     for (int i = 0; i < 3 && !hit; i++) WF_TRY(read_family(e, fam[i], src[i], &hit));
     const char *a = getenv("MASTER_ADDR");
     if (a && *a) snprintf(e->addr, sizeof e->addr, "%s", a);
+    else if (e->world > 1 && spans_nodes(e))
+        return wf_error(WF_ERR_INVALID, "environment: %s says %d ranks on several nodes, but MASTER_ADDR "
+                        "is not set (the host of rank 0, where the NCCL id is handed out)", e->source, e->world);
     bool found;
     WF_TRY(env_int("MASTER_PORT", 1, &e->port, &found));
     if (e->port > 65535) return wf_error(WF_ERR_INVALID, "environment: MASTER_PORT=%d is not a port", e->port);

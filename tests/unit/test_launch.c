@@ -15,7 +15,7 @@
 static const char *const k_vars[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK",
                                      "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_PROCID",
                                      "SLURM_NTASKS", "SLURM_LOCALID", "MASTER_ADDR", "MASTER_PORT",
-                                     "WEFT_DEVICE"};
+                                     "WEFT_DEVICE", "SLURM_NNODES", "OMPI_COMM_WORLD_LOCAL_SIZE"};
 
 static void clear_env(void) {
     for (size_t i = 0; i < sizeof k_vars / sizeof k_vars[0]; i++) unsetenv(k_vars[i]);
@@ -41,6 +41,16 @@ static void env_cases(void) {
     EXPECT(wf_launch_env_read(&e) == WF_ERR_INVALID && strstr(wf_last_error(), "RANK=\"x1\""));
     unsetenv("WORLD_SIZE"), setenv("RANK", "1", 1);
     EXPECT(wf_launch_env_read(&e) == WF_ERR_INVALID && strstr(wf_last_error(), "WORLD_SIZE is not"));
+    /* several nodes without MASTER_ADDR: an error, not a timeout at 127.0.0.1 */
+    clear_env();
+    setenv("SLURM_PROCID", "0", 1), setenv("SLURM_NTASKS", "16", 1), setenv("SLURM_NNODES", "2", 1);
+    EXPECT(wf_launch_env_read(&e) == WF_ERR_INVALID && strstr(wf_last_error(), "MASTER_ADDR is not set"));
+    setenv("SLURM_NNODES", "1", 1);
+    EXPECT(wf_launch_env_read(&e) == WF_OK && !strcmp(e.addr, "127.0.0.1"));
+    clear_env();
+    setenv("OMPI_COMM_WORLD_RANK", "1", 1), setenv("OMPI_COMM_WORLD_SIZE", "8", 1);
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4", 1);
+    EXPECT(wf_launch_env_read(&e) == WF_ERR_INVALID && strstr(wf_last_error(), "OMPI_COMM_WORLD_*"));
     clear_env();
     setenv("MASTER_PORT", "70000", 1);
     EXPECT(wf_launch_env_read(&e) == WF_ERR_INVALID && strstr(wf_last_error(), "MASTER_PORT"));
