@@ -41,8 +41,9 @@ const wf_cfg_section wf_cfg_sections[] = {
     {"checkpoint", "Periodic checkpoints (for --resume) in `<output.dir>/checkpoints/`."},
     {"output", "Where the run writes its files, and how often it logs."},
     {"backend", "The device that runs the ops."},
-    {"dist", "Data parallelism: ranks, ZeRO-1, fault timeout. Multi-GPU and multi-node runs are "
-             "started by `weft launch` (README \"Multi-GPU and multi-node\")."},
+    {"dist", "Data parallelism: ranks, ZeRO-1, fault timeout. Multi-GPU runs are started by "
+             "`weft launch --gpus`, multi-node runs by srun / mpirun (README \"Multi-GPU and "
+             "multi-node\", docs/distributed.md)."},
 };
 const int64_t wf_cfg_nsections = sizeof wf_cfg_sections / sizeof wf_cfg_sections[0];
 
@@ -201,8 +202,9 @@ const wf_cfg_key wf_cfg_keys[] = {
      "communicator (backend cpu; `weft launch --cpu-ranks N` sets it); 1: a single rank",
      .aliases = "ranks world_size"},
     {.path = "dist.zero_stage", .type = WF_CFG_INT, F(dist.zero_stage), .def = "0", IN(0, 1),
-     .unit = "stage", .doc = "0: every rank runs the whole AdamW update; 1: ZeRO-1, each rank "
-     "updates its shard of the weights and gathers the rest", .aliases = "zero"},
+     .unit = "stage", .doc = "0: every rank holds all AdamW state and runs the whole update; 1: "
+     "ZeRO-1, each rank keeps the AdamW moments of its shard of the weights only, updates that "
+     "shard and gathers the rest", .aliases = "zero"},
     {.path = "dist.timeout_s", .type = WF_CFG_FLOAT, F(dist.timeout_s), .def = "300", GT(0),
      .unit = "s", .doc = "a collective that waits longer for a rank fails, naming that rank",
      .aliases = "timeout nccl_timeout"},
