@@ -99,9 +99,11 @@ static int64_t row_len(const wf_run *r) {
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
-    bool zero1 = c->dist.zero_stage == 1; /* ZeRO-1: AdamW moments for this rank's shard only */
-    WF_TRY(wf_trainable_build_shard(&r->m, &r->spec, zero1 ? r->comm->rank : 0, zero1 ? r->comm->world : 1,
-                                    &r->t));
+    /* ZeRO-1: AdamW moments for this rank's shard only (--dry-run on one rank plans rank 0's
+     * shard of dist.cpu_ranks) */
+    bool zero1 = c->dist.zero_stage == 1;
+    int world = r->comm->world > 1 ? r->comm->world : (int)c->dist.cpu_ranks;
+    WF_TRY(wf_trainable_build_shard(&r->m, &r->spec, zero1 ? r->comm->rank : 0, zero1 ? world : 1, &r->t));
     if (c->method.lora.init_from[0]) {
         if (r->spec.method != WF_METHOD_LORA)
             return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs method.type lora");

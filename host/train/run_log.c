@@ -97,8 +97,9 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
     fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, weights %s:\n", r->be->name,
             r->be->device_name, (long long)B, (long long)T, wf_dtype_name(r->dtype));
     fprintf(f, "  %-34s %10.1f MiB\n", "frozen + loaded weights", mib(weights));
-    fprintf(f, "  %-34s %10.1f MiB  (%lld trainable values)\n",
-            "trainable: fp32 master, grads, m, v", mib(trainable), (long long)r->t.total);
+    fprintf(f, "  %-34s %10.1f MiB  (%lld trainable values%s)\n",
+            "trainable: fp32 master, grads, m, v", mib(trainable), (long long)r->t.total,
+            r->t.opt_n < r->t.total ? "; ZeRO-1: m, v for this rank's shard" : "");
     fprintf(f, "  %-34s %10.1f MiB\n", "activations (forward + backward)", mib(acts));
     fprintf(f, "  %-34s %10.1f MiB\n", "batch inputs", mib(batch));
     fprintf(f, "  %-34s %10.1f MiB\n", "scratch", mib(scratch));
