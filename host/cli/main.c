@@ -15,6 +15,7 @@ static const struct {
     {"export", "RUN_DIR  write a run as a PEFT adapter and/or a merged model", wf_cmd_export},
     {"generate", "MODEL  text from a causal LM (greedy or sampled, KV cache, chat template)", wf_cmd_generate},
     {"compare", "CONFIG  one task under several methods: parameters, memory, speed, quality", wf_cmd_compare},
+    {"launch", "--gpus 0,1 -- train CONFIG  data-parallel run: a process per GPU, or --cpu-ranks N", wf_cmd_launch},
     {"inspect", "MODEL  family, sizes, parameter counts, dtype and memory of a model", wf_cmd_inspect},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

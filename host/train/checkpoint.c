@@ -67,17 +67,23 @@ static char *param_table(const wf_trainable *t) {
 typedef struct flat_src {
     wf_backend *be;
     const wf_tensor *bufs[3]; /* p, m, v */
+    const float *host[3];     /* or these (total) host arrays, when given */
 } flat_src;
 
-/* Streams a slice of p, m or v from backend memory. */
+/* Streams a slice of p, m or v from backend memory (or from a gathered host copy). */
 static wf_status fill_flat(void *ctx, int64_t i, void *dst, uint64_t offset, size_t bytes) {
     const flat_src *f = ctx;
+    if (f->host[i]) {
+        memcpy(dst, (const char *)f->host[i] + offset, bytes);
+        return WF_OK;
+    }
     WF_TRY(f->be->copy(f->be, dst, (const char *)f->bufs[i]->data + offset, bytes, WF_COPY_D2H));
     return f->be->sync(f->be);
 }
 
-static wf_status write_trainable(const wf_model *m, const wf_trainable *t, const char *path) {
-    flat_src src = {m->be, {&t->p, &t->m, &t->v}};
+static wf_status write_trainable(const wf_model *m, const wf_trainable *t, const float *const mv[2],
+                                 const char *path) {
+    flat_src src = {m->be, {&t->p, &t->m, &t->v}, {NULL, mv[0], mv[1]}};
     int64_t shape[1] = {t->total};
     wf_st_entry e[3] = {{"p", WF_ST_F32, 1, shape, NULL}, {"m", WF_ST_F32, 1, shape, NULL},
                         {"v", WF_ST_F32, 1, shape, NULL}};
@@ -124,12 +130,12 @@ static cJSON *state_json(int64_t step, const wf_trainable *t, const wf_step_stat
 }
 
 static wf_status write_step_dir(const char *tmp, int64_t step, const wf_model *m,
-                                const wf_trainable *t, const wf_step_state *st, const void *extra,
-                                size_t extra_len) {
+                                const wf_trainable *t, const float *const mv[2],
+                                const wf_step_state *st, const void *extra, size_t extra_len) {
     char path[WF_PATH_MAX];
     WF_TRY(stage("trainable", tmp));
     WF_TRY(wf_path_join(path, tmp, TRAINABLE_FILE));
-    WF_TRY(write_trainable(m, t, path));
+    WF_TRY(write_trainable(m, t, mv, path));
     WF_TRY(stage("extra", tmp));
     WF_TRY(wf_path_join(path, tmp, EXTRA_FILE));
     WF_TRY(wf_file_write_atomic(path, extra_len ? extra : "", extra_len));
@@ -215,14 +221,26 @@ static wf_status prune(const char *root, int keep_last, int64_t saved) {
 wf_status wf_checkpoint_save(const char *root, int64_t step, const wf_model *m,
                              const wf_trainable *t, const wf_step_state *state_host,
                              const void *extra, size_t extra_len, int keep_last) {
+    return wf_checkpoint_save_gathered(root, step, m, t, NULL, NULL, state_host, extra, extra_len,
+                                       keep_last);
+}
+
+wf_status wf_checkpoint_save_gathered(const char *root, int64_t step, const wf_model *m,
+                                      const wf_trainable *t, const float *host_m,
+                                      const float *host_v, const wf_step_state *state_host,
+                                      const void *extra, size_t extra_len, int keep_last) {
     char dir[WF_PATH_MAX], tmp[WF_PATH_MAX], name[64];
+    const float *const mv[2] = {host_m, host_v};
     if (step < 0 || !state_host || (extra_len && !extra))
         return wf_error(WF_ERR_INVALID, "%s: checkpoint save needs step >= 0 (got %" PRId64 "), the "
                         "step state, and data for %zu trainer bytes", root, step, extra_len);
+    if (t->opt_n != t->total && (!host_m || !host_v))
+        return wf_error(WF_ERR_INVALID, "%s: the trainable set holds a shard of the AdamW moments: "
+                        "saving needs them gathered (wf_checkpoint_save_gathered)", root);
     snprintf(name, sizeof name, "step-%" PRId64, step);
     WF_TRY(wf_path_join(dir, root, name));
     WF_TRY(wf_outdir_begin(dir, tmp));
-    wf_status s = write_step_dir(tmp, step, m, t, state_host, extra, extra_len);
+    wf_status s = write_step_dir(tmp, step, m, t, mv, state_host, extra, extra_len);
     if (s == WF_OK) s = stage("commit", tmp);
     if (s != WF_OK) {
         wf_outdir_abort(tmp);
@@ -403,13 +421,14 @@ static wf_status read_step_state(const ckpt *c, wf_step_state *st) {
 }
 
 /* Copies the validated checkpoint into t: p through wf_trainable_set (master and low-precision
- * copy), m and v whole. */
+ * copy), m and v whole (or the trainable set's shard of them). */
 static wf_status restore(const ckpt *c, const wf_model *m, wf_trainable *t) {
     const float *p = c->flat[0]->data;
     for (int i = 0; i < t->n_params; i++) WF_TRY(wf_trainable_set(m, t, &t->params[i], p + t->params[i].offset));
-    size_t bytes = (size_t)t->total * sizeof(float);
-    WF_TRY(m->be->copy(m->be, t->m.data, c->flat[1]->data, bytes, WF_COPY_H2D));
-    WF_TRY(m->be->copy(m->be, t->v.data, c->flat[2]->data, bytes, WF_COPY_H2D));
+    size_t bytes = (size_t)t->opt_n * sizeof(float);
+    const float *ms = c->flat[1]->data, *vs = c->flat[2]->data;
+    WF_TRY(m->be->copy(m->be, t->m.data, ms + t->opt_off, bytes, WF_COPY_H2D));
+    WF_TRY(m->be->copy(m->be, t->v.data, vs + t->opt_off, bytes, WF_COPY_H2D));
     return m->be->sync(m->be);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "run_internal.h"
 
@@ -20,8 +21,11 @@ static wf_status open_backend(wf_run *r) {
                      : c->backend.name == WF_CFG_BACKEND_CPU ? "cpu"
                      : wf_backend_available("cuda") ? "cuda" : "cpu";
     if (c->backend.threads > 0) omp_set_num_threads((int)c->backend.threads);
+    else if (r->comm->world > 1 && c->dist.cpu_ranks > 1) /* ranks share the cores */
+        omp_set_num_threads(omp_get_num_procs() / r->comm->world > 1 ? omp_get_num_procs() / r->comm->world : 1);
     wf_backend_options bo = {.device = (int)c->backend.device};
     WF_TRY(wf_backend_open(name, &bo, &r->be));
+    if (r->comm->world > 1) r->comm->be = r->be;
     r->dtype = c->model.dtype == WF_CFG_DTYPE_BF16 ? WF_BF16 : c->model.dtype == WF_CFG_DTYPE_FP16 ? WF_F16 : WF_F32;
     /* no silent fallback: a bf16/fp16 request on the CPU would train (slower, in fp32) with
      * numbers other than the user asked for */
@@ -68,7 +72,7 @@ static wf_status load_data(wf_run *r) {
     o.model_path = c->model.path;
     WF_TRY(wf_data_load(&o, r->tok, c->data.train, c->data.eval[0] ? c->data.eval : NULL, &r->train,
                         &r->eval, &r->report));
-    wf_data_report_print(&r->report, stderr);
+    if (r->comm->rank == 0) wf_data_report_print(&r->report, stderr);
     return WF_OK;
 }
 
@@ -111,7 +115,11 @@ static wf_status image_spec(const wf_run *r, wf_image_spec *s) {
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
-    WF_TRY(wf_trainable_build(&r->m, &r->spec, &r->t));
+    /* ZeRO-1: AdamW moments for this rank's shard only (--dry-run on one rank plans rank 0's
+     * shard of dist.cpu_ranks) */
+    bool zero1 = c->dist.zero_stage == 1;
+    int world = r->comm->world > 1 ? r->comm->world : (int)c->dist.cpu_ranks;
+    WF_TRY(wf_trainable_build_shard(&r->m, &r->spec, zero1 ? r->comm->rank : 0, zero1 ? world : 1, &r->t));
     if (c->method.lora.init_from[0]) {
         if (r->spec.method != WF_METHOD_LORA)
             return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs method.type lora");
@@ -122,7 +130,10 @@ static wf_status build(wf_run *r) {
                            .weight_decay = (float)c->train.weight_decay,
                            .max_grad_norm = (float)c->train.max_grad_norm};
     int64_t B = c->train.micro_batch, T = row_len(r);
-    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, (uint64_t)c->train.seed));
+    /* per-rank dropout seeds (rank 0 keeps the single-rank one) */
+    uint64_t seed = (uint64_t)c->train.seed ^ ((uint64_t)r->comm->rank * 0x9E3779B97F4A7C15ull);
+    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, seed));
+    r->tr.comm = r->comm, r->tr.zero1 = zero1;
     if (r->dtype == WF_F16) {
         wf_scaler_hparams sh = {.dynamic = true, .growth = (float)c->train.loss_scale.growth_factor,
                                 .backoff = (float)c->train.loss_scale.backoff_factor,
@@ -130,7 +141,8 @@ static wf_status build(wf_run *r) {
         WF_TRY(wf_trainer_set_scaler(&r->tr, (float)c->train.loss_scale.init_scale, &sh));
     }
     wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
-                         .seed = (uint64_t)c->train.seed, .rank = 0, .world = 1, .drop_last = true};
+                         .seed = (uint64_t)c->train.seed, .rank = r->comm->rank,
+                         .world = r->comm->world, .drop_last = true};
     if (r->m.arch.family == WF_FAMILY_VIT) WF_TRY(image_spec(r, &lo.image));
     WF_TRY(wf_loader_create(r->train, &lo, &r->train_loader));
     if (r->eval) {
@@ -237,6 +249,24 @@ static wf_status one_step(wf_run *r, double *secs) {
     return wf_run_log_step(r, &res, lr, *secs);
 }
 
+/* Fault injection for the tests of rank failures (tests/unit/test_dist_train.c):
+ * WEFT_TEST_FAULT=RANK:STEP:fail makes that rank fail after optimizer step STEP, :hang makes it
+ * stop answering for 10 x dist.timeout_s. */
+static wf_status test_fault(const wf_run *r) {
+    const char *f = getenv("WEFT_TEST_FAULT");
+    int rank, step;
+    char kind[8];
+    if (!f || sscanf(f, "%d:%d:%7s", &rank, &step, kind) != 3 || rank != r->comm->rank || step != r->step)
+        return WF_OK;
+    if (strcmp(kind, "hang") == 0) {
+        double t = 10 * r->cfg->dist.timeout_s;
+        struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+        nanosleep(&ts, NULL);
+        return WF_OK;
+    }
+    return wf_error(WF_ERR_INVALID, "injected failure at step %d (WEFT_TEST_FAULT)", step);
+}
+
 static bool eval_due(const wf_run *r) {
     int64_t every = r->cfg->eval.every_steps ? r->cfg->eval.every_steps : r->steps_per_epoch;
     /* the last step is evaluated as "after training" */
@@ -249,12 +279,16 @@ wf_status wf_run_loop(wf_run *r, bool *interrupted) {
     while (r->step < r->total_steps) {
         double secs;
         WF_TRY(one_step(r, &secs));
+        WF_TRY(test_fault(r));
         bool stop_early = false;
         if (eval_due(r)) {
             wf_eval_result e;
             WF_TRY(wf_run_eval(r, "step", &e));
             stop_early = early_stop(r, &e);
         }
+        int64_t stop_sig = g_stop; /* every rank stops at the same step */
+        WF_TRY(wf_trainer_dist_sum_i64(&r->tr, &stop_sig, 1));
+        if (stop_sig && !g_stop) g_stop = SIGTERM;
         if (g_stop || (ck > 0 && r->step % ck == 0) || stop_early) WF_TRY(wf_run_checkpoint(r));
         if (g_stop) {
             wf_progress_note(&r->progress, "stopped by signal %d at step %lld; resume with --resume %s",
@@ -283,9 +317,11 @@ void wf_run_cleanup(wf_run *r) {
     wf_dataset_free(r->train), wf_dataset_free(r->eval);
     wf_tokenizer_free(r->tok);
     wf_backend_close(r->be);
+    if (r->quiet) fclose(r->quiet);
 }
 
 wf_status wf_run_setup(wf_run *r) {
+    if (!r->comm) r->comm = wf_comm_single();
     snprintf(r->dir, sizeof r->dir, "%s", r->cfg->output.dir);
     const char *metric = r->cfg->eval.early_stopping.metric;
     if (metric[0] && strcmp(metric, "loss") && strcmp(metric, "perplexity") && strcmp(metric, "accuracy") &&
@@ -294,14 +330,19 @@ wf_status wf_run_setup(wf_run *r) {
                         "loss, perplexity, accuracy or macro_f1)", metric);
     WF_TRY(open_backend(r));
     WF_TRY(load_model(r));
+    /* rank 0 tokenizes first (and writes the data cache); the others then read the cache instead
+     * of writing the same file at the same time */
+    if (r->comm->rank != 0) WF_TRY(wf_comm_barrier(r->comm));
     WF_TRY(load_data(r));
+    if (r->comm->rank == 0) WF_TRY(wf_comm_barrier(r->comm));
     return build(r);
 }
 
-wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *interrupted) {
+wf_status wf_run_train_rank(const wf_run_config *cfg, const wf_run_opts *o, wf_comm *comm,
+                            bool *interrupted) {
     wf_run *r = calloc(1, sizeof *r);
     if (!r) return wf_error(WF_ERR_OOM, "train: out of memory");
-    r->cfg = cfg;
+    r->cfg = cfg, r->comm = comm;
     *interrupted = false;
     g_stop = 0;
     wf_status s = wf_run_setup(r);
@@ -310,7 +351,9 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
     } else if (s == WF_OK) {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        wf_progress_init(&r->progress, NULL, r->total_steps, cfg->output.log_every);
+        if (comm->rank != 0 && !(r->quiet = fopen("/dev/null", "w")))
+            s = wf_error(WF_ERR_IO, "/dev/null: cannot open");
+        wf_progress_init(&r->progress, r->quiet, r->total_steps, cfg->output.log_every);
         s = wf_run_log_open(r);
         if (s == WF_OK && o->resume) s = wf_run_resume(r, o->resume);
         wf_eval_result e;
@@ -322,7 +365,9 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
     }
+    char why[1024]; /* the cleanup may leave messages of its own */
+    snprintf(why, sizeof why, "%s", s == WF_OK ? "" : wf_last_error());
     wf_run_cleanup(r);
     free(r);
-    return s;
+    return s == WF_OK ? WF_OK : wf_error(s, "%s", why);
 }

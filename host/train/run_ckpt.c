@@ -15,10 +15,17 @@ wf_status wf_run_checkpoint(wf_run *r) {
                       .seed = (uint64_t)r->cfg->train.seed};
     char root[4200];
     snprintf(root, sizeof root, "%s/checkpoints", r->dir);
-    WF_TRY(wf_checkpoint_save(root, r->step, &r->m, &r->t, &r->tr.host, &x, sizeof x,
-                              (int)r->cfg->checkpoint.keep_last));
-    wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
-    return WF_OK;
+    /* data parallel: every rank holds the same weights (ZeRO-1: each a shard of the moments,
+     * gathered on rank 0 first); rank 0 writes, the others wait for it, so none runs ahead of a
+     * failed save */
+    const float *hm, *hv;
+    WF_TRY(wf_trainer_dist_gather_state(&r->tr, &hm, &hv));
+    if (r->comm->rank == 0) {
+        WF_TRY(wf_checkpoint_save_gathered(root, r->step, &r->m, &r->t, hm, hv, &r->tr.host, &x, sizeof x,
+                                           (int)r->cfg->checkpoint.keep_last));
+        wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
+    }
+    return wf_comm_barrier(r->comm);
 }
 
 /* `path`: a run directory (its newest checkpoint), a checkpoints/ directory, or a step-N dir. */
@@ -55,6 +62,7 @@ wf_status wf_run_resume(wf_run *r, const char *path) {
 
 wf_status wf_run_export(wf_run *r) {
     char dir[4200];
+    if (r->comm->rank != 0) return wf_comm_barrier(r->comm); /* rank 0 writes the exports */
     if (r->spec.method == WF_METHOD_LORA) {
         snprintf(dir, sizeof dir, "%s/adapter", r->dir);
         WF_TRY(wf_export_peft(&r->m, &r->t, &r->spec, r->cfg->model.path, dir));
@@ -65,5 +73,5 @@ wf_status wf_run_export(wf_run *r) {
         WF_TRY(wf_export_merged(&r->m, &r->t, r->cfg->model.path, dir));
         wf_progress_note(&r->progress, "merged model: %s", dir);
     }
-    return WF_OK;
+    return wf_comm_barrier(r->comm);
 }

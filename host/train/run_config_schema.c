@@ -45,6 +45,9 @@ const wf_cfg_section wf_cfg_sections[] = {
     {"checkpoint", "Periodic checkpoints (for --resume) in `<output.dir>/checkpoints/`."},
     {"output", "Where the run writes its files, and how often it logs."},
     {"backend", "The device that runs the ops."},
+    {"dist", "Data parallelism: ranks, ZeRO-1, fault timeout. Multi-GPU runs are started by "
+             "`weft launch --gpus`, multi-node runs by srun / mpirun (README \"Multi-GPU and "
+             "multi-node\", docs/distributed.md)."},
 };
 const int64_t wf_cfg_nsections = sizeof wf_cfg_sections / sizeof wf_cfg_sections[0];
 
@@ -215,6 +218,18 @@ const wf_cfg_key wf_cfg_keys[] = {
      .unit = "index", .doc = "GPU index (single-process runs)", .aliases = "gpu cuda_device"},
     {.path = "backend.threads", .type = WF_CFG_INT, F(backend.threads), .def = "0", GE(0),
      .unit = "threads", .doc = "CPU threads; 0: all cores", .aliases = "num_threads"},
+
+    {.path = "dist.cpu_ranks", .type = WF_CFG_INT, F(dist.cpu_ranks), .def = "1", IN(1, 64),
+     .unit = "ranks", .doc = "data-parallel ranks as threads of one process over the CPU "
+     "communicator (backend cpu; `weft launch --cpu-ranks N` sets it); 1: a single rank",
+     .aliases = "ranks world_size"},
+    {.path = "dist.zero_stage", .type = WF_CFG_INT, F(dist.zero_stage), .def = "0", IN(0, 1),
+     .unit = "stage", .doc = "0: every rank holds all AdamW state and runs the whole update; 1: "
+     "ZeRO-1, each rank keeps the AdamW moments of its shard of the weights only, updates that "
+     "shard and gathers the rest", .aliases = "zero"},
+    {.path = "dist.timeout_s", .type = WF_CFG_FLOAT, F(dist.timeout_s), .def = "300", GT(0),
+     .unit = "s", .doc = "a collective that waits longer for a rank fails, naming that rank",
+     .aliases = "timeout nccl_timeout"},
 };
 const int64_t wf_cfg_nkeys = sizeof wf_cfg_keys / sizeof wf_cfg_keys[0];
 

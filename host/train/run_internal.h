@@ -33,6 +33,8 @@ typedef struct wf_run {
     wf_early_stop stop;          /* early stopping state */
     double train_secs;           /* optimizer steps' wall time in this process (no eval) */
     int64_t train_tokens;        /* input tokens (images: patches + CLS) of those steps */
+    wf_comm *comm;               /* this rank's communicator (wf_comm_single for one rank) */
+    FILE *quiet;                 /* /dev/null: the progress stream of ranks other than 0 */
 } wf_run;
 
 /* The state a checkpoint carries besides the weights (run_ckpt.c). */
@@ -45,6 +47,10 @@ typedef struct wf_run_extra {
     int32_t have_best;
     uint64_t seed;
 } wf_run_extra;
+
+/* One rank's whole run over `comm` (run.c); wf_run_train (run_dist.c) picks the ranks. */
+wf_status wf_run_train_rank(const wf_run_config *cfg, const wf_run_opts *o, wf_comm *comm,
+                            bool *interrupted);
 
 /* Backend, model, tokenizer, data, trainable set, trainer and loaders from r->cfg. */
 wf_status wf_run_setup(wf_run *r);

@@ -11,6 +11,7 @@
 
 wf_status wf_run_log_open(wf_run *r) {
     char p[4200];
+    if (r->comm->rank != 0) return wf_metrics_open("/dev/null", &r->metrics); /* rank 0 logs */
     WF_TRY(wf_mkdir_p(r->dir));
     snprintf(p, sizeof p, "%s/config.json", r->dir);
     WF_TRY(wf_run_config_write(r->cfg, p));
@@ -68,6 +69,7 @@ wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
         WF_TRY(wf_loader_next(r->eval_loader, &b));
         WF_TRY(wf_trainer_eval_batch(&r->tr, &b, &acc));
     }
+    WF_TRY(wf_trainer_dist_sum_eval(&r->tr, &acc)); /* each rank evaluated its shard */
     *out = wf_eval_finish(&acc, r->m.arch.head);
     const char *names[] = {"loss", "perplexity", "accuracy", "macro_f1"};
     double vals[] = {out->loss, out->perplexity, out->accuracy, out->macro_f1};
@@ -113,7 +115,8 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
     int64_t B = c->train.micro_batch, T = r->tr.T;
     const char *dt = wf_dtype_name(r->dtype);
     size_t weights = r->m.arena.size, scratch = r->be->scratch.size;
-    size_t master = 4 * (size_t)r->t.total * sizeof(float);
+    /* p and g for every trainable value, m and v for this rank's ZeRO-1 shard (all without) */
+    size_t master = (2 * (size_t)r->t.total + 2 * (size_t)r->t.opt_n) * sizeof(float);
     size_t lowp = r->t.arena.size > master ? r->t.arena.size - master : 0;
     size_t by_dt[WF_DTYPE_COUNT];
     size_t acts = wf_acts_bytes_by_dtype(&r->m, B, T, WF_ACTS_TRAIN, by_dt);
@@ -123,8 +126,9 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
             r->be->device_name, (long long)B, (long long)T, dt);
     snprintf(what, sizeof what, "weights as loaded (%s)", dt);
     fprintf(f, "  %-40s %10.1f MiB\n", what, mib(weights));
-    fprintf(f, "  %-40s %10.1f MiB  (%lld trainable values)\n",
-            "trainable fp32: master, grads, m, v", mib(master), (long long)r->t.total);
+    fprintf(f, "  %-40s %10.1f MiB  (%lld trainable values%s)\n",
+            "trainable fp32: master, grads, m, v", mib(master), (long long)r->t.total,
+            r->t.opt_n < r->t.total ? "; ZeRO-1: m, v for this rank's shard" : "");
     if (r->dtype != WF_F32) {
         snprintf(what, sizeof what, "trainable %s compute copy", dt);
         fprintf(f, "  %-40s %10.1f MiB\n", what, mib(lowp));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weft/comm.h"
 #include "weft/rng.h"
 #include "weft/safetensors.h"
 #include "weft/trainable.h"
@@ -306,15 +307,18 @@ static wf_status check_spec(const wf_peft_spec *sp) {
     return WF_OK;
 }
 
+/* p and g whole; m and v for the optimizer's shard [opt_off, opt_off + opt_n). */
 static wf_status alloc_flat(const wf_model *m, wf_trainable *t) {
     bool lowp = m->dtype != WF_F32;
-    size_t n = (size_t)t->total, bytes = 4 * (n * 4 + WF_ARENA_ALIGN) + (lowp ? n * 2 + WF_ARENA_ALIGN : 0);
+    size_t n = (size_t)t->total, k = (size_t)t->opt_n;
+    size_t bytes = 2 * (n * 4 + WF_ARENA_ALIGN) + 2 * (k * 4 + WF_ARENA_ALIGN) + (lowp ? n * 2 + WF_ARENA_ALIGN : 0);
     WF_TRY(wf_backend_arena_create(m->be, &t->arena, "trainable", bytes));
     wf_tensor *bufs[] = {&t->p, &t->g, &t->m, &t->v};
     for (int i = 0; i < 4; i++) {
-        *bufs[i] = (wf_tensor){.dtype = WF_F32, .ndim = 1, .shape = {t->total}};
-        WF_TRY(wf_arena_alloc(&t->arena, n * 4, &bufs[i]->data));
-        WF_TRY(m->be->memset(m->be, bufs[i]->data, 0, n * 4));
+        int64_t len = i < 2 ? t->total : t->opt_n;
+        *bufs[i] = (wf_tensor){.dtype = WF_F32, .ndim = 1, .shape = {len}};
+        WF_TRY(wf_arena_alloc(&t->arena, (size_t)len * 4, &bufs[i]->data));
+        WF_TRY(m->be->memset(m->be, bufs[i]->data, 0, (size_t)len * 4));
     }
     if (lowp) {
         t->p_lowp = (wf_tensor){.dtype = m->dtype, .ndim = 1, .shape = {t->total}};
@@ -346,7 +350,13 @@ static wf_status move_params(wf_model *m, const wf_peft_spec *sp, wf_trainable *
 }
 
 wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *t) {
+    return wf_trainable_build_shard(m, sp, 0, 1, t);
+}
+
+wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank, int world,
+                                   wf_trainable *t) {
     memset(t, 0, sizeof *t);
+    WF_ASSERT(world >= 1 && rank >= 0 && rank < world);
     WF_TRY(check_spec(sp));
     int64_t L = m->arch.n_layers;
     t->lora_t = calloc((size_t)(2 * L * WF_N_SITES), sizeof *t->lora_t);
@@ -369,6 +379,7 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
         return wf_error(WF_ERR_INVALID, "nothing to train: the method selects no weight");
     }
     layout(t, &l);
+    wf_comm_shard(t->total, world, rank, &t->opt_off, &t->opt_n);
     WF_TRY(alloc_flat(m, t));
     WF_TRY(move_params(m, sp, t));
     map_grads(m, t);

@@ -43,6 +43,7 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     tr->loss_slots = p;
     WF_ASSERT((char *)tr->loss_slots == (char *)tr->state + aligned(sizeof(wf_step_state)));
     WF_TRY(m->be->copy(m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
+    WF_TRY(wf_trainer_dist_init(tr));
     return m->be->sync(m->be);
 }
 
@@ -64,7 +65,8 @@ void wf_trainer_free(wf_trainer *tr) {
     if (!tr->m) return;
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
-    free(tr->host_out), free(tr->host_step);
+    wf_backend_arena_destroy(tr->m->be, &tr->comm_arena);
+    free(tr->host_out), free(tr->host_step), free(tr->opt_host);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -127,6 +129,10 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
         out->tokens += wf_batch_loss_tokens(&micro[i]);
         out->input_tokens += micro[i].B * micro[i].T;
     }
+    /* data parallel: the gradient is normalized by the loss tokens of all ranks together */
+    int64_t counts[2] = {out->tokens, out->input_tokens};
+    WF_TRY(wf_trainer_dist_sum_i64(tr, counts, 2));
+    out->tokens = counts[0], out->input_tokens = counts[1];
     if (out->tokens == 0) return wf_error(WF_ERR_INVALID, "train step %u: no loss tokens in the batch", step);
     WF_TRY(wf_trainable_zero_grad(m, t));
     tr->acts.training = true, tr->acts.seed = tr->seed, tr->acts.step = step;
@@ -150,13 +156,21 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
                            (size_t)n_losses(m, &micro[i]) * sizeof(float), WF_COPY_D2D));
     }
     tr->acts.training = false, tr->acts.loss_scale = NULL;
-    /* the flat fp32 gradient of this rank is complete here (still scaled by S) */
-    WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
+    /* the flat fp32 gradient of this rank is complete here (still scaled by S): sum it over ranks
+     * (all-reduce, or reduce-scatter for ZeRO-1) */
+    WF_TRY(wf_trainer_dist_reduce_grads(tr));
     tr->adamw.lr = (float)lr;
-    WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
-                       t->n_decay, &tr->adamw, tr->state));
+    if (tr->zero1) {
+        WF_TRY(wf_trainer_dist_zero1_update(tr));
+    } else {
+        WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
+        WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
+                           t->n_decay, &tr->adamw, tr->state));
+    }
     WF_TRY(wf_op_step_end(m->be, tr->state, &tr->scaler));
+    WF_TRY(wf_comm_wait(tr->comm));
     WF_TRY(read_back(tr, micro, first, n, true, &sum));
+    WF_TRY(wf_trainer_dist_sum_f64(tr, &sum, 1));
     out->loss = sum / (double)out->tokens;
     out->grad_norm = tr->host.last_grad_norm;
     out->skipped = tr->host.last_skipped != 0;

@@ -54,6 +54,8 @@ wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out);
 #if defined(WF_HAVE_CUDA)
 wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out);
 bool wf_cuda_backend_available(void);
+/* The backend's stream (a cudaStream_t), for the NCCL communicator to enqueue on. */
+void *wf_cuda_backend_stream(wf_backend *be);
 #endif
 
 #endif

@@ -25,12 +25,20 @@
 wf_status wf_checkpoint_save(const char *root, int64_t step, const wf_model *m,
                              const wf_trainable *t, const wf_step_state *state_host,
                              const void *extra, size_t extra_len, int keep_last);
+/* The same for a trainable set that holds a shard of the AdamW moments (ZeRO-1): host_m and
+ * host_v (total) are the whole moments gathered on the host (NULL, NULL: t's own, which must
+ * then be whole). The file is the same as a single-rank checkpoint's. */
+wf_status wf_checkpoint_save_gathered(const char *root, int64_t step, const wf_model *m,
+                                      const wf_trainable *t, const float *host_m,
+                                      const float *host_v, const wf_step_state *state_host,
+                                      const void *extra, size_t extra_len, int keep_last);
 
 /* Restores a checkpoint into t: `path` is a step directory, or a root whose newest complete
  * step-N is taken. Checks, before changing anything, that the checkpoint was made for the same
  * trainable set (parameter names, shapes, offsets and total); a mismatch is an error naming the
  * checkpoint file and the first differing parameter. Restores p (and the model's low-precision
- * copy, as wf_trainable_set does), m and v bit for bit. Outputs may be NULL; *extra is malloc'ed
+ * copy, as wf_trainable_set does), m and v bit for bit (only t's shard of them, [opt_off,
+ * opt_off + opt_n), under ZeRO-1). Outputs may be NULL; *extra is malloc'ed
  * (NULL when the checkpoint has no trainer bytes) and the caller frees it. */
 wf_status wf_checkpoint_load(const char *path, const wf_model *m, wf_trainable *t,
                              wf_step_state *state_host, void **extra, size_t *extra_len,

@@ -148,6 +148,11 @@ typedef struct wf_run_config {
         int64_t device;
         int64_t threads; /* 0: all cores */
     } backend;
+    struct {
+        int64_t cpu_ranks; /* ranks as threads over the CPU communicator; 1: none */
+        int64_t zero_stage; /* 0: plain data parallel; 1: ZeRO-1 (sharded AdamW) */
+        double timeout_s;   /* a collective that waits longer fails, naming the missing rank */
+    } dist;
 } wf_run_config;
 
 /* Fills *out from the schema's defaults, then the JSON file at `path` (NULL: none), then each

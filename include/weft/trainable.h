@@ -46,7 +46,10 @@ typedef struct wf_trainable {
     wf_param *params;
     int n_params;
     int64_t total, n_decay; /* elements; [0, n_decay) get weight decay */
-    wf_tensor p, g, m, v;   /* (total) fp32 master weights, gradients, AdamW moments */
+    wf_tensor p, g;         /* (total) fp32 master weights, gradients */
+    wf_tensor m, v;         /* (opt_n) AdamW moments of elements [opt_off, opt_off + opt_n) */
+    int64_t opt_off, opt_n; /* the optimizer's shard: all of it (0, total), or under ZeRO-1 this
+                               rank's wf_comm_shard */
     wf_tensor p_lowp;       /* (total) model-dtype copy when the model is bf16/fp16 */
     wf_grads grads;         /* the graph's view of g */
     wf_tensor *lora_t;      /* (2 * L * WF_N_SITES) LoRA A/B tensors (the adapters view them) */
@@ -57,6 +60,10 @@ typedef struct wf_trainable {
  * every trainable tensor into the flat buffers and builds the gradient views. Call before
  * wf_acts_create (adapters change the activations). */
 wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *spec, wf_trainable *out);
+/* The same with the AdamW moments only for shard `rank` of `world` (ZeRO-1, comm.h
+ * wf_comm_shard); world 1 is wf_trainable_build. */
+wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *spec, int rank, int world,
+                                   wf_trainable *out);
 void wf_trainable_free(wf_model *m, wf_trainable *t);
 /* Zeroes the gradients (before a step's first micro-batch). */
 wf_status wf_trainable_zero_grad(const wf_model *m, wf_trainable *t);

@@ -6,6 +6,7 @@
 #ifndef WEFT_TRAINER_H
 #define WEFT_TRAINER_H
 
+#include "weft/comm.h"
 #include "weft/trainable.h"
 
 typedef enum wf_schedule { WF_SCHED_CONSTANT, WF_SCHED_LINEAR, WF_SCHED_COSINE } wf_schedule;
@@ -42,6 +43,14 @@ typedef struct wf_trainer {
     int64_t B, T;
     float *host_out;         /* (max(B*T, B*n_labels)) losses or logits read back, allocated once */
     char *host_step;         /* the state + loss slots as read back, allocated once */
+    /* Data parallelism (trainer_dist.c): the rank's communicator (wf_comm_single by default;
+     * the caller may set another after init), ZeRO-1 on/off, and a small buffer in backend
+     * memory through which host values are summed over ranks. */
+    wf_comm *comm;
+    bool zero1;
+    float *opt_host;         /* ZeRO-1, rank 0: (2 * total) the gathered m and v for checkpoints */
+    wf_arena comm_arena;
+    void *stage;
 } wf_trainer;
 
 typedef struct wf_step_result {
@@ -71,6 +80,21 @@ wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scale
 wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, double lr,
                           uint32_t step, wf_step_result *out);
 
+/* Data parallelism (trainer_dist.c). With world 1 each is the identity (or the plain update). */
+wf_status wf_trainer_dist_init(wf_trainer *tr);
+/* vals (n) = their sums over the ranks (host memory). */
+wf_status wf_trainer_dist_sum_i64(wf_trainer *tr, int64_t *vals, int64_t n);
+wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n);
+/* After backward: the flat gradient summed over ranks (all-reduce), or under ZeRO-1 each rank's
+ * shard of it (reduce-scatter). */
+wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr);
+/* ZeRO-1: unscale + global norm from the shards, AdamW on this rank's shard, all-gather. */
+wf_status wf_trainer_dist_zero1_update(wf_trainer *tr);
+/* ZeRO-1, before a checkpoint (every rank calls it): the AdamW moments of all ranks gathered on
+ * rank 0's host, *host_m and *host_v (total); NULL on the other ranks and when the trainable set
+ * holds the whole moments. Overwrites the gradient buffer. */
+wf_status wf_trainer_dist_gather_state(wf_trainer *tr, const float **host_m, const float **host_v);
+
 /* Evaluation accumulators: loss over tokens; classification accuracy and per-class counts. */
 #define WF_EVAL_MAX_CLASSES 64
 typedef struct wf_eval_acc {
@@ -81,6 +105,8 @@ typedef struct wf_eval_acc {
 } wf_eval_acc;
 
 wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc);
+/* acc = its sum over the ranks (after each rank evaluated its shard of the eval data). */
+wf_status wf_trainer_dist_sum_eval(wf_trainer *tr, wf_eval_acc *acc);
 /* loss, perplexity (LM), accuracy and macro-F1 (classification). */
 typedef struct wf_eval_result { double loss, perplexity, accuracy, macro_f1; int64_t count; } wf_eval_result;
 wf_eval_result wf_eval_finish(const wf_eval_acc *acc, wf_head_kind head);

@@ -136,6 +136,8 @@ static wf_status cuda_init(wf_backend *be, int device) {
     return WF_OK;
 }
 
+extern "C" void *wf_cuda_backend_stream(wf_backend *be) { return (void *)wf_cuda_stream(be); }
+
 extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out) {
     wf_backend *be = (wf_backend *)calloc(1, sizeof *be);
     wf_cuda_impl *im = (wf_cuda_impl *)calloc(1, sizeof *im);

@@ -4,7 +4,8 @@
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
 # CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
 # simple at long T: attention_check), 20-step training parity runs CUDA-vs-CPU (train_parity:
-# fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40), the device ceilings
+# fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40), the NCCL communicator
+# on one GPU (test_nccl; skipped without NCCL), the device ceilings
 # (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
 # bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
 # with the simple kernel. Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
@@ -34,8 +35,14 @@ step() { # step NAME COMMAND...: run, log to $out/NAME.log, record status and ti
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' ')
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
+# NCCL: the toolkit's or the system's when there, else pip's nvidia-nccl (a PyTorch install has it)
+nccl_opt=
+if ! ls /usr/local/cuda/lib64/libnccl.so* /usr/lib/x86_64-linux-gnu/libnccl.so* >/dev/null 2>&1; then
+  ncdir=$(python3 -c "import nvidia.nccl as n; print(list(n.__path__)[0])" 2>/dev/null) &&
+    [ -e "$ncdir/include/nccl.h" ] && nccl_opt="-Dnccl-dir=$ncdir"
+fi
 rm -rf build-gpu
-if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
+if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' $nccl_opt && ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
   # attention again: only through the tiled kernels (the cases they cannot take print "skip",
@@ -44,6 +51,7 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
   step attention_check build-gpu/tests/attention_check
   step train_parity build-gpu/tests/train_parity
+  step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
   # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~60 s; skips without torch
@@ -70,4 +78,5 @@ grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
 grep -hE '^(ok|FAIL|skip) ' "$out/train_parity.log" 2>/dev/null
 cat "$out/attention_check.log" 2>/dev/null
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
+grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
 exit $fail
