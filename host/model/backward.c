@@ -22,6 +22,22 @@ static wf_status zero(bctx *c, wf_tensor *t) {
     return c->be->memset(c->be, t->data, 0, wf_tensor_nbytes(t));
 }
 
+/* Backward of an IA3 site (forward.c site_ia3_fwd); the gradient between the scaling and the
+ * linear passes through d.dia3. */
+static wf_status site_ia3_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const wf_tensor *dy,
+                              const wf_tensor *x, const wf_tensor *W, wf_tensor *gW, wf_tensor *gbias) {
+    const wf_ia3_vec *iv = &c->m->ia3[li * WF_N_SITES + s];
+    wf_tensor *dl = &c->g->ia3[li * WF_N_SITES + s].l;
+    int64_t n = iv->l.shape[0];
+    wf_tensor saved = V2(c->x->layers[li].ia3_x[s], c->N, n), t = V2(c->x->d.dia3, c->N, n);
+    if (iv->ff) { /* y = xs W^T + b, xs = x * l */
+        WF_TRY(wf_op_linear_bwd(c->be, &t, OPTW(*gW), gbias, dy, &saved, W));
+        return wf_op_ia3_bwd(c->be, dx, dl, &t, x, &iv->l);
+    }
+    WF_TRY(wf_op_ia3_bwd(c->be, &t, dl, dy, &saved, &iv->l)); /* y = z * l, z = x W^T + b */
+    return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, &t, x, W);
+}
+
 /* Backward of site s of layer li: dx "=" (when dx), weight grads "+=". x is the site's input. */
 static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const wf_tensor *dy,
                           const wf_tensor *x) {
@@ -29,6 +45,8 @@ static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const w
     const wf_tensor *W = wf_model_site_weight(w, li, s), *bias = wf_model_site_bias(w, li, s);
     wf_tensor *gW = wf_model_site_weight(gw, li, s), *gb = wf_model_site_bias(gw, li, s);
     wf_tensor *gbias = gb && gb->data ? gb : NULL;
+    if (c->m->ia3 && c->m->ia3[li * WF_N_SITES + s].l.data)
+        return site_ia3_bwd(c, li, s, dx, dy, x, W, gW, gbias);
     const wf_lora_adapter *ad = c->m->lora ? &c->m->lora[li * WF_N_SITES + s] : NULL;
     if (!ad || !ad->a.data) return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, dy, x, W);
     wf_lora_adapter *gad = &c->g->lora[li * WF_N_SITES + s];

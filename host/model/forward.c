@@ -24,9 +24,25 @@ static wf_dropout site_dropout(const fctx *f, const wf_lora_adapter *ad) {
                         .step = f->x->step, .stream = ad->stream};
 }
 
-/* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter when it has one. */
+/* IA3 on a site: y = (x * l) W^T + b (feed-forward) or (x W^T + b) * l, the scaled input or the
+ * unscaled output saved in ia3_x for the backward. */
+static wf_status site_ia3_fwd(fctx *f, const wf_ia3_vec *iv, wf_tensor *saved, wf_tensor *y,
+                              const wf_tensor *x, const wf_tensor *w, const wf_tensor *b) {
+    wf_tensor t = V2(*saved, f->N, iv->l.shape[0]);
+    if (iv->ff) {
+        WF_TRY(wf_op_ia3_fwd(f->be, &t, x, &iv->l));
+        return wf_op_linear_fwd(f->be, y, &t, w, b);
+    }
+    WF_TRY(wf_op_linear_fwd(f->be, &t, x, w, b));
+    return wf_op_ia3_fwd(f->be, y, &t, &iv->l);
+}
+
+/* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter or IA3 vector when it
+ * has one. */
 static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf_tensor *x,
                           const wf_tensor *w, const wf_tensor *b) {
+    const wf_ia3_vec *iv = f->m->ia3 ? &f->m->ia3[li * WF_N_SITES + s] : NULL;
+    if (iv && iv->l.data) return site_ia3_fwd(f, iv, &f->x->layers[li].ia3_x[s], y, x, w, b);
     const wf_lora_adapter *ad = f->m->lora ? &f->m->lora[li * WF_N_SITES + s] : NULL;
     if (!ad || !ad->a.data) return wf_op_linear_fwd(f->be, y, x, w, b);
     wf_tensor h = V2(f->x->layers[li].lora_h[s], f->N, ad->a.shape[0]);

@@ -77,6 +77,13 @@ typedef struct wf_lora_adapter {
     uint32_t stream; /* dropout RNG stream: sites of one fused module (GPT-2 c_attn) share it */
 } wf_lora_adapter;
 
+/* An IA3 vector on one linear layer (Liu et al. 2022; PEFT's IA3 Linear): feed-forward sites
+ * scale the layer's input, y = (x * l) W^T + b; the others its output, y = (x W^T + b) * l. */
+typedef struct wf_ia3_vec {
+    wf_tensor l; /* (K) feed-forward, (M) otherwise; data NULL: this site has none */
+    bool ff;
+} wf_ia3_vec;
+
 typedef struct wf_model {
     wf_arch arch;
     wf_backend *be;
@@ -88,6 +95,7 @@ typedef struct wf_model {
     wf_tensor rope_inv_freq; /* (D/2) f32, RoPE models only (llama3 scaling applied) */
     wf_arena arena;       /* holds every weight */
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
+    wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like lora; NULL: none */
 } wf_model;
 
 /* The weight of site `s` of layer `l`, and its bias slot (NULL for the gate, which has none;

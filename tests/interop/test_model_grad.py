@@ -1,5 +1,5 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
-autograd through transformers (and peft for LoRA) on tiny random models, in fp32.
+autograd through transformers (and peft for LoRA and IA3) on tiny random models, in fp32.
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
 regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
@@ -147,6 +147,64 @@ def lora_lm(tmp):
     compare("llama lora", got_loss, got, loss.item(), want)
 
 
+def peft_name(n):
+    """peft's parameter name -> weft's (the adapter file's name without base_model.model.)."""
+    return (n.replace("base_model.model.", "").replace(".modules_to_save.default", "")
+            .replace(".default", ""))
+
+
+def ia3_lm(tmp, name, config, targets=None, ff=None):
+    """IA3 as peft's IA3Config (targets/feedforward None = peft's defaults for the model type),
+    vectors random (init_ia3_weights=False) so a wrong scaling cannot hide behind ones; weft
+    imports the adapter peft saved."""
+    from peft import IA3Config, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    base = tf.AutoModelForCausalLM.from_config(config)
+    d = os.path.join(tmp, name + "-ia3-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, IA3Config(target_modules=targets, feedforward_modules=ff,
+                                           init_ia3_weights=False, task_type="CAUSAL_LM"))
+    ad = os.path.join(tmp, name + "-ia3-adapter")
+    model.save_pretrained(ad)
+    B, T = 2, 9
+    ids, tg = lm_batch(config.vocab_size, B, T, 5)
+    loss = lm_loss(model(input_ids=ids).logits, tg)
+    loss.backward()
+    args = ["--ia3", ",".join(targets) if targets else "auto", ",".join(ff) if ff else "auto", "--peft", ad]
+    got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (tg, np.int32)}, args)
+    compare(name + " ia3", got_loss, got, loss.item(), torch_grads(model, peft_name))
+
+
+def bert_ia3(tmp):
+    """BERT sequence classification under IA3 with peft's defaults (key, value, output.dense;
+    both output.dense layers feed-forward) and the classifier as modules_to_save."""
+    from peft import IA3Config, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    base = tf.BertForSequenceClassification(cfg)
+    d = os.path.join(tmp, "bert-ia3-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, IA3Config(init_ia3_weights=False, task_type="SEQ_CLS"))
+    ad = os.path.join(tmp, "bert-ia3-adapter")
+    model.save_pretrained(ad)
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(4))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    labels = torch.tensor([0, 2, 1])
+    loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                             labels)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+              "labels": (labels, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--ia3", "auto", "auto", "--peft", ad])
+    compare("bert-seqcls ia3", got_loss, got, loss.item(), torch_grads(model, peft_name))
+
+
 def bert_cls(tmp, regression, bitfit=False):
     kw = dict(num_labels=1, problem_type="regression") if regression else dict(num_labels=3)
     cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -228,6 +286,16 @@ def main():
         bert_cls(tmp, regression=True)
         bert_cls(tmp, regression=False, bitfit=True)
         vit_cls(tmp)
+        ia3_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ia3_lm(tmp, "qwen2", tf.Qwen2Config(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ia3_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+        ia3_lm(tmp, "llama-custom", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+               targets=["q_proj", "o_proj", "up_proj", "gate_proj", "down_proj"], ff=["o_proj", "down_proj"])
+        bert_ia3(tmp)
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
         return 1

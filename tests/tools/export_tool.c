@@ -2,7 +2,7 @@
  * trainable set, optionally loads a PEFT adapter into it and moves every trainable value
  * deterministically (p += 0.01 sin(i), i the flat index), runs one forward pass writing the
  * head's output as raw fp32, and exports the PEFT adapter and/or the merged model.
- *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,..] [--rslora]
+ *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,.. | --ia3 TARGETS FF] [--rslora]
  *               [--peft ADAPTER] [--perturb] [--forward B T OUT] [--ids F] [--mask F]
  *               [--types F] [--pixels F] [--export-peft DIR] [--export-merged DIR]
  *               [--roundtrip DIR]
@@ -38,6 +38,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--rslora")) o->spec.rslora = true, used = false;
         else if (!strcmp(a, "--perturb")) o->perturb = true, used = false;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&o->spec, argv + i + 1), i += 2;
+        else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&o->spec, argv + i + 1), i += 1;
         else if (!strcmp(a, "--forward") && i + 3 < argc)
             o->B = atoll(argv[i + 1]), o->T = atoll(argv[i + 2]), o->out = argv[i + 3], i += 2;
         else if (!v) return fprintf(stderr, "export_tool: %s needs a value\n", a), 2;

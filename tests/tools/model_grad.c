@@ -3,7 +3,9 @@
  * for the gradient interop test (tests/interop/test_model_grad.py).
  *   model_grad MODEL B T OUT.safetensors [--ids F] [--mask F] [--types F] [--targets F]
  *              [--labels F] [--values F] [--pixels F]
- *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--peft ADAPTER_DIR]
+ *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--ia3 TARGETS FF]
+ *              [--peft ADAPTER_DIR]
+ * --ia3: comma lists or "auto" (PEFT's defaults for the model type); FF may be "none".
  * Inputs are raw int32 (B, T) / (B) files, float32 values (B) and pixels (B, ch, H, W). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--peft")) peft = v, i++;
         else if (!strcmp(a, "--bitfit")) sp.method = WF_METHOD_BITFIT;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
+        else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&sp, argv + i + 1), i += 2;
     }
     wf_backend *be = NULL;
     wf_model m;
