@@ -22,8 +22,22 @@ static const ia3_default k_defaults[] = {
     {"bert", {"key", "value", "output.dense"}, "output.dense"},
 };
 
+/* IA3Config.__post_init__: feedforward_modules given with target_modules must be a subset. */
+static wf_status check_subset(const wf_peft_spec *sp) {
+    if (sp->n_ia3_targets == 0 || sp->ia3_ff_auto) return WF_OK;
+    for (int i = 0; i < sp->n_ia3_ff; i++) {
+        bool in = false;
+        for (int k = 0; k < sp->n_ia3_targets; k++) in = in || !strcmp(sp->ia3_ff[i], sp->ia3_targets[k]);
+        if (!in)
+            return wf_error(WF_ERR_INVALID, "ia3: method.ia3.feedforward_modules entry '%s' is not in "
+                            "method.ia3.target_modules (PEFT requires a subset)", sp->ia3_ff[i]);
+    }
+    return WF_OK;
+}
+
 wf_status wf_ia3_resolve(const wf_model *m, const wf_peft_spec *sp, wf_peft_spec *out) {
     *out = *sp;
+    WF_TRY(check_subset(sp));
     if (sp->n_ia3_targets > 0 && !sp->ia3_ff_auto) return WF_OK;
     const ia3_default *d = NULL;
     for (size_t i = 0; i < sizeof k_defaults / sizeof k_defaults[0]; i++)

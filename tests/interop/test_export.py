@@ -1,7 +1,8 @@
 """Export interop: what weft exports loads in the HF libraries and computes what weft computes.
 
 For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, BERT
-sequence classification with LoRA and a trained classifier, full fine-tuning of GPT-2, a tied
+sequence classification with LoRA and a trained classifier, IA3 at peft's defaults on llama,
+GPT-2 and BERT sequence classification, full fine-tuning of GPT-2, a tied
 llama and ViT, a bf16 llama) and the real SmolLM2 GGUF, export_tool builds the trainable set,
 moves every trainable value (p += 0.01 sin(i), after loading a peft adapter with random B where
 LoRA is used), dumps weft's logits and exports. Then:
@@ -94,7 +95,8 @@ def peft_load(case, base, ad):
     state = model.state_dict()
     for name, t in saved.items():
         mod, _, param = name.rpartition(".")
-        key = (f"{mod}.default.{param}" if ".lora_" in name else f"{mod}.modules_to_save.default.{param}")
+        key = (f"{mod}.default.{param}" if ".lora_" in name else f"{name}.default" if param == "ia3_l"
+               else f"{mod}.modules_to_save.default.{param}")
         if key not in state:
             fail(case, f"peft has no {key} for the exported {name}")
         elif t.dtype != torch.float32 or not torch.equal(state[key], t):
@@ -176,6 +178,72 @@ def lora_lm(tmp, name, config, targets, fan_in_fan_out=False, rslora=False):
     with torch.no_grad():
         compare(name + " merged in transformers", got, merged(input_ids=ids).logits)
     return mg
+
+
+def ia3_lm(tmp, name, config, fan_in_fan_out=False):
+    """(a), (b), (c) for a causal LM with IA3 at peft's defaults for the model type; the vectors
+    start from a peft adapter with random values (init_ia3_weights=False)."""
+    from peft import IA3Config, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    d = save_base(tf.AutoModelForCausalLM.from_config(config), tmp, name)
+    torch.manual_seed(7)
+    init = os.path.join(tmp, "init-adapter-" + name)
+    get_peft_model(tf.AutoModelForCausalLM.from_pretrained(d),
+                   IA3Config(init_ia3_weights=False, task_type="CAUSAL_LM")).save_pretrained(init)
+    want_cfg = json.load(open(os.path.join(init, "adapter_config.json")))
+    ad, mg = os.path.join(tmp, name + "-adapter"), os.path.join(tmp, name + "-merged")
+    B, T, V = 2, 9, config.vocab_size
+    ids = lm_ids(V, B, T, 1)
+    got = run_tool(tmp, d, ["--ia3", "auto", "auto", "--peft", init, "--perturb", "--export-peft", ad,
+                            "--export-merged", mg, "--roundtrip", ad], B, T, V, ids=(ids, np.int32))
+    check_adapter_config(name, ad, peft_type="IA3", task_type="CAUSAL_LM", fan_in_fan_out=fan_in_fan_out,
+                         target_modules=sorted(want_cfg["target_modules"]),
+                         feedforward_modules=sorted(want_cfg["feedforward_modules"]), modules_to_save=None,
+                         base_model_name_or_path=d, inference_mode=True, init_ia3_weights=True)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    with torch.no_grad():
+        plain = base(input_ids=ids).logits.reshape(B * T, -1).numpy()
+        want = peft_load(name + " adapter", base, ad)(input_ids=ids).logits
+    if np.abs(plain - got).max() < 1e-2:
+        fail(name, "IA3 barely changes the logits: the test would not see a wrong scaling")
+    compare(name + " adapter in peft", got, want)
+    merged = merged_load(name + " merged", tf.AutoModelForCausalLM, mg, src=d)
+    with torch.no_grad():
+        compare(name + " merged in transformers", got, merged(input_ids=ids).logits)
+
+
+def bert_seqcls_ia3(tmp):
+    """BERT sequence classification under IA3 (peft's defaults: both output.dense feed-forward,
+    key/value biases scaled when merged) with the classifier as modules_to_save."""
+    from peft import IA3Config, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    name = "bert-seqcls-ia3"
+    d = save_base(tf.BertForSequenceClassification(cfg), tmp, name)
+    init = os.path.join(tmp, "init-adapter-" + name)
+    torch.manual_seed(8)
+    get_peft_model(tf.BertForSequenceClassification.from_pretrained(d),
+                   IA3Config(init_ia3_weights=False, task_type="SEQ_CLS")).save_pretrained(init)
+    ad, mg = os.path.join(tmp, name + "-adapter"), os.path.join(tmp, name + "-merged")
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    got = run_tool(tmp, d, ["--ia3", "auto", "auto", "--peft", init, "--perturb", "--export-peft", ad,
+                            "--export-merged", mg, "--roundtrip", ad],
+                   B, T, 3, ids=(ids, np.int32), mask=(mask, np.int32), types=(types, np.int32))
+    check_adapter_config(name, ad, peft_type="IA3", task_type="SEQ_CLS", modules_to_save=["classifier"],
+                         target_modules=["key", "output.dense", "value"], feedforward_modules=["output.dense"])
+    kw = dict(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    base = tf.BertForSequenceClassification.from_pretrained(d, dtype=torch.float32).eval()
+    with torch.no_grad():
+        compare(name + " adapter in peft", got, peft_load(name + " adapter", base, ad)(**kw).logits)
+        merged = merged_load(name + " merged", tf.AutoModelForSequenceClassification, mg, src=d)
+        compare(name + " merged in transformers", got, merged(**kw).logits)
 
 
 def bert_seqcls_lora(tmp):
@@ -304,6 +372,11 @@ def main():
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), ["c_attn", "c_fc"], fan_in_fan_out=True,
                 rslora=True)
         bert_seqcls_lora(tmp)
+        ia3_lm(tmp, "llama-ia3", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ia3_lm(tmp, "gpt2-ia3", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), fan_in_fan_out=True)
+        bert_seqcls_ia3(tmp)
         full_cases(tmp)
         bf16_lora(tmp)
         smollm2_gguf(tmp)
