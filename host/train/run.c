@@ -71,13 +71,21 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
     memset(s, 0, sizeof *s);
     s->method = c->method.type == WF_CFG_METHOD_LORA ? WF_METHOD_LORA
               : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE
-              : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT : WF_METHOD_FULL;
+              : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT
+              : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3 : WF_METHOD_FULL;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
     s->rslora = c->method.lora.rslora;
     for (int64_t i = 0; i < c->method.lora.target_modules.n && i < WF_MAX_TARGETS; i++)
         snprintf(s->targets[s->n_targets++], sizeof s->targets[0], "%s", c->method.lora.target_modules.item[i]);
     s->seed = (uint64_t)c->train.seed;
+    const wf_cfg_list *it = &c->method.ia3.target_modules, *ff = &c->method.ia3.feedforward_modules;
+    bool auto_t = it->n == 1 && !strcmp(it->item[0], "auto");
+    for (int64_t i = 0; !auto_t && i < it->n && i < WF_MAX_TARGETS; i++)
+        snprintf(s->ia3_targets[s->n_ia3_targets++], sizeof s->ia3_targets[0], "%s", it->item[i]);
+    s->ia3_ff_auto = ff->n == 1 && !strcmp(ff->item[0], "auto");
+    for (int64_t i = 0; !s->ia3_ff_auto && i < ff->n && i < WF_MAX_TARGETS; i++)
+        snprintf(s->ia3_ff[s->n_ia3_ff++], sizeof s->ia3_ff[0], "%s", ff->item[i]);
     s->train_top_layers = (int)c->method.freeze.train_top_layers;
     for (int64_t i = 0; i < c->method.freeze.modules.n && i < WF_MAX_NAMES; i++)
         snprintf(s->modules[s->n_modules++], sizeof s->modules[0], "%s", c->method.freeze.modules.item[i]);

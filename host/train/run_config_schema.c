@@ -24,7 +24,7 @@ static const char *const k_format[] = {"auto",    "text",           "prompt_comp
                                        "regression", "idx",         NULL};
 static const char *const k_chat[] = {"auto", "chatml", "llama3", "alpaca", NULL};
 static const char *const k_bad[] = {"error", "skip", NULL};
-static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", NULL};
+static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", NULL};
 static const char *const k_sched[] = {"constant", "linear", "cosine", NULL};
 static const char *const k_mode[] = {"min", "max", NULL};
 static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
@@ -32,8 +32,11 @@ static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
 const wf_cfg_section wf_cfg_sections[] = {
     {"model", "The pretrained model and the precision it computes in."},
     {"data", "Training and evaluation data, and how records become token rows."},
-    {"method", "What trains: every weight, LoRA adapters, or the top layers only."},
+    {"method", "What trains: every weight, LoRA adapters, IA3 vectors, biases, or the top layers only."},
     {"method.lora", "LoRA adapters (Hu et al. 2021), used when `method.type` is `lora`."},
+    {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3`: "
+                   "a learned vector scales each target layer's output, or its input for "
+                   "feed-forward modules; the vectors start at 1."},
     {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
     {"eval", "Evaluation during training, and early stopping."},
@@ -81,7 +84,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head)",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head)",
      .aliases = "peft_type"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
@@ -103,6 +106,18 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "start from this PEFT adapter (a directory with adapter_model.safetensors, e.g. a "
             "run's adapter/) instead of a fresh init; its r and targets must match",
      .aliases = "adapter resume_adapter"},
+    {.path = "method.ia3.target_modules", .type = WF_CFG_STRLIST, F(method.ia3.target_modules),
+     .def = "[\"auto\"]", GE(1), .solo = "auto",
+     .doc = "linear layers that get a vector (HF names, matched as PEFT matches them); \"auto\": "
+            "PEFT's default for the model type (llama/mistral: k_proj, v_proj, down_proj; qwen2: "
+            "q_proj, v_proj, down_proj; gpt2: c_attn, mlp.c_proj; bert: key, value, output.dense)",
+     .aliases = "ia3_target_modules"},
+    {.path = "method.ia3.feedforward_modules", .type = WF_CFG_STRLIST,
+     F(method.ia3.feedforward_modules), .def = "[\"auto\"]", .solo = "auto",
+     .doc = "targets whose input (not output) is scaled: a module whose name ends with one of these; "
+            "a subset of `method.ia3.target_modules` when both are listed; \"auto\": PEFT's default "
+            "for the model type (down_proj, mlp.c_proj, output.dense)",
+     .aliases = "ia3_feedforward_modules feedforward"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
      .doc = "train only the last N transformer layers (and the head); 0: all layers",

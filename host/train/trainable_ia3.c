@@ -24,6 +24,10 @@ static const ia3_default k_defaults[] = {
 
 /* IA3Config.__post_init__: feedforward_modules given with target_modules must be a subset. */
 static wf_status check_subset(const wf_peft_spec *sp) {
+    for (int i = 0; i < sp->n_ia3_targets; i++)
+        if (!strcmp(sp->ia3_targets[i], "all-linear"))
+            return wf_error(WF_ERR_INVALID, "ia3: method.ia3.target_modules: \"all-linear\" is not "
+                            "supported for IA3; list the modules (or \"auto\")");
     if (sp->n_ia3_targets == 0 || sp->ia3_ff_auto) return WF_OK;
     for (int i = 0; i < sp->n_ia3_ff; i++) {
         bool in = false;

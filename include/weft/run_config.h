@@ -48,6 +48,7 @@ typedef enum wf_cfg_method {
     WF_CFG_METHOD_LORA,
     WF_CFG_METHOD_FREEZE,
     WF_CFG_METHOD_BITFIT,
+    WF_CFG_METHOD_IA3,
 } wf_cfg_method;
 typedef enum wf_cfg_schedule {
     WF_CFG_SCHEDULE_CONSTANT,
@@ -96,6 +97,10 @@ typedef struct wf_run_config {
             bool rslora;
             char init_from[WF_CFG_PATH_MAX]; /* "": fresh init */
         } lora;
+        struct {
+            wf_cfg_list target_modules;      /* or the single item "auto" */
+            wf_cfg_list feedforward_modules; /* or the single item "auto"; may be empty */
+        } ia3;
         struct {
             int64_t train_top_layers; /* 0: all layers */
             wf_cfg_list modules;

@@ -9,6 +9,7 @@
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
   data file, a data file with a bad line (file:line), a checkpoint of another model — each a
   clear error and exit 1;
+- method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - every config in configs/ runs (2 steps, its model from the package, its data from
   scripts/fortunes_to_jsonl.sh).
 
@@ -144,6 +145,37 @@ def export_case(tmp, run_dir):
           f"{cont.stderr[-400:]}\n{cont.stdout} vs {res.stdout}")
 
 
+def ia3_case(tmp, data):
+    """method.type ia3 (peft's defaults for llama): the run's adapter loads in peft with its 90
+    vectors holding the trained values, and `weft eval --weights` reads it back (the loss moves
+    off the base model's)."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    out = os.path.join(tmp, "run-ia3")
+    res = run(["train", base_config(tmp, data, out), "--set", "method.type=ia3", "--set", "train.max_steps=2",
+               "--set", "checkpoint.every_steps=0", "--set", "output.tensorboard=false"])
+    check("ia3 run", res.returncode == 0, res.stderr[-800:])
+    if res.returncode != 0:
+        return
+    d = os.path.dirname(GGUF)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(out, "adapter"))
+    saved = load_file(os.path.join(out, "adapter", "adapter_model.safetensors"))
+    state = model.state_dict()
+    same = all(torch.equal(state[k + ".default"], v) for k, v in saved.items())
+    moved = all(not torch.equal(v, torch.ones_like(v)) for v in saved.values())
+    check("the ia3 run's adapter loads in peft (90 vectors, trained values)",
+          len([n for n, _ in model.named_parameters() if "ia3_l" in n]) == 90 and len(saved) == 90 and same and moved)
+    cfg = os.path.join(out, "config.json")
+    base_eval = run(["eval", cfg, "--set", "data.eval_split=0.2"])
+    ia3_eval = run(["eval", cfg, "--set", "data.eval_split=0.2", "--weights", os.path.join(out, "adapter")])
+    check("weft eval --weights of an IA3 adapter", ia3_eval.returncode == 0 and base_eval.returncode == 0
+          and "perplexity" in ia3_eval.stdout and ia3_eval.stdout != base_eval.stdout,
+          f"{ia3_eval.stderr[-400:]}\n{ia3_eval.stdout} vs {base_eval.stdout}")
+
+
 def bad_input_cases(tmp, data, good_run):
     bad_json = os.path.join(tmp, "broken.json")
     with open(bad_json, "w") as f:
@@ -199,6 +231,7 @@ def main():
         peft_case(good)
         export_case(tmp, good)
         bad_input_cases(tmp, data, good)
+        ia3_case(tmp, data)
         configs_case(tmp)
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")
