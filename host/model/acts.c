@@ -89,6 +89,7 @@ static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_gr
 static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *x) {
     const wf_arch *a = &m->arch;
     wf_dtype dt = m->dtype;
+    T = wf_model_seq_len(m, T);
     int64_t N = B * T, C = a->hidden;
     x->B = B, x->T = T;
     take(l, &x->emb, dt, 2, N, C, 0, 0);
@@ -129,9 +130,11 @@ size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
 }
 
 wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out) {
-    if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && T > m->arch.max_positions))
-        return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length must be in [1, %lld] "
-                        "for this model", (long long)B, (long long)T, (long long)m->arch.max_positions);
+    int64_t Tv = wf_model_seq_len(m, T); /* with the soft prompt's virtual tokens */
+    if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && Tv > m->arch.max_positions))
+        return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length (with %lld virtual tokens) "
+                        "must be in [1, %lld] for this model", (long long)B, (long long)T,
+                        (long long)(Tv - T), (long long)m->arch.max_positions);
     memset(out, 0, sizeof *out);
     out->layers = calloc((size_t)m->arch.n_layers, sizeof *out->layers);
     if (!out->layers) return wf_error(WF_ERR_OOM, "activations: out of host memory");

@@ -157,6 +157,19 @@ static wf_status block_post_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_te
     return wf_op_add(c->be, dx, dx, &ds);                      /* + residual */
 }
 
+/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. */
+static wf_status prompt_bwd(bctx *c, const wf_tensor *d) {
+    wf_tensor *gp = (wf_tensor *)&c->g->w.prompt;
+    if (!gp->data) return WF_OK;
+    int64_t Nv = gp->shape[0], C = gp->shape[1];
+    for (int64_t b = 0; b < c->B; b++) {
+        wf_tensor rows = {.dtype = d->dtype, .ndim = 2, .shape = {Nv, C}};
+        rows.data = (char *)d->data + (size_t)(b * c->T * C) * wf_dtype_size(d->dtype);
+        WF_TRY(wf_op_add(c->be, gp, gp, &rows));
+    }
+    return WF_OK;
+}
+
 /* Embeddings: dx is dL/d(block 0 input). "+=" into the tables that train. */
 static wf_status embed_bwd(bctx *c, wf_tensor *dx) {
     const wf_model *m = c->m;
@@ -176,6 +189,7 @@ static wf_status embed_bwd(bctx *c, wf_tensor *dx) {
         }
     }
     if (gw->pos_emb.data) WF_TRY(wf_op_embedding_bwd(c->be, (wf_tensor *)&gw->pos_emb, &pos, d));
+    WF_TRY(prompt_bwd(c, d));
     if (m->arch.family != WF_FAMILY_VIT) {
         if (gw->tok_emb.data) WF_TRY(wf_op_embedding_bwd(c->be, (wf_tensor *)&gw->tok_emb, &ids, d));
         return WF_OK;

@@ -155,15 +155,30 @@ static wf_status vit_embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     return wf_op_embedding_fwd(f->be, emb, &gather, &rows, false);
 }
 
+/* Prompt tuning: the first Nv rows of every sequence take the soft prompt in place of token
+ * embeddings (PEFT concatenates it to inputs_embeds; positions and BERT's types add after). */
+static wf_status prompt_rows(fctx *f, wf_tensor *dst) {
+    const wf_tensor *p = &f->m->w.prompt;
+    if (!p->ndim) return WF_OK;
+    size_t row = (size_t)dst->shape[1] * wf_dtype_size(dst->dtype);
+    for (int64_t b = 0; b < f->B; b++)
+        WF_TRY(f->be->copy(f->be, (char *)dst->data + (size_t)(b * f->T) * row, p->data,
+                           wf_tensor_nbytes(p), WF_COPY_D2D));
+    return WF_OK;
+}
+
 static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     const wf_model *m = f->m;
     const wf_weights *w = &m->w;
     int64_t C = m->arch.hidden;
     wf_tensor ids = V1(f->b->ids, f->N), pos = V1(f->b->pos, f->N);
     switch (m->arch.family) {
-    case WF_FAMILY_LLAMA: return wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false);
+    case WF_FAMILY_LLAMA:
+        WF_TRY(wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false));
+        return prompt_rows(f, emb);
     case WF_FAMILY_GPT2:
         WF_TRY(wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false));
+        WF_TRY(prompt_rows(f, emb));
         return wf_op_embedding_fwd(f->be, emb, &pos, &w->pos_emb, true);
     case WF_FAMILY_VIT:
         WF_TRY(vit_embed(f, x, emb));
@@ -171,6 +186,7 @@ static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     case WF_FAMILY_BERT: {
         wf_tensor pre = V2(x->emb_pre, f->N, C);
         WF_TRY(wf_op_embedding_fwd(f->be, &pre, &ids, &w->tok_emb, false));
+        WF_TRY(prompt_rows(f, &pre));
         WF_TRY(wf_op_embedding_fwd(f->be, &pre, &pos, &w->pos_emb, true));
         if (w->type_emb.data) {
             if (!f->b->types.data)
@@ -216,6 +232,9 @@ wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
     if (b->B > x->B || b->T > x->T || b->B * b->T > x->B * x->T)
         return wf_error(WF_ERR_INVALID, "forward: batch %lld x %lld exceeds the planned %lld x %lld",
                         (long long)b->B, (long long)b->T, (long long)x->B, (long long)x->T);
+    if (m->w.prompt.ndim && x->kv)
+        return wf_error(WF_ERR_UNSUPPORTED, "forward: generation with a soft prompt (prompt tuning) "
+                        "is not supported");
     fctx f = {m, b, x, m->be, b->B, b->T, b->B * b->T};
     int64_t C = m->arch.hidden;
     wf_tensor emb = V2(x->emb, f.N, C), tmp = V2(x->tmp, f.N, C);

@@ -24,7 +24,9 @@ static bool is_lora(const wf_param *p) {
     return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight");
 }
 
-static bool is_adapter(const wf_param *p) { return is_lora(p) || ends_with(p->name, ".ia3_l"); }
+static bool is_adapter(const wf_param *p) {
+    return is_lora(p) || ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings");
+}
 
 static const char *task_type(const wf_arch *a) {
     switch (a->head) {
@@ -155,6 +157,33 @@ static cJSON *ia3_config(const wf_model *m, const wf_trainable *t, const wf_peft
     return o;
 }
 
+/* The PromptTuningConfig as peft's save_pretrained writes it after get_peft_model (model sizes
+ * filled in); a TEXT init names the base model as the tokenizer. */
+static cJSON *prompt_config(const wf_model *m, const wf_peft_spec *sp, const char *base) {
+    cJSON *o = cJSON_CreateObject();
+    bool text = sp->prompt_init_ids && sp->prompt_init_text;
+    cJSON_AddNullToObject(o, "auto_mapping");
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddTrueToObject(o, "inference_mode");
+    cJSON_AddNullToObject(o, "modules_to_save");
+    cJSON_AddNumberToObject(o, "num_attention_heads", (double)m->arch.n_heads);
+    cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
+    cJSON_AddNumberToObject(o, "num_transformer_submodules", 1);
+    cJSON_AddNumberToObject(o, "num_virtual_tokens", sp->prompt_tokens);
+    cJSON_AddStringToObject(o, "peft_type", "PROMPT_TUNING");
+    cJSON_AddStringToObject(o, "prompt_tuning_init", text ? "TEXT" : "RANDOM");
+    if (text) cJSON_AddStringToObject(o, "prompt_tuning_init_text", sp->prompt_init_text);
+    else cJSON_AddNullToObject(o, "prompt_tuning_init_text");
+    cJSON_AddNullToObject(o, "revision");
+    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddNumberToObject(o, "token_dim", (double)m->arch.hidden);
+    cJSON_AddNullToObject(o, "tokenizer_kwargs");
+    if (text && base) cJSON_AddStringToObject(o, "tokenizer_name_or_path", base);
+    else cJSON_AddNullToObject(o, "tokenizer_name_or_path");
+    return o;
+}
+
 /* adapter_model.safetensors: every trained tensor under its PEFT name, from the fp32 master. */
 static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const char *path) {
     float *host = malloc((size_t)t->total * sizeof *host + 4);
@@ -165,7 +194,8 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
     if (s == WF_OK) s = m->be->sync(m->be);
     for (int i = 0; s == WF_OK && i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
-        snprintf(names[i], sizeof names[i], PEFT_PREFIX "%s", p->name);
+        bool bare = !strcmp(p->name, "prompt_embeddings"); /* peft saves the soft prompt unprefixed */
+        snprintf(names[i], sizeof names[i], "%s%s", bare ? "" : PEFT_PREFIX, p->name);
         e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
     if (s == WF_OK) s = wf_st_write(path, e, t->n_params, NULL, 0);
@@ -177,8 +207,9 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
                          const char *base_model_path, const char *dir) {
     int n_adapter = 0;
     for (int i = 0; i < t->n_params; i++) n_adapter += is_adapter(&t->params[i]);
-    bool ia3 = spec->method == WF_METHOD_IA3;
-    if ((spec->method != WF_METHOD_LORA && !ia3) || n_adapter == 0 || !(ia3 ? (void *)m->ia3 : (void *)m->lora))
+    bool ia3 = spec->method == WF_METHOD_IA3, prompt = spec->method == WF_METHOD_PROMPT;
+    bool wired = ia3 ? m->ia3 != NULL : prompt ? m->w.prompt.ndim != 0 : m->lora != NULL;
+    if ((spec->method != WF_METHOD_LORA && !ia3 && !prompt) || n_adapter == 0 || !wired)
         return wf_error(WF_ERR_INVALID, "%s: a PEFT adapter holds LoRA or IA3 weights, and this run "
                         "trains none (method %s); export a merged model instead", dir,
                         spec->method == WF_METHOD_FULL ? "full" : spec->method == WF_METHOD_FREEZE ? "freeze"
@@ -192,7 +223,8 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
                             t->params[i].name, (long long)t->params[i].weight->shape[0]);
     char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
     WF_TRY(wf_outdir_begin(dir, tmp));
-    cJSON *cfg = ia3 ? ia3_config(m, t, &resolved, base_model_path) : adapter_config(m, t, spec, base_model_path);
+    cJSON *cfg = ia3 ? ia3_config(m, t, &resolved, base_model_path)
+               : prompt ? prompt_config(m, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
     wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
     if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
     if (s == WF_OK) s = write_tensors(m, t, path);

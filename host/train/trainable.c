@@ -133,6 +133,7 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
     case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
     case WF_METHOD_BITFIT: return cls_head || wf_tr_ends_with(s->name, ".bias");
     case WF_METHOD_IA3: return cls_head; /* modules_to_save, as with LoRA */
+    case WF_METHOD_PROMPT: return false;
     case WF_METHOD_FREEZE: break;
     }
     for (int i = 0; i < sp->n_modules; i++)
@@ -207,10 +208,34 @@ static wf_tensor flat_view(const wf_tensor *flat, const wf_tensor *shape_of, int
     return v;
 }
 
+/* The soft prompt's initial values (Nv, C): PEFT's TEXT init takes the token embeddings of the
+ * init ids cycled to Nv; RANDOM is torch.nn.Embedding's N(0, 1) (Box-Muller on weft's RNG). */
+static wf_status prompt_init(const wf_model *m, const wf_peft_spec *sp, float *host) {
+    int64_t Nv = m->w.prompt.shape[0], C = m->w.prompt.shape[1];
+    const wf_tensor *E = &m->w.tok_emb;
+    size_t es = wf_dtype_size(E->dtype);
+    for (int64_t i = 0; sp->prompt_init_ids && i < Nv; i++) {
+        int32_t id = sp->prompt_init_ids[i % sp->n_prompt_init_ids];
+        if (id < 0 || id >= E->shape[0])
+            return wf_error(WF_ERR_INVALID, "prompt tuning: init token id %d is outside the vocabulary", id);
+        WF_TRY(m->be->copy(m->be, host + i * C, (const char *)E->data + (size_t)(id * C) * es,
+                           (size_t)C * es, WF_COPY_D2H));
+        if (E->dtype != WF_F32)
+            for (int64_t k = C - 1; k >= 0; k--) host[i * C + k] = wf_load_f32(host + i * C, E->dtype, (size_t)k);
+    }
+    if (sp->prompt_init_ids) return m->be->sync(m->be);
+    for (int64_t i = 0; i < Nv * C; i++) {
+        float u1 = wf_rng_uniform(sp->seed, 1, 0, (uint64_t)i), u2 = wf_rng_uniform(sp->seed, 1, 1, (uint64_t)i);
+        host[i] = sqrtf(-2.0f * logf(u1 > 1e-12f ? u1 : 1e-12f)) * cosf(6.2831853f * u2);
+    }
+    return WF_OK;
+}
+
 /* Initial fp32 values of a parameter: LoRA A kaiming-uniform(a = sqrt(5)) as PEFT (bound
  * 1/sqrt(in_features)), LoRA B zeros, anything else its current (loaded) value. */
 static wf_status initial_values(const wf_model *m, const wf_peft_spec *sp, const wf_param *p,
                                 int index, float *host) {
+    if (p->weight == &m->w.prompt) return prompt_init(m, sp, host);
     if (wf_tr_ends_with(p->name, ".ia3_l")) { /* PEFT's init_ia3_weights: ones */
         for (int64_t i = 0; i < p->numel; i++) host[i] = 1.0f;
         return WF_OK;
@@ -300,6 +325,9 @@ static wf_status check_spec(const wf_peft_spec *sp) {
     if (sp->method == WF_METHOD_FREEZE && sp->train_top_layers <= 0 && sp->n_modules == 0)
         return wf_error(WF_ERR_INVALID, "freeze: set the number of top layers to train or the "
                         "modules to train");
+    if (sp->method == WF_METHOD_PROMPT && (sp->prompt_tokens < 1 || (sp->prompt_init_ids && sp->n_prompt_init_ids < 1)))
+        return wf_error(WF_ERR_INVALID, "prompt tuning: needs at least one virtual token and a "
+                        "non-empty init text");
     return WF_OK;
 }
 
@@ -362,6 +390,13 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
         if (!t->grads.lora) return wf_error(WF_ERR_OOM, "trainable: out of memory");
     }
     if (sp->method == WF_METHOD_IA3) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
+    if (sp->method == WF_METHOD_PROMPT) {
+        if (m->arch.head != WF_HEAD_LM)
+            return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: only causal LM models are supported "
+                            "(this %s model has another head)", m->arch.model_type);
+        m->w.prompt = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->prompt_tokens, m->arch.hidden}};
+        WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, !no_decay_has(sp, "embedding")));
+    }
     if (l.n == 0) {
         free(l.v);
         return wf_error(WF_ERR_INVALID, "nothing to train: the method selects no weight");
@@ -391,6 +426,7 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
     free(t->ia3_t), free(t->grads.ia3);
     free(m->lora), free(m->ia3);
     m->lora = NULL, m->ia3 = NULL;
+    m->w.prompt = (wf_tensor){0};
     memset(t, 0, sizeof *t);
 }
 
@@ -399,7 +435,8 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
 #define PEFT_PREFIX "base_model.model."
 
 static bool is_adapter(const char *name) {
-    return strstr(name, ".lora_") != NULL || wf_tr_ends_with(name, ".ia3_l");
+    return strstr(name, ".lora_") != NULL || wf_tr_ends_with(name, ".ia3_l") ||
+           strcmp(name, "prompt_embeddings") == 0;
 }
 
 static wf_status load_peft_tensor(const wf_model *m, wf_trainable *t, const wf_st_tensor *st,

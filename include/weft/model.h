@@ -34,6 +34,8 @@ typedef struct wf_weights {
     wf_tensor lm_head;            /* (V, C); same data as tok_emb when tied */
     wf_tensor pooler_w, pooler_b; /* (C, C), (C) BERT pooler */
     wf_tensor cls_w, cls_b;       /* (n_labels, C), (n_labels) classifier / score head */
+    wf_tensor prompt;             /* (Nv, C) soft prompt (prompt tuning), not from a checkpoint;
+                                     ndim 0: none */
 } wf_weights;
 
 /* How a checkpoint tensor becomes (part of) a weight. */
@@ -97,6 +99,13 @@ typedef struct wf_model {
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
     wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like lora; NULL: none */
 } wf_model;
+
+/* Positions per row the graph runs for T token positions: T plus the soft prompt's Nv virtual
+ * tokens (PEFT's prompt tuning prepends them to every row). Activations and batches are sized
+ * with it; the batch's own T is already this. */
+static inline int64_t wf_model_seq_len(const wf_model *m, int64_t T) {
+    return T + (m->w.prompt.ndim ? m->w.prompt.shape[0] : 0);
+}
 
 /* The weight of site `s` of layer `l`, and its bias slot (NULL for the gate, which has none;
  * a slot's data is NULL when the model has no such bias). */

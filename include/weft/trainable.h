@@ -10,9 +10,12 @@
 
 /* BitFit (Ben Zaken et al. 2022): only the bias vectors train (plus a classification head).
  * IA3 (Liu et al. 2022, as PEFT's IA3): learned vectors scale chosen linear layers' outputs
- * (or inputs, for feed-forward ones); only they train (plus a new task head). */
+ * (or inputs, for feed-forward ones); only they train (plus a new task head).
+ * Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING for causal LMs): Nv trained
+ * embeddings prepended to every row (model.h wf_model_seq_len); only they train. */
 typedef enum wf_method {
-    WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT, WF_METHOD_IA3
+    WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT, WF_METHOD_IA3,
+    WF_METHOD_PROMPT
 } wf_method;
 
 #define WF_MAX_TARGETS 16
@@ -36,6 +39,12 @@ typedef struct wf_peft_spec {
     bool ia3_ff_auto;
     char ia3_targets[WF_MAX_TARGETS][64];
     char ia3_ff[WF_MAX_TARGETS][64];
+    /* Prompt tuning: Nv virtual tokens; init PEFT's RANDOM (N(0, 1), from `seed`) or TEXT: the
+     * token embeddings of prompt_init_ids (the tokenized init text), repeated and cut to Nv. */
+    int prompt_tokens;
+    const int32_t *prompt_init_ids; /* (n_prompt_init_ids); NULL: random */
+    int64_t n_prompt_init_ids;
+    const char *prompt_init_text; /* the TEXT init's text, for the exported config; or NULL */
     /* Freezing: train only the top N blocks (0 = all) and/or modules whose name contains one
      * of `modules` (with the final norm and the head when the top blocks train). */
     int train_top_layers;

@@ -1,5 +1,5 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
-autograd through transformers (and peft for LoRA and IA3) on tiny random models, in fp32.
+autograd through transformers (and peft for LoRA, IA3 and prompt tuning) on tiny random models, in fp32.
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
 regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
@@ -176,6 +176,36 @@ def ia3_lm(tmp, name, config, targets=None, ff=None):
     compare(name + " ia3", got_loss, got, loss.item(), torch_grads(model, peft_name))
 
 
+def prompt_lm(tmp, name, config, nv=4):
+    """Prompt tuning as peft's PROMPT_TUNING (RANDOM init): nv virtual tokens before each row,
+    attended by every token, positions 0..nv-1 first; a right-padded row checks the mask. weft
+    imports the soft prompt peft saved; loss over the real tokens' targets only."""
+    from peft import PromptTuningConfig, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    base = tf.AutoModelForCausalLM.from_config(config)
+    d = os.path.join(tmp, name + "-prompt-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, PromptTuningConfig(num_virtual_tokens=nv, task_type="CAUSAL_LM"))
+    ad = os.path.join(tmp, name + "-prompt-adapter")
+    model.save_pretrained(ad)
+    B, T = 2, 9
+    ids, tg = lm_batch(config.vocab_size, B, T, 6)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 6:] = 0
+    tg[1, 5:] = -100
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    if logits.shape[1] != nv + T:
+        failures.append(name + " prompt")
+        print(f"FAIL {name} prompt: peft returned {logits.shape[1]} positions, expected {nv + T}")
+    loss = lm_loss(logits[:, nv:], tg)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "targets": (tg, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--prompt", str(nv), "--peft", ad])
+    want = {"prompt_embeddings" if "prompt_encoder" in n else n: g for n, g in torch_grads(model).items()}
+    compare(name + " prompt tuning", got_loss, got, loss.item(), want)
+
+
 def bert_ia3(tmp):
     """BERT sequence classification under IA3 with peft's defaults (key, value, output.dense;
     both output.dense layers feed-forward) and the classifier as modules_to_save."""
@@ -296,6 +326,10 @@ def main():
                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
                targets=["q_proj", "o_proj", "up_proj", "gate_proj", "down_proj"], ff=["o_proj", "down_proj"])
         bert_ia3(tmp)
+        prompt_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        prompt_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
         return 1
