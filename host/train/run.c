@@ -72,7 +72,9 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
     s->method = c->method.type == WF_CFG_METHOD_LORA ? WF_METHOD_LORA
               : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE
               : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT
-              : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3 : WF_METHOD_FULL;
+              : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3
+              : c->method.type == WF_CFG_METHOD_PROMPT_TUNING ? WF_METHOD_PROMPT : WF_METHOD_FULL;
+    s->prompt_tokens = (int)c->method.prompt_tuning.num_virtual_tokens;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
     s->rslora = c->method.lora.rslora;
@@ -100,9 +102,33 @@ static int64_t row_len(const wf_run *r) {
     return side * side + 1;
 }
 
+/* Prompt tuning's checks and TEXT init ids (the tokenizer's __call__: special tokens added). */
+static wf_status prompt_setup(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    if (c->method.type != WF_CFG_METHOD_PROMPT_TUNING) return WF_OK;
+    if (c->data.packing)
+        return wf_error(WF_ERR_INVALID, "'method.type' prompt_tuning needs 'data.packing' false (the "
+                        "soft prompt starts every row)");
+    if (c->output.export_merged)
+        return wf_error(WF_ERR_INVALID, "'output.export_merged': a soft prompt (prompt_tuning) is not a "
+                        "weight change and cannot be merged; the run exports its PEFT adapter");
+    if (c->method.prompt_tuning.init != WF_CFG_PROMPT_INIT_TEXT) return WF_OK;
+    const char *text = c->method.prompt_tuning.init_text;
+    if (!text[0] || !r->tok)
+        return wf_error(WF_ERR_INVALID, "'method.prompt_tuning.init' text needs a non-empty "
+                        "'method.prompt_tuning.init_text' and a tokenizer");
+    WF_TRY(wf_tokenizer_encode(r->tok, text, strlen(text), true, &r->prompt_ids));
+    if (r->prompt_ids.len == 0)
+        return wf_error(WF_ERR_INVALID, "'method.prompt_tuning.init_text' gives no tokens");
+    r->spec.prompt_init_ids = r->prompt_ids.data, r->spec.n_prompt_init_ids = (int64_t)r->prompt_ids.len;
+    r->spec.prompt_init_text = text;
+    return WF_OK;
+}
+
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
+    WF_TRY(prompt_setup(r));
     WF_TRY(wf_trainable_build(&r->m, &r->spec, &r->t));
     if (c->method.lora.init_from[0]) {
         if (r->spec.method != WF_METHOD_LORA)
@@ -266,6 +292,7 @@ void wf_run_cleanup(wf_run *r) {
     if (r->m.slots) wf_model_free(&r->m);
     wf_dataset_free(r->train), wf_dataset_free(r->eval);
     wf_tokenizer_free(r->tok);
+    wf_ids_free(&r->prompt_ids);
     wf_backend_close(r->be);
 }
 

@@ -24,7 +24,8 @@ static const char *const k_format[] = {"auto",    "text",           "prompt_comp
                                        "regression", "idx",         NULL};
 static const char *const k_chat[] = {"auto", "chatml", "llama3", "alpaca", NULL};
 static const char *const k_bad[] = {"error", "skip", NULL};
-static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", NULL};
+static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", NULL};
+static const char *const k_prompt_init[] = {"random", "text", NULL};
 static const char *const k_sched[] = {"constant", "linear", "cosine", NULL};
 static const char *const k_mode[] = {"min", "max", NULL};
 static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
@@ -37,6 +38,9 @@ const wf_cfg_section wf_cfg_sections[] = {
     {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3`: "
                    "a learned vector scales each target layer's output, or its input for "
                    "feed-forward modules; the vectors start at 1."},
+    {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; causal LMs): "
+                             "trained virtual-token embeddings before every row, used when "
+                             "`method.type` is `prompt_tuning`; needs `data.packing` false."},
     {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
     {"eval", "Evaluation during training, and early stopping."},
@@ -84,7 +88,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head)",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt",
      .aliases = "peft_type"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
@@ -118,6 +122,19 @@ const wf_cfg_key wf_cfg_keys[] = {
             "a subset of `method.ia3.target_modules` when both are listed; \"auto\": PEFT's default "
             "for the model type (down_proj, mlp.c_proj, output.dense)",
      .aliases = "ia3_feedforward_modules feedforward"},
+    {.path = "method.prompt_tuning.num_virtual_tokens", .type = WF_CFG_INT,
+     F(method.prompt_tuning.num_virtual_tokens), .def = "20", IN(1, 4096), .unit = "tokens",
+     .doc = "virtual tokens prepended to every row (the row grows by this many positions)",
+     .aliases = "num_virtual_tokens virtual_tokens"},
+    {.path = "method.prompt_tuning.init", .type = WF_CFG_ENUM, F(method.prompt_tuning.init),
+     .def = "\"random\"", .values = k_prompt_init,
+     .doc = "random: N(0, 1) (PEFT's RANDOM); text: the embeddings of `init_text`'s tokens, "
+            "repeated and cut to the number of virtual tokens (PEFT's TEXT)",
+     .aliases = "prompt_tuning_init"},
+    {.path = "method.prompt_tuning.init_text", .type = WF_CFG_STRING,
+     F(method.prompt_tuning.init_text), .def = "\"\"",
+     .doc = "text for the text init (tokenized as the tokenizer's __call__, special tokens added)",
+     .aliases = "prompt_tuning_init_text"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
      .doc = "train only the last N transformer layers (and the head); 0: all layers",

@@ -2,7 +2,8 @@
 
 For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, BERT
 sequence classification with LoRA and a trained classifier, IA3 at peft's defaults on llama,
-GPT-2 and BERT sequence classification, full fine-tuning of GPT-2, a tied
+GPT-2 and BERT sequence classification, prompt tuning on llama and GPT-2 (adapter only: a soft
+prompt has no merged form), full fine-tuning of GPT-2, a tied
 llama and ViT, a bf16 llama) and the real SmolLM2 GGUF, export_tool builds the trainable set,
 moves every trainable value (p += 0.01 sin(i), after loading a peft adapter with random B where
 LoRA is used), dumps weft's logits and exports. Then:
@@ -246,6 +247,43 @@ def bert_seqcls_ia3(tmp):
         compare(name + " merged in transformers", got, merged(**kw).logits)
 
 
+def prompt_lm(tmp, name, config, nv=5):
+    """(a) and (c) for prompt tuning (the soft prompt cannot be merged): peft loads the exported
+    prompt_embeddings and gives weft's logits over all nv + T positions, with right padding."""
+    from peft import PromptTuningConfig, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    d = save_base(tf.AutoModelForCausalLM.from_config(config), tmp, name)
+    torch.manual_seed(7)
+    init = os.path.join(tmp, "init-adapter-" + name)
+    get_peft_model(tf.AutoModelForCausalLM.from_pretrained(d),
+                   PromptTuningConfig(num_virtual_tokens=nv, task_type="CAUSAL_LM")).save_pretrained(init)
+    ad = os.path.join(tmp, name + "-adapter")
+    B, T, V = 2, 9, config.vocab_size
+    ids = lm_ids(V, B, T, 1)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 7:] = 0
+    got = run_tool(tmp, d, ["--prompt", str(nv), "--peft", init, "--perturb", "--export-peft", ad,
+                            "--roundtrip", ad], B, T, V, ids=(ids, np.int32), mask=(mask, np.int32))
+    check_adapter_config(name, ad, peft_type="PROMPT_TUNING", task_type="CAUSAL_LM", num_virtual_tokens=nv,
+                         token_dim=config.hidden_size if hasattr(config, "hidden_size") else config.n_embd,
+                         prompt_tuning_init="RANDOM", num_transformer_submodules=1, base_model_name_or_path=d)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    model = PeftModel_load(base, ad)
+    saved, _ = tensors(os.path.join(ad, "adapter_model.safetensors"))
+    if list(saved) != ["prompt_embeddings"] or not torch.equal(
+            model.prompt_encoder["default"].embedding.weight.detach(), saved["prompt_embeddings"]):
+        fail(name, f"peft does not hold the exported prompt_embeddings ({list(saved)})")
+    with torch.no_grad():
+        want = model(input_ids=ids, attention_mask=mask).logits
+    compare(name + " adapter in peft", got, want)
+
+
+def PeftModel_load(base, ad):
+    from peft import PeftModel
+    return PeftModel.from_pretrained(base, ad).eval()
+
+
 def bert_seqcls_lora(tmp):
     cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
@@ -377,6 +415,10 @@ def main():
         ia3_lm(tmp, "gpt2-ia3", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), fan_in_fan_out=True)
         bert_seqcls_ia3(tmp)
+        prompt_lm(tmp, "llama-prompt", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        prompt_lm(tmp, "gpt2-prompt", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4,
+                  n_positions=32, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
         full_cases(tmp)
         bf16_lora(tmp)
         smollm2_gguf(tmp)
