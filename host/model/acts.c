@@ -46,6 +46,12 @@ static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int6
         const wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
         if (ad->a.data) take(l, &la->lora_h[s], dt, 2, N, ad->a.shape[0], 0, 0);
     }
+    for (int k = 0; m->adapters && k < 2; k++) {
+        int64_t r = m->adapters[2 * li + k].down_w.shape[0];
+        take(l, &la->ad_x[k], dt, 2, N, C, 0, 0);
+        take(l, &la->ad_h1[k], dt, 2, N, r, 0, 0);
+        take(l, &la->ad_h2[k], dt, 2, N, r, 0, 0);
+    }
     for (int s = 0; m->ia3 && s < WF_N_SITES; s++) {
         const wf_ia3_vec *iv = &m->ia3[li * WF_N_SITES + s];
         if (iv->l.data) take(l, &la->ia3_x[s], dt, 2, N, iv->l.shape[0], 0, 0);
@@ -69,6 +75,12 @@ static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_gr
     take(l, &d->dk, dt, 2, N, KD, 0, 0);
     take(l, &d->dv, dt, 2, N, KD, 0, 0);
     take(l, &d->tok_loss, WF_F32, 1, N, 0, 0, 0);
+    if (m->adapters) {
+        int64_t r = m->adapters[0].down_w.shape[0];
+        take(l, &d->dad, dt, 2, N, C, 0, 0);
+        take(l, &d->dad_h1, dt, 2, N, r, 0, 0);
+        take(l, &d->dad_h2, dt, 2, N, r, 0, 0);
+    }
     if (m->ia3) {
         int64_t w = C > F ? C : F;
         take(l, &d->dia3, dt, 2, N, w > HD ? w : HD, 0, 0);

@@ -121,6 +121,26 @@ static wf_status attention_bwd(bctx *c, int64_t li, wf_tensor *dh, const wf_tens
     return wf_op_add(c->be, dh, dh, &tmp);
 }
 
+/* Houlsby adapter k of layer li (forward.c adapter): with dy the gradient of its output, *dy
+ * becomes the gradient of its input, in d.dad (the adapter's skip adds dy back); parameter
+ * gradients "+=". Without adapters *dy stays. */
+static wf_status adapter_bwd(bctx *c, int64_t li, int k, wf_tensor *dad, const wf_tensor **dy) {
+    if (!c->m->adapters) return WF_OK;
+    const wf_houlsby *ad = &c->m->adapters[2 * li + k];
+    wf_houlsby *g = &c->g->adapters[2 * li + k];
+    wf_layer_acts *la = &c->x->layers[li];
+    int64_t r = ad->down_w.shape[0], C = c->m->arch.hidden;
+    wf_tensor ax = V2(la->ad_x[k], c->N, C), h1 = V2(la->ad_h1[k], c->N, r), h2 = V2(la->ad_h2[k], c->N, r);
+    wf_tensor dh1 = V2(c->x->d.dad_h1, c->N, r), dh2 = V2(c->x->d.dad_h2, c->N, r);
+    *dad = V2(c->x->d.dad, c->N, C);
+    WF_TRY(wf_op_linear_bwd(c->be, &dh2, OPTW(g->up_w), OPTW(g->up_b), *dy, &h2, &ad->up_w));
+    WF_TRY(wf_op_gelu_bwd(c->be, &dh1, &dh2, &h1, false));
+    WF_TRY(wf_op_linear_bwd(c->be, dad, OPTW(g->down_w), OPTW(g->down_b), &dh1, &ax, &ad->down_w));
+    WF_TRY(wf_op_add(c->be, dad, dad, *dy));
+    *dy = dad;
+    return WF_OK;
+}
+
 /* Pre-norm block: dx holds dL/d(block output) on entry and dL/d(block input) on exit. */
 static wf_status block_pre_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_tensor *dx) {
     const wf_layer *w = &c->m->w.layers[li];
@@ -128,11 +148,15 @@ static wf_status block_pre_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_ten
     wf_layer_acts *la = &c->x->layers[li];
     int64_t C = c->m->arch.hidden;
     wf_tensor dh = V2(c->x->d.da, c->N, C), ln2 = V2(la->ln2, c->N, C), ln1 = V2(la->ln1, c->N, C);
-    wf_tensor s1 = V2(la->s1, c->N, C);
-    WF_TRY(mlp_bwd(c, li, &dh, dx, &ln2));                  /* s2 = s1 + mlp(norm2(s1)) */
+    wf_tensor s1 = V2(la->s1, c->N, C), dad;
+    const wf_tensor *dy = dx;
+    WF_TRY(adapter_bwd(c, li, 1, &dad, &dy));
+    WF_TRY(mlp_bwd(c, li, &dh, dy, &ln2));                  /* s2 = s1 + mlp(norm2(s1)) */
     WF_TRY(norm_bwd(c, dx, &dh, &s1, &la->ln2_mean, &la->ln2_rstd, &w->ln2_g, &w->ln2_b,
                     &gw->ln2_g, &gw->ln2_b));
-    WF_TRY(attention_bwd(c, li, &dh, dx, &ln1));            /* s1 = x + attn(norm1(x)) */
+    dy = dx;
+    WF_TRY(adapter_bwd(c, li, 0, &dad, &dy));
+    WF_TRY(attention_bwd(c, li, &dh, dy, &ln1));            /* s1 = x + attn(norm1(x)) */
     return norm_bwd(c, dx, &dh, xin, &la->ln1_mean, &la->ln1_rstd, &w->ln1_g, &w->ln1_b,
                     &gw->ln1_g, &gw->ln1_b);
 }
@@ -148,12 +172,17 @@ static wf_status block_post_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_te
     WF_TRY(zero(c, &ds));
     WF_TRY(norm_bwd(c, &ds, dx, &s2, &la->ln2_mean, &la->ln2_rstd, &w->ln2_g, &w->ln2_b,
                     &gw->ln2_g, &gw->ln2_b));                     /* ds = dL/ds2 */
-    WF_TRY(mlp_bwd(c, li, dx, &ds, &ln1));                     /* dx = mlp path to ln1 */
+    wf_tensor dad;
+    const wf_tensor *dy = &ds;
+    WF_TRY(adapter_bwd(c, li, 1, &dad, &dy));
+    WF_TRY(mlp_bwd(c, li, dx, dy, &ln1));                      /* dx = mlp path to ln1 */
     WF_TRY(wf_op_add(c->be, &ds, &ds, dx));                    /* + residual: dL/d ln1 */
     WF_TRY(zero(c, dx));
     WF_TRY(norm_bwd(c, dx, &ds, &s1, &la->ln1_mean, &la->ln1_rstd, &w->ln1_g, &w->ln1_b,
                     &gw->ln1_g, &gw->ln1_b));                     /* dx = dL/ds1 */
-    WF_TRY(attention_bwd(c, li, &ds, dx, xin));                /* ds = attention path to x */
+    dy = dx;
+    WF_TRY(adapter_bwd(c, li, 0, &dad, &dy));
+    WF_TRY(attention_bwd(c, li, &ds, dy, xin));                /* ds = attention path to x */
     return wf_op_add(c->be, dx, dx, &ds);                      /* + residual */
 }
 

@@ -118,6 +118,22 @@ static wf_status mlp(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la, 
     return site_fwd(f, li, WF_SITE_DOWN, tmp, &act, &w->w_down, OPT(w->b_down));
 }
 
+/* Houlsby adapter k (0: after attention, 1: after the MLP) of layer li on tmp (N, C), in place:
+ * tmp = tmp + up(gelu(down(tmp))); the input and the bottleneck are saved for the backward. */
+static wf_status adapter(fctx *f, int64_t li, int k, wf_tensor *tmp) {
+    if (!f->m->adapters) return WF_OK;
+    const wf_houlsby *ad = &f->m->adapters[2 * li + k];
+    wf_layer_acts *la = &f->x->layers[li];
+    int64_t r = ad->down_w.shape[0];
+    wf_tensor ax = V2(la->ad_x[k], f->N, tmp->shape[1]), h1 = V2(la->ad_h1[k], f->N, r);
+    wf_tensor h2 = V2(la->ad_h2[k], f->N, r);
+    WF_TRY(f->be->copy(f->be, ax.data, tmp->data, wf_tensor_nbytes(&ax), WF_COPY_D2D));
+    WF_TRY(wf_op_linear_fwd(f->be, &h1, &ax, &ad->down_w, &ad->down_b));
+    WF_TRY(wf_op_gelu_fwd(f->be, &h2, &h1, false));
+    WF_TRY(wf_op_linear_fwd(f->be, tmp, &h2, &ad->up_w, &ad->up_b));
+    return wf_op_add(f->be, tmp, tmp, &ax);
+}
+
 static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) {
     const wf_layer *w = &f->m->w.layers[li];
     wf_layer_acts *la = &f->x->layers[li];
@@ -127,15 +143,19 @@ static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) 
     if (f->m->arch.pre_norm) {
         WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, x, &w->ln1_g, &w->ln1_b));
         WF_TRY(attention(f, li, w, la, &ln1, tmp));
+        WF_TRY(adapter(f, li, 0, tmp));
         WF_TRY(wf_op_add(f->be, &s1, x, tmp));
         WF_TRY(norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s1, &w->ln2_g, &w->ln2_b));
         WF_TRY(mlp(f, li, w, la, &ln2, tmp));
+        WF_TRY(adapter(f, li, 1, tmp));
         return wf_op_add(f->be, &s2, &s1, tmp);
     }
     WF_TRY(attention(f, li, w, la, x, tmp));
+    WF_TRY(adapter(f, li, 0, tmp));
     WF_TRY(wf_op_add(f->be, &s1, x, tmp));
     WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, &s1, &w->ln1_g, &w->ln1_b));
     WF_TRY(mlp(f, li, w, la, &ln1, tmp));
+    WF_TRY(adapter(f, li, 1, tmp));
     WF_TRY(wf_op_add(f->be, &s2, &ln1, tmp));
     return norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s2, &w->ln2_g, &w->ln2_b);
 }

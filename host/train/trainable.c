@@ -134,6 +134,7 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
     case WF_METHOD_BITFIT: return cls_head || wf_tr_ends_with(s->name, ".bias");
     case WF_METHOD_IA3: return cls_head; /* modules_to_save, as with LoRA */
     case WF_METHOD_PROMPT: return false;
+    case WF_METHOD_ADAPTER: return cls_head;
     case WF_METHOD_FREEZE: break;
     }
     for (int i = 0; i < sp->n_modules; i++)
@@ -236,6 +237,14 @@ static wf_status prompt_init(const wf_model *m, const wf_peft_spec *sp, float *h
 static wf_status initial_values(const wf_model *m, const wf_peft_spec *sp, const wf_param *p,
                                 int index, float *host) {
     if (p->weight == &m->w.prompt) return prompt_init(m, sp, host);
+    if (strstr(p->name, ".adapter_attn.") || strstr(p->name, ".adapter_mlp.")) {
+        /* Houlsby: down as LoRA A (kaiming-uniform, bound 1/sqrt(C)), the rest zero (identity) */
+        bool down_w = wf_tr_ends_with(p->name, ".down.weight");
+        float bound = 1.0f / sqrtf((float)p->weight->shape[p->weight->ndim - 1]);
+        for (int64_t i = 0; i < p->numel; i++)
+            host[i] = down_w ? bound * (2.0f * wf_rng_uniform(sp->seed, 0, (uint32_t)index, (uint64_t)i) - 1.0f) : 0.0f;
+        return WF_OK;
+    }
     if (wf_tr_ends_with(p->name, ".ia3_l")) { /* PEFT's init_ia3_weights: ones */
         for (int64_t i = 0; i < p->numel; i++) host[i] = 1.0f;
         return WF_OK;
@@ -328,6 +337,8 @@ static wf_status check_spec(const wf_peft_spec *sp) {
     if (sp->method == WF_METHOD_PROMPT && (sp->prompt_tokens < 1 || (sp->prompt_init_ids && sp->n_prompt_init_ids < 1)))
         return wf_error(WF_ERR_INVALID, "prompt tuning: needs at least one virtual token and a "
                         "non-empty init text");
+    if (sp->method == WF_METHOD_ADAPTER && sp->adapter_size < 1)
+        return wf_error(WF_ERR_INVALID, "adapter: needs a bottleneck size >= 1");
     return WF_OK;
 }
 
@@ -390,6 +401,7 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
         if (!t->grads.lora) return wf_error(WF_ERR_OOM, "trainable: out of memory");
     }
     if (sp->method == WF_METHOD_IA3) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
+    if (sp->method == WF_METHOD_ADAPTER) WF_TRY(wf_tr_plan_adapters(m, sp, &l, t));
     if (sp->method == WF_METHOD_PROMPT) {
         if (m->arch.head != WF_HEAD_LM)
             return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: only causal LM models are supported "
@@ -407,6 +419,7 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
     map_grads(m, t);
     if (m->lora) wire_lora(m, t);
     if (m->ia3) WF_TRY(wf_tr_wire_ia3(m, t));
+    if (m->adapters) wf_tr_wire_adapters(m, t);
     return wf_trainable_zero_grad(m, t);
 }
 
@@ -423,9 +436,9 @@ const wf_param *wf_trainable_find(const wf_trainable *t, const char *name) {
 void wf_trainable_free(wf_model *m, wf_trainable *t) {
     wf_backend_arena_destroy(m->be, &t->arena);
     free(t->params), free(t->lora_t), free(t->grads.w.layers), free(t->grads.lora);
-    free(t->ia3_t), free(t->grads.ia3);
-    free(m->lora), free(m->ia3);
-    m->lora = NULL, m->ia3 = NULL;
+    free(t->ia3_t), free(t->grads.ia3), free(t->grads.adapters);
+    free(m->lora), free(m->ia3), free(m->adapters);
+    m->lora = NULL, m->ia3 = NULL, m->adapters = NULL;
     m->w.prompt = (wf_tensor){0};
     memset(t, 0, sizeof *t);
 }
@@ -436,6 +449,7 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
 
 static bool is_adapter(const char *name) {
     return strstr(name, ".lora_") != NULL || wf_tr_ends_with(name, ".ia3_l") ||
+           strstr(name, ".adapter_attn.") != NULL || strstr(name, ".adapter_mlp.") != NULL ||
            strcmp(name, "prompt_embeddings") == 0;
 }
 

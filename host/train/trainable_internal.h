@@ -30,5 +30,8 @@ wf_tensor wf_tr_row_slice(const wf_tensor *x, int64_t r0, int64_t n);
  * and points m->ia3 / t->grads.ia3 at the flat buffers after. */
 wf_status wf_tr_plan_ia3(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, wf_trainable *t);
 wf_status wf_tr_wire_ia3(wf_model *m, wf_trainable *t);
+/* Houlsby adapters (trainable_adapter.c): the same two steps. */
+wf_status wf_tr_plan_adapters(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, wf_trainable *t);
+void wf_tr_wire_adapters(wf_model *m, wf_trainable *t);
 
 #endif

@@ -56,6 +56,8 @@ typedef struct wf_layer_acts {
     wf_tensor lora_h[WF_N_SITES];      /* (N, r) drop(x) A^T of each LoRA site, for backward */
     wf_tensor ia3_x[WF_N_SITES];       /* IA3 sites: (N, K) the scaled input (feed-forward) or
                                         * (N, M) the output before scaling */
+    wf_tensor ad_x[2], ad_h1[2], ad_h2[2]; /* Houlsby adapters (attention, MLP): (N, C) input,
+                                        * (N, m) before and after the GELU */
 } wf_layer_acts;
 
 /* Gradient buffers the backward works in (planned with WF_ACTS_TRAIN). */
@@ -69,6 +71,7 @@ typedef struct wf_grad_acts {
     wf_tensor tok_loss;       /* (N) f32 per-token (LM) or per-sequence losses */
     wf_tensor dvit_rows;      /* (1 + B*np, C) ViT */
     wf_tensor dia3;           /* (N, max(C, F, H*D)) gradient between an IA3 scaling and its linear */
+    wf_tensor dad, dad_h1, dad_h2; /* (N, C), (N, m), (N, m) Houlsby adapter backward */
 } wf_grad_acts;
 
 enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop checks) */
@@ -81,6 +84,7 @@ typedef struct wf_grads {
     wf_weights w;
     wf_lora_adapter *lora; /* (L * WF_N_SITES) like wf_model.lora, or NULL */
     wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like wf_model.ia3 (l = dl), or NULL */
+    wf_houlsby *adapters;  /* (2 L) like wf_model.adapters, or NULL */
 } wf_grads;
 
 /* Keys and values of the tokens seen so far, per block, for generation (batch of 1): the

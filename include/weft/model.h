@@ -86,6 +86,15 @@ typedef struct wf_ia3_vec {
     bool ff;
 } wf_ia3_vec;
 
+/* A Houlsby adapter (Houlsby et al. 2019, "Parameter-Efficient Transfer Learning for NLP",
+ * Fig. 2): a bottleneck with its own skip, h + up(gelu(down(h))), on the output of a block's
+ * attention output projection and of its MLP (down projection), before the block's residual
+ * add (and, post-norm, before its LayerNorm). weft uses GELU (erf) as the nonlinearity. */
+typedef struct wf_houlsby {
+    wf_tensor down_w, down_b; /* (m, C), (m) */
+    wf_tensor up_w, up_b;     /* (C, m), (C); zero at init, so the model starts unchanged */
+} wf_houlsby;
+
 typedef struct wf_model {
     wf_arch arch;
     wf_backend *be;
@@ -98,6 +107,7 @@ typedef struct wf_model {
     wf_arena arena;       /* holds every weight */
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
     wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like lora; NULL: none */
+    wf_houlsby *adapters;  /* (2 L): [2l] after layer l's attention, [2l+1] after its MLP; NULL: none */
 } wf_model;
 
 /* Positions per row the graph runs for T token positions: T plus the soft prompt's Nv virtual

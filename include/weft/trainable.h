@@ -12,10 +12,12 @@
  * IA3 (Liu et al. 2022, as PEFT's IA3): learned vectors scale chosen linear layers' outputs
  * (or inputs, for feed-forward ones); only they train (plus a new task head).
  * Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING for causal LMs): Nv trained
- * embeddings prepended to every row (model.h wf_model_seq_len); only they train. */
+ * embeddings prepended to every row (model.h wf_model_seq_len); only they train.
+ * Adapter: Houlsby bottleneck adapters after every block's attention and MLP (model.h
+ * wf_houlsby); only they train (plus a new task head). */
 typedef enum wf_method {
     WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT, WF_METHOD_IA3,
-    WF_METHOD_PROMPT
+    WF_METHOD_PROMPT, WF_METHOD_ADAPTER
 } wf_method;
 
 #define WF_MAX_TARGETS 16
@@ -45,6 +47,7 @@ typedef struct wf_peft_spec {
     const int32_t *prompt_init_ids; /* (n_prompt_init_ids); NULL: random */
     int64_t n_prompt_init_ids;
     const char *prompt_init_text; /* the TEXT init's text, for the exported config; or NULL */
+    int adapter_size;             /* Houlsby bottleneck width m */
     /* Freezing: train only the top N blocks (0 = all) and/or modules whose name contains one
      * of `modules` (with the final norm and the head when the top blocks train). */
     int train_top_layers;

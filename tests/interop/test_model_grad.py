@@ -1,5 +1,6 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
-autograd through transformers (and peft for LoRA, IA3 and prompt tuning) on tiny random models, in fp32.
+autograd through transformers (and peft for LoRA, IA3 and prompt tuning; Houlsby adapters
+against a torch module patched into the model) on tiny random models, in fp32.
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
 regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
@@ -206,6 +207,101 @@ def prompt_lm(tmp, name, config, nv=4):
     compare(name + " prompt tuning", got_loss, got, loss.item(), want)
 
 
+class Houlsby(torch.nn.Module):
+    """The adapter weft implements (model.h wf_houlsby): h + up(gelu(down(h)))."""
+
+    def __init__(self, C, m):
+        super().__init__()
+        self.down, self.up = torch.nn.Linear(C, m), torch.nn.Linear(m, C)
+
+    def forward(self, h):
+        return h + self.up(torch.nn.functional.gelu(self.down(h)))
+
+
+class Then(torch.nn.Module):
+    """base, then the adapter on its output (patched in place of the base module)."""
+
+    def __init__(self, base, adapter):
+        super().__init__()
+        self.base, self.adapter = base, adapter
+
+    def forward(self, x, *args, **kw):
+        return self.adapter(self.base(x, *args, **kw))
+
+
+def add_houlsby(model, blocks, block_path, attn_out, mlp_out, C, m):
+    """Wraps each block's attention output and MLP output module with a Houlsby adapter with
+    random weights (std 0.2, so the up projection is not the zero of weft's init); returns
+    weft's tensor name -> torch parameter."""
+    names = {}
+    for i, blk in enumerate(blocks):
+        for kind, path in (("attn", attn_out), ("mlp", mlp_out)):
+            parent = blk
+            *head, last = path.split(".")
+            for p in head:
+                parent = getattr(parent, p)
+            ad = Houlsby(C, m)
+            for prm in ad.parameters():
+                torch.nn.init.normal_(prm, std=0.2)
+            setattr(parent, last, Then(getattr(parent, last), ad))
+            for pn, prm in ad.named_parameters():
+                names[f"{block_path}.{i}.adapter_{kind}.{pn}"] = prm
+    return names
+
+
+def houlsby_case(tmp, name, model, blocks, block_path, attn_out, mlp_out, C, inputs, forward_loss, B, T):
+    """Gradients of Houlsby adapters (bottleneck 6) against the torch module above patched into
+    the HF model; the base model frozen, a sequence head trains as weft trains it."""
+    d = os.path.join(tmp, name + "-houlsby-base")
+    model.save_pretrained(d, safe_serialization=True)
+    torch.manual_seed(11)
+    names = add_houlsby(model, blocks, block_path, attn_out, mlp_out, C, 6)
+    from safetensors.torch import save_file
+    ad = os.path.join(tmp, name + "-houlsby.safetensors")
+    save_file({k: v.detach().contiguous() for k, v in names.items()}, ad)
+    for n, prm in model.named_parameters():
+        prm.requires_grad_(".adapter." in n or n.startswith("classifier."))
+    loss = forward_loss(model)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--adapter", "6", "--peft", ad])
+    want = {k: v.grad.numpy().copy() for k, v in names.items()}
+    want.update({n: prm.grad.numpy().copy() for n, prm in model.named_parameters()
+                 if n.startswith("classifier.")})
+    compare(name + " houlsby adapter", got_loss, got, loss.item(), want)
+
+
+def houlsby_cases(tmp):
+    B, T = 2, 9
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    torch.manual_seed(0)
+    llama = tf.LlamaForCausalLM(cfg)
+    ids, tg = lm_batch(256, B, T, 8)
+    lm_in = {"ids": (ids, np.int32), "targets": (tg, np.int32)}
+    houlsby_case(tmp, "llama", llama, llama.model.layers, "model.layers", "self_attn.o_proj", "mlp.down_proj",
+                 32, lm_in, lambda mdl: lm_loss(mdl(input_ids=ids).logits, tg), B, T)
+    torch.manual_seed(0)
+    gpt2 = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                                            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=0.2))
+    houlsby_case(tmp, "gpt2", gpt2, gpt2.transformer.h, "transformer.h", "attn.c_proj", "mlp.c_proj",
+                 32, lm_in, lambda mdl: lm_loss(mdl(input_ids=ids).logits, tg), B, T)
+    bcfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    bert = tf.BertForSequenceClassification(bcfg)
+    bids = torch.randint(1, 256, (3, 8), generator=torch.Generator().manual_seed(9))
+    mask = torch.ones(3, 8, dtype=torch.long)
+    mask[2, 6:] = 0
+    types = torch.zeros(3, 8, dtype=torch.long)
+    labels = torch.tensor([1, 0, 2])
+    bert_in = {"ids": (bids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+               "labels": (labels, np.int32)}
+    houlsby_case(tmp, "bert-seqcls", bert, bert.bert.encoder.layer, "bert.encoder.layer", "attention.output.dense",
+                 "output.dense", 32, bert_in, lambda mdl: torch.nn.functional.cross_entropy(
+                     mdl(input_ids=bids, attention_mask=mask, token_type_ids=types).logits, labels), 3, 8)
+
+
 def bert_ia3(tmp):
     """BERT sequence classification under IA3 with peft's defaults (key, value, output.dense;
     both output.dense layers feed-forward) and the classifier as modules_to_save."""
@@ -326,6 +422,7 @@ def main():
                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
                targets=["q_proj", "o_proj", "up_proj", "gate_proj", "down_proj"], ff=["o_proj", "down_proj"])
         bert_ia3(tmp)
+        houlsby_cases(tmp)
         prompt_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         prompt_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,

@@ -10,6 +10,7 @@
   data file, a data file with a bad line (file:line), a checkpoint of another model — each a
   clear error and exit 1;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
+- method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
 - every config in configs/ runs (2 steps, its model from the package, its data from
   scripts/fortunes_to_jsonl.sh).
 
@@ -176,6 +177,40 @@ def ia3_case(tmp, data):
           f"{ia3_eval.stderr[-400:]}\n{ia3_eval.stdout} vs {base_eval.stdout}")
 
 
+def prompt_case(tmp, data):
+    """method.type prompt_tuning with the text init: after one step at a negligible lr the run's
+    soft prompt (loaded by peft) equals transformers' embeddings of tokenizer(init_text) cycled
+    to the virtual tokens, as PEFT's TEXT init builds it; packing is refused with a clear error.
+    Tolerance 1e-6: AdamW moves each value by at most ~lr = 1e-9; both sides dequantize the same
+    Q4_1 blocks in fp32."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    text, nv = "Count to three, please:", 12
+    out = os.path.join(tmp, "run-prompt")
+    sets = ["--set", "method.type=prompt_tuning", "--set", f"method.prompt_tuning.num_virtual_tokens={nv}",
+            "--set", "method.prompt_tuning.init=text", "--set", f"method.prompt_tuning.init_text={text}",
+            "--set", "train.max_steps=1", "--set", "train.lr=1e-9", "--set", "checkpoint.every_steps=0",
+            "--set", "output.tensorboard=false"]
+    res = run(["train", base_config(tmp, data, out)] + sets)
+    check("prompt tuning with packing: clear error", res.returncode == 1 and "data.packing" in res.stderr,
+          res.stderr[-400:])
+    res = run(["train", base_config(tmp, data, out)] + sets + ["--set", "data.packing=false"])
+    check("prompt tuning run", res.returncode == 0, res.stderr[-800:])
+    if res.returncode != 0:
+        return
+    d = os.path.dirname(GGUF)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), dtype=torch.float32)
+    tok = tf.AutoTokenizer.from_pretrained(d, gguf_file=os.path.basename(GGUF))
+    ids = tok(text)["input_ids"]
+    ids = (ids * (nv // len(ids) + 1))[:nv]
+    want = base.get_input_embeddings().weight[ids].detach()
+    model = PeftModel.from_pretrained(base, os.path.join(out, "adapter"))
+    got = model.prompt_encoder["default"].embedding.weight.detach()
+    err = (got - want).abs().max().item() if got.shape == want.shape else float("inf")
+    check("prompt tuning text init equals peft's TEXT init", err <= 1e-6, f"max |diff| {err}, shape {tuple(got.shape)}")
+
+
 def bad_input_cases(tmp, data, good_run):
     bad_json = os.path.join(tmp, "broken.json")
     with open(bad_json, "w") as f:
@@ -232,6 +267,7 @@ def main():
         export_case(tmp, good)
         bad_input_cases(tmp, data, good)
         ia3_case(tmp, data)
+        prompt_case(tmp, data)
         configs_case(tmp)
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")

@@ -3,7 +3,7 @@
  * deterministically (p += 0.01 sin(i), i the flat index), runs one forward pass writing the
  * head's output as raw fp32, and exports the PEFT adapter and/or the merged model.
  *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,.. | --ia3 TARGETS FF |
- *               --prompt NV] [--rslora]
+ *               --prompt NV | --adapter M] [--rslora]
  *               [--peft ADAPTER] [--perturb] [--forward B T OUT] [--ids F] [--mask F]
  *               [--types F] [--pixels F] [--export-peft DIR] [--export-merged DIR]
  *               [--roundtrip DIR]
@@ -46,6 +46,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--dtype")) o->dtype = !strcmp(v, "bf16") ? WF_BF16 : WF_F32;
         else if (!strcmp(a, "--peft")) o->peft = v;
         else if (!strcmp(a, "--prompt")) o->spec.method = WF_METHOD_PROMPT, o->spec.prompt_tokens = atoi(v);
+        else if (!strcmp(a, "--adapter")) o->spec.method = WF_METHOD_ADAPTER, o->spec.adapter_size = atoi(v);
         else if (!strcmp(a, "--export-peft")) o->export_peft = v;
         else if (!strcmp(a, "--export-merged")) o->export_merged = v;
         else if (!strcmp(a, "--roundtrip")) o->roundtrip = v;
