@@ -360,6 +360,9 @@ wf_status wf_export_merged(const wf_model *m, const wf_trainable *t, const char 
     if (!src_model_path || !wf_path_exists(src_model_path))
         return wf_error(WF_ERR_INVALID, "merged export to %s: the source model '%s' (for config.json "
                         "and the tokenizer) does not exist", dir, src_model_path ? src_model_path : "(null)");
+    if (m->adapters)
+        return wf_error(WF_ERR_INVALID, "merged export to %s: Houlsby adapters are nonlinear and cannot "
+                        "be merged into the weights; export the adapter", dir);
     if (m->w.prompt.ndim)
         return wf_error(WF_ERR_INVALID, "merged export to %s: a soft prompt (prompt tuning) cannot be "
                         "merged into the weights; export the PEFT adapter", dir);

@@ -24,8 +24,12 @@ static bool is_lora(const wf_param *p) {
     return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight");
 }
 
+static bool is_houlsby(const wf_param *p) {
+    return strstr(p->name, ".adapter_attn.") || strstr(p->name, ".adapter_mlp.");
+}
+
 static bool is_adapter(const wf_param *p) {
-    return is_lora(p) || ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings");
+    return is_lora(p) || ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings") || is_houlsby(p);
 }
 
 static const char *task_type(const wf_arch *a) {
@@ -184,6 +188,24 @@ static cJSON *prompt_config(const wf_model *m, const wf_peft_spec *sp, const cha
     return o;
 }
 
+/* weft_adapter.json of a Houlsby adapter directory (export.h has the format). */
+static cJSON *houlsby_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                             const char *base) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "weft-houlsby-adapter");
+    cJSON_AddNumberToObject(o, "format_version", 1);
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddNumberToObject(o, "adapter_size", sp->adapter_size);
+    cJSON_AddNumberToObject(o, "hidden_size", (double)m->arch.hidden);
+    cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
+    cJSON_AddStringToObject(o, "nonlinearity", "gelu");
+    cJSON_AddStringToObject(o, "placement", "h + up(gelu(down(h))) on the output of each block's attention "
+                            "output projection and of its MLP, before the residual add (Houlsby et al. 2019)");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
+    return o;
+}
+
 /* adapter_model.safetensors: every trained tensor under its PEFT name, from the fp32 master. */
 static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const char *path) {
     float *host = malloc((size_t)t->total * sizeof *host + 4);
@@ -194,7 +216,8 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
     if (s == WF_OK) s = m->be->sync(m->be);
     for (int i = 0; s == WF_OK && i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
-        bool bare = !strcmp(p->name, "prompt_embeddings"); /* peft saves the soft prompt unprefixed */
+        /* peft saves the soft prompt unprefixed; weft's Houlsby format uses the bare names */
+        bool bare = !strcmp(p->name, "prompt_embeddings") || m->adapters;
         snprintf(names[i], sizeof names[i], "%s%s", bare ? "" : PEFT_PREFIX, p->name);
         e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
@@ -208,8 +231,9 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
     int n_adapter = 0;
     for (int i = 0; i < t->n_params; i++) n_adapter += is_adapter(&t->params[i]);
     bool ia3 = spec->method == WF_METHOD_IA3, prompt = spec->method == WF_METHOD_PROMPT;
-    bool wired = ia3 ? m->ia3 != NULL : prompt ? m->w.prompt.ndim != 0 : m->lora != NULL;
-    if ((spec->method != WF_METHOD_LORA && !ia3 && !prompt) || n_adapter == 0 || !wired)
+    bool houlsby = spec->method == WF_METHOD_ADAPTER;
+    bool wired = ia3 ? m->ia3 != NULL : prompt ? m->w.prompt.ndim != 0 : houlsby ? m->adapters != NULL : m->lora != NULL;
+    if ((spec->method != WF_METHOD_LORA && !ia3 && !prompt && !houlsby) || n_adapter == 0 || !wired)
         return wf_error(WF_ERR_INVALID, "%s: a PEFT adapter holds LoRA or IA3 weights, and this run "
                         "trains none (method %s); export a merged model instead", dir,
                         spec->method == WF_METHOD_FULL ? "full" : spec->method == WF_METHOD_FREEZE ? "freeze"
@@ -224,11 +248,12 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
     char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
     WF_TRY(wf_outdir_begin(dir, tmp));
     cJSON *cfg = ia3 ? ia3_config(m, t, &resolved, base_model_path)
-               : prompt ? prompt_config(m, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
+               : prompt ? prompt_config(m, spec, base_model_path)
+               : houlsby ? houlsby_config(m, t, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
     wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
     if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
     if (s == WF_OK) s = write_tensors(m, t, path);
-    if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_config.json");
+    if (s == WF_OK) s = wf_path_join(path, tmp, houlsby ? "weft_adapter.json" : "adapter_config.json");
     if (s == WF_OK) s = wf_json_write(path, cfg);
     cJSON_Delete(cfg);
     if (s != WF_OK) {

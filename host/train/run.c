@@ -73,7 +73,9 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
               : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE
               : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT
               : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3
-              : c->method.type == WF_CFG_METHOD_PROMPT_TUNING ? WF_METHOD_PROMPT : WF_METHOD_FULL;
+              : c->method.type == WF_CFG_METHOD_PROMPT_TUNING ? WF_METHOD_PROMPT
+              : c->method.type == WF_CFG_METHOD_ADAPTER ? WF_METHOD_ADAPTER : WF_METHOD_FULL;
+    s->adapter_size = (int)c->method.adapter.size;
     s->prompt_tokens = (int)c->method.prompt_tuning.num_virtual_tokens;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
@@ -105,6 +107,9 @@ static int64_t row_len(const wf_run *r) {
 /* Prompt tuning's checks and TEXT init ids (the tokenizer's __call__: special tokens added). */
 static wf_status prompt_setup(wf_run *r) {
     const wf_run_config *c = r->cfg;
+    if (c->method.type == WF_CFG_METHOD_ADAPTER && c->output.export_merged)
+        return wf_error(WF_ERR_INVALID, "'output.export_merged': Houlsby adapters (method.type adapter) "
+                        "are nonlinear and cannot be merged; the run exports its adapter");
     if (c->method.type != WF_CFG_METHOD_PROMPT_TUNING) return WF_OK;
     if (c->data.packing)
         return wf_error(WF_ERR_INVALID, "'method.type' prompt_tuning needs 'data.packing' false (the "

@@ -24,7 +24,7 @@ static const char *const k_format[] = {"auto",    "text",           "prompt_comp
                                        "regression", "idx",         NULL};
 static const char *const k_chat[] = {"auto", "chatml", "llama3", "alpaca", NULL};
 static const char *const k_bad[] = {"error", "skip", NULL};
-static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", NULL};
+static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", "adapter", NULL};
 static const char *const k_prompt_init[] = {"random", "text", NULL};
 static const char *const k_sched[] = {"constant", "linear", "cosine", NULL};
 static const char *const k_mode[] = {"min", "max", NULL};
@@ -41,6 +41,10 @@ const wf_cfg_section wf_cfg_sections[] = {
     {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; causal LMs): "
                              "trained virtual-token embeddings before every row, used when "
                              "`method.type` is `prompt_tuning`; needs `data.packing` false."},
+    {"method.adapter", "Houlsby adapters (Houlsby et al. 2019), used when `method.type` is `adapter`: "
+                       "h + up(gelu(down(h))) after every block's attention output projection and "
+                       "MLP, before the residual add; up starts at zero. Exported in weft's own "
+                       "format (peft has no such adapter)."},
     {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
     {"eval", "Evaluation during training, and early stopping."},
@@ -88,7 +92,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
      .aliases = "peft_type"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
@@ -135,6 +139,9 @@ const wf_cfg_key wf_cfg_keys[] = {
      F(method.prompt_tuning.init_text), .def = "\"\"",
      .doc = "text for the text init (tokenized as the tokenizer's __call__, special tokens added)",
      .aliases = "prompt_tuning_init_text"},
+    {.path = "method.adapter.size", .type = WF_CFG_INT, F(method.adapter.size), .def = "64", GE(1),
+     .unit = "features", .doc = "bottleneck width m of each adapter (down: C -> m, up: m -> C)",
+     .aliases = "adapter_size bottleneck reduction"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
      .doc = "train only the last N transformer layers (and the head); 0: all layers",

@@ -20,7 +20,16 @@
  * fan_in_fan_out is true for GPT-2 (Conv1D); "all-linear" in spec->targets is written as the
  * list of adapted module paths, because PEFT's "all-linear" also takes linears weft leaves alone
  * (BERT's pooler). base_model_path (may be NULL) becomes base_model_name_or_path.
- * A trainable set without LoRA or IA3 is an error (export a merged model instead). */
+ * Prompt tuning: PROMPT_TUNING config and the unprefixed tensor "prompt_embeddings" (Nv, C).
+ * Houlsby adapters (peft has none) in weft's own format: dir/weft_adapter.json ("format":
+ * "weft-houlsby-adapter", format_version 1, adapter_size, hidden_size, num_layers,
+ * nonlinearity "gelu", placement, base_model_name_or_path, modules_to_save) and
+ * dir/adapter_model.safetensors with F32 tensors "<block>.adapter_<attn|mlp>.<down|up>.<weight|bias>"
+ * (down (m, C), up (C, m), biases (m), (C); <block> e.g. "model.layers.3", "transformer.h.3",
+ * "bert.encoder.layer.3") plus the trained head under its HF name; wf_trainable_load_peft
+ * reads it back.
+ * A trainable set without LoRA, IA3, a soft prompt or adapters is an error (export a merged
+ * model instead). */
 wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
                          const char *base_model_path, const char *dir);
 

@@ -50,6 +50,7 @@ typedef enum wf_cfg_method {
     WF_CFG_METHOD_BITFIT,
     WF_CFG_METHOD_IA3,
     WF_CFG_METHOD_PROMPT_TUNING,
+    WF_CFG_METHOD_ADAPTER,
 } wf_cfg_method;
 typedef enum wf_cfg_prompt_init { WF_CFG_PROMPT_INIT_RANDOM, WF_CFG_PROMPT_INIT_TEXT } wf_cfg_prompt_init;
 typedef enum wf_cfg_schedule {
@@ -108,6 +109,9 @@ typedef struct wf_run_config {
             wf_cfg_prompt_init init;
             char init_text[WF_CFG_PATH_MAX];
         } prompt_tuning;
+        struct {
+            int64_t size; /* bottleneck width */
+        } adapter;
         struct {
             int64_t train_top_layers; /* 0: all layers */
             wf_cfg_list modules;

@@ -3,7 +3,8 @@
 For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, BERT
 sequence classification with LoRA and a trained classifier, IA3 at peft's defaults on llama,
 GPT-2 and BERT sequence classification, prompt tuning on llama and GPT-2 (adapter only: a soft
-prompt has no merged form), full fine-tuning of GPT-2, a tied
+prompt has no merged form), Houlsby adapters on llama and GPT-2 (weft's own format, checked in
+transformers with the adapter modules patched in), full fine-tuning of GPT-2, a tied
 llama and ViT, a bf16 llama) and the real SmolLM2 GGUF, export_tool builds the trainable set,
 moves every trainable value (p += 0.01 sin(i), after loading a peft adapter with random B where
 LoRA is used), dumps weft's logits and exports. Then:
@@ -279,6 +280,54 @@ def prompt_lm(tmp, name, config, nv=5):
     compare(name + " adapter in peft", got, want)
 
 
+def houlsby_lm(tmp, name, config, m=6):
+    """(c) and weft's own adapter format for Houlsby adapters: the exported tensors, loaded into
+    torch modules h + up(gelu(down(h))) wrapped around the attention and MLP output projections
+    of the transformers model, give weft's logits; weft_adapter.json describes them."""
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    d = save_base(tf.AutoModelForCausalLM.from_config(config), tmp, name)
+    ad = os.path.join(tmp, name + "-adapter")
+    B, T, V = 2, 9, config.vocab_size
+    ids = lm_ids(V, B, T, 1)
+    got = run_tool(tmp, d, ["--adapter", str(m), "--perturb", "--export-peft", ad, "--roundtrip", ad],
+                   B, T, V, ids=(ids, np.int32))
+    meta = json.load(open(os.path.join(ad, "weft_adapter.json")))
+    want_meta = {"format": "weft-houlsby-adapter", "format_version": 1, "adapter_size": m, "nonlinearity": "gelu",
+                 "num_layers": 2, "base_model_name_or_path": d}
+    for k, v in want_meta.items():
+        if meta.get(k) != v:
+            fail(name, f"weft_adapter.json {k} = {meta.get(k)!r}, expected {v!r}")
+    saved, _ = tensors(os.path.join(ad, "adapter_model.safetensors"))
+    model = tf.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits.reshape(B * T, -1).numpy()
+    if np.abs(plain - got).max() < 1e-3:
+        fail(name, "the adapters barely change the logits: the test would not see a wrong placement")
+    gpt2 = config.model_type == "gpt2"
+    blocks, path = (model.transformer.h, "transformer.h") if gpt2 else (model.model.layers, "model.layers")
+    outs = ("attn.c_proj", "mlp.c_proj") if gpt2 else ("self_attn.o_proj", "mlp.down_proj")
+
+    class Then(torch.nn.Module):
+        def __init__(self, base, pre):
+            super().__init__()
+            self.base, self.pre = base, pre
+
+        def forward(self, x, *a, **kw):
+            h = self.base(x, *a, **kw)
+            down = h @ saved[self.pre + "down.weight"].T + saved[self.pre + "down.bias"]
+            return h + torch.nn.functional.gelu(down) @ saved[self.pre + "up.weight"].T + saved[self.pre + "up.bias"]
+
+    for i, blk in enumerate(blocks):
+        for kind, out in zip(("attn", "mlp"), outs):
+            parent, last = blk.get_submodule(out.rsplit(".", 1)[0]), out.rsplit(".", 1)[1]
+            setattr(parent, last, Then(getattr(parent, last), f"{path}.{i}.adapter_{kind}."))
+    if len(saved) != 8 * len(blocks):
+        fail(name, f"{len(saved)} tensors exported, expected {8 * len(blocks)}")
+    with torch.no_grad():
+        compare(name + " adapter in patched transformers", got, model(input_ids=ids).logits)
+
+
 def PeftModel_load(base, ad):
     from peft import PeftModel
     return PeftModel.from_pretrained(base, ad).eval()
@@ -415,6 +464,10 @@ def main():
         ia3_lm(tmp, "gpt2-ia3", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), fan_in_fan_out=True)
         bert_seqcls_ia3(tmp)
+        houlsby_lm(tmp, "llama-houlsby", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        houlsby_lm(tmp, "gpt2-houlsby", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4,
+                   n_positions=32, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
         prompt_lm(tmp, "llama-prompt", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         prompt_lm(tmp, "gpt2-prompt", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4,
