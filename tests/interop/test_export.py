@@ -182,13 +182,23 @@ def lora_lm(tmp, name, config, targets, fan_in_fan_out=False, rslora=False):
     return mg
 
 
+def random_biases(model):
+    """transformers initialises biases to zero; IA3 scales them (non-feed-forward targets), so
+    give them values a wrong merge would show in."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(".bias"):
+                p.normal_(std=0.2)
+    return model
+
+
 def ia3_lm(tmp, name, config, fan_in_fan_out=False):
     """(a), (b), (c) for a causal LM with IA3 at peft's defaults for the model type; the vectors
     start from a peft adapter with random values (init_ia3_weights=False)."""
     from peft import IA3Config, get_peft_model
     config.initializer_range = 0.2
     torch.manual_seed(0)
-    d = save_base(tf.AutoModelForCausalLM.from_config(config), tmp, name)
+    d = save_base(random_biases(tf.AutoModelForCausalLM.from_config(config)), tmp, name)
     torch.manual_seed(7)
     init = os.path.join(tmp, "init-adapter-" + name)
     get_peft_model(tf.AutoModelForCausalLM.from_pretrained(d),
@@ -224,7 +234,7 @@ def bert_seqcls_ia3(tmp):
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
     torch.manual_seed(3)
     name = "bert-seqcls-ia3"
-    d = save_base(tf.BertForSequenceClassification(cfg), tmp, name)
+    d = save_base(random_biases(tf.BertForSequenceClassification(cfg)), tmp, name)
     init = os.path.join(tmp, "init-adapter-" + name)
     torch.manual_seed(8)
     get_peft_model(tf.BertForSequenceClassification.from_pretrained(d),
