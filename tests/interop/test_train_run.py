@@ -7,8 +7,9 @@
 - the exported adapter loads in peft (adapter_config.json + adapter_model.safetensors);
   `weft export` of the run gives the same adapter; `weft eval` evaluates it;
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
-  data file, a data file with a bad line (file:line), a checkpoint of another model — each a
-  clear error and exit 1;
+  data file, a data file with a bad line (file:line), a checkpoint of another model, IA3
+  feed-forward modules outside its targets, a text prompt init without text — each a clear error
+  and exit 1;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
 - every config in configs/ runs (2 steps, its model from the package, its data from
@@ -231,6 +232,14 @@ def bad_input_cases(tmp, data, good_run):
                "--set", "train.max_steps=1"])
     check("bad data line skipped with data.bad_lines=skip", res.returncode == 0 and "skipped" in res.stderr,
           res.stderr[-600:])
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-g")), "--set", "method.type=ia3",
+               "--set", 'method.ia3.target_modules=["k_proj"]', "--set", 'method.ia3.feedforward_modules=["down_proj"]'])
+    check("ia3 feedforward module outside the targets: names the keys",
+          res.returncode == 1 and "method.ia3.feedforward_modules" in res.stderr and "subset" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-h")), "--set", "method.type=prompt_tuning",
+               "--set", "data.packing=false", "--set", "method.prompt_tuning.init=text"])
+    check("prompt tuning text init without text: names the key",
+          res.returncode == 1 and "method.prompt_tuning.init_text" in res.stderr, res.stderr)
     res = run(["train", "--resume", good_run, "--set", "method.lora.r=8"])
     check("checkpoint of another model/trainable set: clear error",
           res.returncode == 1 and "checkpoint" in res.stderr.lower(), res.stderr)
