@@ -5,6 +5,19 @@
 
 #include "weft/graph.h"
 
+/* Whether any LoRA site is a DoRA site (it then needs the DoRA buffers). */
+static bool has_dora(const wf_model *m) {
+    for (int64_t i = 0; m->lora && i < m->arch.n_layers * WF_N_SITES; i++)
+        if (m->lora[i].mag.data) return true;
+    return false;
+}
+
+/* The widest matrix side of a block: DoRA scratch is (W, W), vectors (W). */
+static int64_t widest(const wf_arch *a) {
+    int64_t w = a->hidden > a->ffn ? a->hidden : a->ffn, hd = a->n_heads * a->head_dim;
+    return w > hd ? w : hd;
+}
+
 typedef struct layout {
     wf_arena *arena; /* NULL: only count bytes */
     size_t bytes;
@@ -45,6 +58,11 @@ static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int6
     for (int s = 0; m->lora && s < WF_N_SITES; s++) {
         const wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
         if (ad->a.data) take(l, &la->lora_h[s], dt, 2, N, ad->a.shape[0], 0, 0);
+        if (!ad->mag.data) continue;
+        int64_t M = ad->mag.shape[0];
+        take(l, &la->dora_z[s], dt, 2, N, M, 0, 0);
+        take(l, &la->dora_s[s], dt, 1, M, 0, 0, 0);
+        take(l, &la->dora_rn[s], WF_F32, 1, M, 0, 0, 0);
     }
     for (int k = 0; m->adapters && k < 2; k++) {
         int64_t r = m->adapters[2 * li + k].down_w.shape[0];
@@ -81,7 +99,11 @@ static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_gr
         take(l, &d->dad_h1, dt, 2, N, r, 0, 0);
         take(l, &d->dad_h2, dt, 2, N, r, 0, 0);
     }
-    if (m->ia3) {
+    if (has_dora(m)) {
+        take(l, &d->ddora_s, dt, 1, widest(a), 0, 0, 0);
+        take(l, &d->ddora_t, dt, 1, widest(a), 0, 0, 0);
+    }
+    if (m->ia3 || has_dora(m)) {
         int64_t w = C > F ? C : F;
         take(l, &d->dia3, dt, 2, N, w > HD ? w : HD, 0, 0);
     }
@@ -121,6 +143,13 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigne
         take(l, &x->final_rstd, WF_F32, 1, N, 0, 0, 0);
     }
     take(l, &x->tmp, dt, 2, N, C, 0, 0);
+    if (has_dora(m)) {
+        int64_t W = widest(a);
+        take(l, &x->dora_w1, dt, 2, W, W, 0, 0);
+        take(l, &x->dora_w2, dt, 2, W, W, 0, 0);
+        take(l, &x->dora_ones, dt, 1, W, 0, 0, 0);
+        take(l, &x->dora_zeros, WF_I32, 1, N, 0, 0, 0);
+    }
     if (a->head == WF_HEAD_LM) {
         if (flags & WF_ACTS_LOGITS) take(l, &x->head_out, dt, 2, N, a->vocab, 0, 0);
     } else if (a->head != WF_HEAD_NONE) {
@@ -129,6 +158,19 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigne
         take(l, &x->head_out, dt, 2, B, a->n_labels, 0, 0);
     }
     if (flags & WF_ACTS_TRAIN) plan_grads(l, m, B, T, &x->d);
+}
+
+/* DoRA's constant vectors: ones (the norm's gains), zeros (the bias row index of every row). */
+static wf_status fill_dora(const wf_model *m, wf_acts *x) {
+    int64_t W = x->dora_ones.shape[0];
+    float *one = malloc((size_t)W * sizeof *one);
+    if (!one) return wf_error(WF_ERR_OOM, "activations: out of host memory");
+    for (int64_t i = 0; i < W; i++) wf_store_f32(one, m->dtype, (size_t)i, 1.0f);
+    wf_status s = m->be->copy(m->be, x->dora_ones.data, one, wf_tensor_nbytes(&x->dora_ones), WF_COPY_H2D);
+    if (s == WF_OK) s = m->be->sync(m->be);
+    free(one);
+    if (s == WF_OK) s = m->be->memset(m->be, x->dora_zeros.data, 0, wf_tensor_nbytes(&x->dora_zeros));
+    return s;
 }
 
 size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
@@ -154,6 +196,7 @@ wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags
     wf_status s = wf_backend_arena_create(m->be, &out->arena, "activations", bytes);
     layout l = {.arena = &out->arena};
     if (s == WF_OK) plan_all(&l, m, B, T, flags, out), s = l.status;
+    if (s == WF_OK && out->dora_ones.data) s = fill_dora(m, out);
     if (s != WF_OK) wf_acts_destroy(m, out);
     return s;
 }

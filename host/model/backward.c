@@ -38,6 +38,30 @@ static wf_status site_ia3_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, con
     return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, &t, x, W);
 }
 
+/* Backward of a DoRA site (forward.c site_dora_fwd), the row scale a constant as in peft:
+ * dz = dy * s; d(mag) += colsum(dy * z) * rn; dbias += colsum(dy); then LoRA's backward from dz. */
+static wf_status site_dora_bwd(bctx *c, int64_t li, wf_site st, wf_lora *l, wf_tensor *gbias,
+                               wf_tensor *gmag) {
+    wf_layer_acts *la = &c->x->layers[li];
+    int64_t M = l->w->shape[0];
+    wf_tensor rn = V1(la->dora_rn[st], M), s = V1(la->dora_s[st], M), z = V2(la->dora_z[st], c->N, M);
+    wf_tensor dz = V2(c->x->d.dia3, c->N, M), ds = V1(c->x->d.ddora_s, M);
+    wf_tensor ds2 = wf_view(&c->x->d.ddora_s, 2, 1, M, 0, 0), t2 = wf_view(&c->x->d.ddora_t, 2, 1, M, 0, 0);
+    WF_TRY(zero(c, &ds));
+    WF_TRY(wf_op_ia3_bwd(c->be, &dz, &ds, l->dy, &z, &s));
+    if (gmag->data) {
+        wf_tensor g2 = wf_view(gmag, 2, 1, M, 0, 0);
+        WF_TRY(wf_op_ia3_fwd(c->be, &t2, &ds2, &rn));
+        WF_TRY(wf_op_add(c->be, &g2, &g2, &t2));
+    }
+    if (gbias) {
+        wf_tensor rows = V1(c->x->dora_zeros, c->N), table = wf_view(gbias, 2, 1, M, 0, 0);
+        WF_TRY(wf_op_embedding_bwd(c->be, &table, &rows, l->dy));
+    }
+    l->dy = &dz, l->bias = NULL, l->dbias = NULL;
+    return wf_op_lora_bwd(c->be, l);
+}
+
 /* Backward of site s of layer li: dx "=" (when dx), weight grads "+=". x is the site's input. */
 static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const wf_tensor *dy,
                           const wf_tensor *x) {
@@ -56,6 +80,7 @@ static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const w
                  .drop = {.p = c->x->training ? ad->dropout : 0.0f, .seed = c->x->seed,
                           .step = c->x->step, .stream = ad->stream},
                  .dx = dx, .dw = OPTW(*gW), .dbias = gbias, .da = &gad->a, .db = &gad->b, .dy = dy};
+    if (ad->mag.data) return site_dora_bwd(c, li, s, &l, gbias, &gad->mag);
     return wf_op_lora_bwd(c->be, &l);
 }
 

@@ -37,6 +37,42 @@ static wf_status site_ia3_fwd(fctx *f, const wf_ia3_vec *iv, wf_tensor *saved, w
     return wf_op_ia3_fwd(f->be, y, &t, &iv->l);
 }
 
+/* DoRA's row scale of a site: rn (M) = 1 / ||W + scale B A||_row and s (M) = mag * rn. The rows
+ * of W + scale B A are formed scaled by sqrt(K) (matmul alpha, beta), so that the RMS norm's
+ * rstd = 1 / sqrt(mean(row^2) + eps) is 1 / ||row|| (eps 1e-30 is far below any row's square). */
+static wf_status dora_scale(fctx *f, const wf_lora_adapter *ad, const wf_tensor *w, wf_tensor *rn,
+                            wf_tensor *s) {
+    int64_t M = w->shape[0], K = w->shape[1];
+    wf_acts *x = f->x;
+    wf_tensor c = V2(x->dora_w1, M, K), y = V2(x->dora_w2, M, K), g = V1(x->dora_ones, K);
+    WF_TRY(f->be->copy(f->be, c.data, w->data, wf_tensor_nbytes(w), WF_COPY_D2D));
+    float rk = sqrtf((float)K);
+    wf_matmul mm = {.c = &c, .a = &ad->b, .b = &ad->a, .alpha = ad->scale * rk, .beta = rk};
+    WF_TRY(wf_op_matmul(f->be, &mm));
+    WF_TRY(wf_op_rmsnorm_fwd(f->be, &y, rn, &c, &g, 1e-30f));
+    wf_tensor mag = wf_view(&ad->mag, 2, 1, M, 0, 0), s2 = wf_view(s, 2, 1, M, 0, 0);
+    return wf_op_ia3_fwd(f->be, &s2, &mag, rn);
+}
+
+/* DoRA on a LoRA site (peft's DoraLinearLayer with dropout 0): z = x W^T + scale (x A^T) B^T,
+ * y = s * z + b; z, s and rn are saved for the backward. The bias is added as row 0 of a
+ * one-row table looked up by every row (the embedding op's accumulate). */
+static wf_status site_dora_fwd(fctx *f, int64_t li, wf_site st, const wf_lora_adapter *ad,
+                               wf_tensor *y, const wf_tensor *x, const wf_tensor *w, const wf_tensor *b) {
+    wf_layer_acts *la = &f->x->layers[li];
+    int64_t M = w->shape[0];
+    wf_tensor rn = V1(la->dora_rn[st], M), s = V1(la->dora_s[st], M), z = V2(la->dora_z[st], f->N, M);
+    wf_tensor h = V2(la->lora_h[st], f->N, ad->a.shape[0]);
+    WF_TRY(dora_scale(f, ad, w, &rn, &s));
+    wf_lora l = {.y = &z, .h = &h, .x = x, .w = w, .bias = NULL, .a = &ad->a, .b = &ad->b,
+                 .scale = ad->scale, .drop = site_dropout(f, ad)};
+    WF_TRY(wf_op_lora_fwd(f->be, &l));
+    WF_TRY(wf_op_ia3_fwd(f->be, y, &z, &s));
+    if (!b) return WF_OK;
+    wf_tensor rows = V1(f->x->dora_zeros, f->N), table = wf_view(b, 2, 1, M, 0, 0);
+    return wf_op_embedding_fwd(f->be, y, &rows, &table, true);
+}
+
 /* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter or IA3 vector when it
  * has one. */
 static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf_tensor *x,
@@ -45,6 +81,7 @@ static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf
     if (iv && iv->l.data) return site_ia3_fwd(f, iv, &f->x->layers[li].ia3_x[s], y, x, w, b);
     const wf_lora_adapter *ad = f->m->lora ? &f->m->lora[li * WF_N_SITES + s] : NULL;
     if (!ad || !ad->a.data) return wf_op_linear_fwd(f->be, y, x, w, b);
+    if (ad->mag.data) return site_dora_fwd(f, li, s, ad, y, x, w, b);
     wf_tensor h = V2(f->x->layers[li].lora_h[s], f->N, ad->a.shape[0]);
     wf_lora l = {.y = y, .h = &h, .x = x, .w = w, .bias = b, .a = &ad->a, .b = &ad->b,
                  .scale = ad->scale, .drop = site_dropout(f, ad)};

@@ -6,6 +6,7 @@
  * model.safetensors one tensor at a time. config.json and the tokenizer files come from the
  * source directory, or config.json is generated from the architecture of a GGUF source. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,22 @@ static bool site_of(const wf_model *m, const wf_tensor *w, int64_t *layer, wf_si
     return false;
 }
 
+/* DoRA (peft's merge): W' = (mag / ||W'||_row) W' for W' = W + scale B A already in W. */
+static wf_status merge_dora(const merger *g, const wf_param *pm, float *W, int64_t M, int64_t K) {
+    WF_ASSERT(pm->numel == M);
+    float *mag = malloc((size_t)M * sizeof *mag);
+    if (!mag) return wf_error(WF_ERR_OOM, "merge: out of host memory");
+    wf_status st = read_values(g, pm->weight, mag);
+    for (int64_t i = 0; st == WF_OK && i < M; i++) {
+        double ss = 0;
+        for (int64_t k = 0; k < K; k++) ss += (double)W[i * K + k] * W[i * K + k];
+        float f = mag[i] / (float)sqrt(ss);
+        for (int64_t k = 0; k < K; k++) W[i * K + k] *= f;
+    }
+    free(mag);
+    return st;
+}
+
 /* W (M, K) += scale * B (M, r) A (r, K) for the adapter on the slot's site, if it has one. The
  * product is summed over r first and then scaled, as PEFT's get_delta_weight does. */
 static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64_t M, int64_t K) {
@@ -83,8 +100,9 @@ static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64
     int64_t owner = l * WF_N_SITES + (fused ? WF_SITE_Q : s);
     const wf_lora_adapter *ad = &m->lora[owner];
     if (ad->scale == 0) return WF_OK;
-    const wf_param *pa = param_of(g->t, &g->t->lora_t[2 * owner]);
-    const wf_param *pb = param_of(g->t, &g->t->lora_t[2 * owner + 1]);
+    const wf_param *pa = param_of(g->t, &g->t->lora_t[3 * owner]);
+    const wf_param *pb = param_of(g->t, &g->t->lora_t[3 * owner + 1]);
+    const wf_param *pm = param_of(g->t, &g->t->lora_t[3 * owner + 2]); /* DoRA magnitude, or NULL */
     WF_ASSERT(pa && pb);
     int64_t r = pa->weight->shape[0];
     WF_ASSERT(pa->weight->shape[1] == K && pb->weight->shape[0] == M && pb->weight->shape[1] == r);
@@ -102,6 +120,7 @@ static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64
             W[i * K + k] += scale * acc;
         }
     free(A);
+    if (st == WF_OK && pm) st = merge_dora(g, pm, W, M, K);
     return st;
 }
 

@@ -21,7 +21,8 @@ static bool ends_with(const char *s, const char *tail) {
 }
 
 static bool is_lora(const wf_param *p) {
-    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight");
+    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight") ||
+           ends_with(p->name, ".lora_magnitude_vector");
 }
 
 static bool is_houlsby(const wf_param *p) {
@@ -130,7 +131,7 @@ static cJSON *adapter_config(const wf_model *m, const wf_trainable *t, const wf_
     else cJSON_AddNullToObject(o, "task_type");
     cJSON_AddNullToObject(o, "trainable_token_indices");
     cJSON_AddNullToObject(o, "use_bdlora");
-    cJSON_AddFalseToObject(o, "use_dora");
+    cJSON_AddBoolToObject(o, "use_dora", sp->dora);
     cJSON_AddFalseToObject(o, "use_qalora");
     cJSON_AddBoolToObject(o, "use_rslora", sp->rslora);
     cJSON_AddNullToObject(o, "velora_config");

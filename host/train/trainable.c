@@ -167,13 +167,18 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, 
             bool fused_tail = m->arch.family == WF_FAMILY_GPT2 && (s == WF_SITE_K || s == WF_SITE_V);
             if (fused_tail) continue; /* GPT-2 c_attn: K and V share Q's adapter (layout splits B) */
             int64_t M = W->shape[0] * (m->arch.family == WF_FAMILY_GPT2 && s == WF_SITE_Q ? 3 : 1);
-            wf_tensor *A = &owned[2 * (li * WF_N_SITES + s)], *B = A + 1;
+            wf_tensor *A = &owned[3 * (li * WF_N_SITES + s)], *B = A + 1, *mag = A + 2;
             *A = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->lora_r, W->shape[1]}};
             *B = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {M, sp->lora_r}};
             snprintf(name, sizeof name, "%s.lora_A.weight", path);
             WF_TRY(wf_tr_push(l, name, A, true));
             snprintf(name, sizeof name, "%s.lora_B.weight", path);
             WF_TRY(wf_tr_push(l, name, B, true));
+            if (sp->dora) { /* peft's file name: "<module>.lora_magnitude_vector", shape (out) */
+                *mag = (wf_tensor){.dtype = m->dtype, .ndim = 1, .shape = {M}};
+                snprintf(name, sizeof name, "%s.lora_magnitude_vector", path);
+                WF_TRY(wf_tr_push(l, name, mag, true));
+            }
             matched++;
         }
     if (!matched)
@@ -255,7 +260,8 @@ static wf_status initial_values(const wf_model *m, const wf_peft_spec *sp, const
             host[i] = bound * (2.0f * wf_rng_uniform(sp->seed, 0, (uint32_t)index, (uint64_t)i) - 1.0f);
         return WF_OK;
     }
-    if (wf_tr_ends_with(p->name, ".lora_B.weight")) {
+    if (wf_tr_ends_with(p->name, ".lora_B.weight") || wf_tr_ends_with(p->name, ".lora_magnitude_vector")) {
+        /* B = 0; DoRA magnitudes are set from the weights' norms after layout (dora_init) */
         memset(host, 0, (size_t)p->numel * sizeof *host);
         return WF_OK;
     }
@@ -303,6 +309,50 @@ static void map_grads(const wf_model *m, wf_trainable *t) {
     if (m->arch.head == WF_HEAD_LM && m->arch.tied_embeddings) t->grads.w.lm_head = t->grads.w.tok_emb;
 }
 
+/* Elements [off, off + n) of a 1-D tensor. */
+static wf_tensor vec_slice(const wf_tensor *v, int64_t off, int64_t n) {
+    wf_tensor r = *v;
+    r.data = (char *)v->data + (size_t)off * wf_dtype_size(v->dtype);
+    r.shape[0] = n;
+    return r;
+}
+
+/* DoRA's initial magnitudes, peft's ||W + scale B A||_row with B = 0: the rows' norms of W
+ * (GPT-2 c_attn: of q, k and v's rows in turn), from the frozen weights on the backend. */
+static wf_status dora_init(wf_model *m, wf_trainable *t) {
+    for (int64_t i = 0; i < m->arch.n_layers * WF_N_SITES; i++) {
+        const wf_tensor *mag = &t->lora_t[3 * i + 2];
+        if (!mag->ndim) continue;
+        const wf_param *p = wf_tr_param_of(t, mag);
+        int64_t li = i / WF_N_SITES, s0 = i % WF_N_SITES, M = mag->shape[0], row = 0;
+        float *host = malloc((size_t)M * sizeof *host);
+        if (!host) return wf_error(WF_ERR_OOM, "dora: out of host memory");
+        wf_status st = WF_OK;
+        for (int64_t s = s0; st == WF_OK && row < M; s++) { /* c_attn: sites Q, K, V */
+            const wf_tensor *W = wf_model_site_weight(&m->w, li, (wf_site)s);
+            int64_t R = W->shape[0], K = W->shape[1];
+            float *w = malloc((size_t)(R * K) * sizeof *w);
+            st = w ? m->be->copy(m->be, w, W->data, (size_t)(R * K) * wf_dtype_size(W->dtype), WF_COPY_D2H)
+                   : wf_error(WF_ERR_OOM, "dora: out of host memory");
+            if (st == WF_OK) st = m->be->sync(m->be);
+            for (int64_t r = 0; st == WF_OK && r < R; r++) {
+                double ss = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double v = wf_load_f32(w, W->dtype, (size_t)(r * K + k));
+                    ss += v * v;
+                }
+                host[row + r] = (float)sqrt(ss);
+            }
+            row += R;
+            free(w);
+        }
+        if (st == WF_OK) st = wf_trainable_set(m, t, p, host);
+        free(host);
+        WF_TRY(st);
+    }
+    return WF_OK;
+}
+
 /* Points every adapter at its A/B (GPT-2 c_attn: q, k, v share A and split B's rows) and the
  * gradient adapters at the matching gradient views. */
 static void wire_lora(wf_model *m, wf_trainable *t) {
@@ -314,19 +364,27 @@ static void wire_lora(wf_model *m, wf_trainable *t) {
             if (ad->scale == 0) continue;
             bool gpt2_qkv = m->arch.family == WF_FAMILY_GPT2 && s <= WF_SITE_V;
             int64_t owner = gpt2_qkv ? li * WF_N_SITES + WF_SITE_Q : i;
-            const wf_tensor *A = &t->lora_t[2 * owner], *B = A + 1;
+            const wf_tensor *A = &t->lora_t[3 * owner], *B = A + 1, *mag = A + 2;
             const wf_param *pa = wf_tr_param_of(t, A), *pb = wf_tr_param_of(t, B);
             ad->a = *A, gd->a = pa->grad;
             ad->b = *B, gd->b = pb->grad;
+            if (mag->ndim) {
+                const wf_param *pm = wf_tr_param_of(t, mag);
+                ad->mag = *mag, gd->mag = pm->grad;
+            }
             if (gpt2_qkv) { /* c_attn's output rows are q | k | v */
                 int64_t C = B->shape[0] / 3;
                 ad->b = wf_tr_row_slice(B, (s - WF_SITE_Q) * C, C);
                 gd->b = wf_tr_row_slice(&pb->grad, (s - WF_SITE_Q) * C, C);
+                if (mag->ndim) ad->mag = vec_slice(&ad->mag, (s - WF_SITE_Q) * C, C),
+                               gd->mag = vec_slice(&gd->mag, (s - WF_SITE_Q) * C, C);
             }
         }
 }
 
 static wf_status check_spec(const wf_peft_spec *sp) {
+    if (sp->method == WF_METHOD_LORA && sp->dora && sp->lora_dropout != 0)
+        return wf_error(WF_ERR_INVALID, "lora: DoRA (method.lora.use_dora) needs method.lora.dropout 0");
     if (sp->method == WF_METHOD_LORA && (sp->lora_r < 1 || !(sp->lora_alpha > 0) ||
                                          !(sp->lora_dropout >= 0 && sp->lora_dropout < 1) || !sp->n_targets))
         return wf_error(WF_ERR_INVALID, "lora: needs r >= 1, alpha > 0, dropout in [0, 1) and at "
@@ -385,7 +443,7 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
     memset(t, 0, sizeof *t);
     WF_TRY(check_spec(sp));
     int64_t L = m->arch.n_layers;
-    t->lora_t = calloc((size_t)(2 * L * WF_N_SITES), sizeof *t->lora_t);
+    t->lora_t = calloc((size_t)(3 * L * WF_N_SITES), sizeof *t->lora_t);
     t->grads.w.layers = calloc((size_t)L, sizeof *t->grads.w.layers);
     if (!t->lora_t || !t->grads.w.layers) return wf_error(WF_ERR_OOM, "trainable: out of memory");
     wf_tr_plist l = {0};
@@ -418,6 +476,7 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
     WF_TRY(move_params(m, sp, t));
     map_grads(m, t);
     if (m->lora) wire_lora(m, t);
+    if (m->lora && sp->dora) WF_TRY(dora_init(m, t));
     if (m->ia3) WF_TRY(wf_tr_wire_ia3(m, t));
     if (m->adapters) wf_tr_wire_adapters(m, t);
     return wf_trainable_zero_grad(m, t);

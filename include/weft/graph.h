@@ -58,6 +58,9 @@ typedef struct wf_layer_acts {
                                         * (N, M) the output before scaling */
     wf_tensor ad_x[2], ad_h1[2], ad_h2[2]; /* Houlsby adapters (attention, MLP): (N, C) input,
                                         * (N, m) before and after the GELU */
+    wf_tensor dora_z[WF_N_SITES];      /* DoRA sites: (N, M) x W^T + LoRA term, before scaling */
+    wf_tensor dora_s[WF_N_SITES];      /* (M) mag / ||W + scale B A||_row */
+    wf_tensor dora_rn[WF_N_SITES];     /* (M) f32 1 / ||W + scale B A||_row */
 } wf_layer_acts;
 
 /* Gradient buffers the backward works in (planned with WF_ACTS_TRAIN). */
@@ -72,6 +75,7 @@ typedef struct wf_grad_acts {
     wf_tensor dvit_rows;      /* (1 + B*np, C) ViT */
     wf_tensor dia3;           /* (N, max(C, F, H*D)) gradient between an IA3 scaling and its linear */
     wf_tensor dad, dad_h1, dad_h2; /* (N, C), (N, m), (N, m) Houlsby adapter backward */
+    wf_tensor ddora_s, ddora_t;    /* (W) DoRA: gradient of the scale, and a temporary */
 } wf_grad_acts;
 
 enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop checks) */
@@ -106,6 +110,9 @@ typedef struct wf_acts {
     wf_layer_acts *layers;                /* (L) */
     wf_tensor final, final_mean, final_rstd; /* (N, C) final norm (pre-norm models) */
     wf_tensor tmp;                        /* (N, C) attention / MLP output before the residual */
+    wf_tensor dora_w1, dora_w2;           /* (W, W) DoRA: W + scale B A of one site, and scratch;
+                                             W = max(C, F, H*D) */
+    wf_tensor dora_ones, dora_zeros;      /* (W) ones (norm gains), (N) i32 zeros (bias rows) */
     wf_tensor pooled, pooled_act;         /* (B, C) sequence heads: picked rows, after pooler */
     wf_tensor head_out;                   /* (B, n_labels) sequence heads; (N, V) LM logits when
                                              planned with logits */

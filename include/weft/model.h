@@ -76,6 +76,9 @@ typedef struct wf_lora_adapter {
     wf_tensor a, b; /* (r, K), (M, r); data NULL: this site has no adapter */
     float scale;    /* alpha / r, or alpha / sqrt(r) with rsLoRA */
     float dropout;
+    wf_tensor mag;  /* (M) DoRA magnitude (Liu et al. 2024, peft use_dora); data NULL: plain LoRA.
+                     * y = (mag / ||W + scale B A||_row) * (x W^T + scale x A^T B^T) + bias, the
+                     * norm treated as a constant in the backward, as peft detaches it */
     uint32_t stream; /* dropout RNG stream: sites of one fused module (GPT-2 c_attn) share it */
 } wf_lora_adapter;
 

@@ -30,6 +30,7 @@ typedef struct wf_peft_spec {
     int lora_r;
     float lora_alpha, lora_dropout;
     bool rslora;
+    bool dora;                /* DoRA on every LoRA site (peft use_dora); needs dropout 0 */
     int n_targets;
     char targets[WF_MAX_TARGETS][64];
     uint64_t seed;            /* LoRA A init */
@@ -73,7 +74,8 @@ typedef struct wf_trainable {
     wf_tensor p, g, m, v;   /* (total) fp32 master weights, gradients, AdamW moments */
     wf_tensor p_lowp;       /* (total) model-dtype copy when the model is bf16/fp16 */
     wf_grads grads;         /* the graph's view of g */
-    wf_tensor *lora_t;      /* (2 * L * WF_N_SITES) LoRA A/B tensors (the adapters view them) */
+    wf_tensor *lora_t;      /* (3 * L * WF_N_SITES) LoRA A, B and DoRA magnitude tensors (the
+                             * adapters view them); GPT-2 c_attn's live at site Q */
     wf_tensor *ia3_t;       /* (L * WF_N_SITES) IA3 vectors in PEFT's shape: (M, 1), or (1, K)
                              * feed-forward; GPT-2 c_attn's one (3C, 1) lives at site Q */
     wf_arena arena;

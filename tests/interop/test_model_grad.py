@@ -1,5 +1,5 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
-autograd through transformers (and peft for LoRA, IA3 and prompt tuning; Houlsby adapters
+autograd through transformers (and peft for LoRA, DoRA, IA3 and prompt tuning; Houlsby adapters
 against a torch module patched into the model) on tiny random models, in fp32.
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
@@ -124,28 +124,41 @@ def gpt2_linear_layout(grads):
     return out
 
 
-def lora_lm(tmp):
+def lora_lm(tmp, dora=False, config=None, targets_list=None, name="llama"):
+    """LoRA (or DoRA with dora: peft's use_dora, the magnitude's gradient too) with random B."""
     from peft import LoraConfig, get_peft_model
-    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    cfg = config or tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2)
+    cfg.initializer_range = 0.2
     torch.manual_seed(0)
-    base = tf.LlamaForCausalLM(cfg)
-    d = os.path.join(tmp, "llama-lora-base")
+    base = tf.AutoModelForCausalLM.from_config(cfg)
+    if dora:  # DoRA scales the bias too: give the (zero-initialised) biases values
+        with torch.no_grad():
+            for n, p in base.named_parameters():
+                if n.endswith(".bias"):
+                    p.normal_(std=0.2)
+    d = os.path.join(tmp, name + ("-dora" if dora else "-lora") + "-base")
     base.save_pretrained(d, safe_serialization=True)
-    targets_list = ["q_proj", "v_proj", "down_proj", "gate_proj"]
-    peft_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=targets_list, lora_dropout=0.0,
+    targets_list = targets_list or ["q_proj", "v_proj", "down_proj", "gate_proj"]
+    peft_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=targets_list, lora_dropout=0.0, use_dora=dora,
                           init_lora_weights=False)  # random B too, so dA is not zero
     model = get_peft_model(base, peft_cfg)
-    ad = os.path.join(tmp, "adapter")
+    if dora:  # peft starts the magnitude at the norm (a scale of 1): move it so the scale matters
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_magnitude_vector" in n:
+                    p.mul_(1 + 0.3 * torch.randn(p.shape))
+    ad = os.path.join(tmp, name + ("-dora" if dora else "-lora") + "-adapter")
     model.save_pretrained(ad)
     B, T = 2, 9
     ids, targets = lm_batch(cfg.vocab_size, B, T, 2)
     loss = lm_loss(model(input_ids=ids).logits, targets)
     loss.backward()
     got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (targets, np.int32)},
-                             ["--lora", "4", "8", ",".join(targets_list), "--peft", ad])
-    want = torch_grads(model, lambda n: n.replace("base_model.model.", "").replace(".default", ""))
-    compare("llama lora", got_loss, got, loss.item(), want)
+                             ["--lora", "4", "8", ",".join(targets_list), "--peft", ad] + (["--dora"] if dora else []))
+    want = torch_grads(model, lambda n: n.replace("base_model.model.", "").replace(".default", "")
+                       .replace("lora_magnitude_vector.weight", "lora_magnitude_vector"))
+    compare(name + (" dora" if dora else " lora"), got_loss, got, loss.item(), want)
 
 
 def peft_name(n):
@@ -408,6 +421,10 @@ def main():
         full_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
         lora_lm(tmp)
+        lora_lm(tmp, dora=True)
+        lora_lm(tmp, dora=True, name="gpt2", targets_list=["c_attn", "c_fc"], config=tf.GPT2Config(
+                vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32, resid_pdrop=0.0, embd_pdrop=0.0,
+                attn_pdrop=0.0))
         bert_cls(tmp, regression=False)
         bert_cls(tmp, regression=True)
         bert_cls(tmp, regression=False, bitfit=True)

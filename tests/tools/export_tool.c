@@ -3,7 +3,7 @@
  * deterministically (p += 0.01 sin(i), i the flat index), runs one forward pass writing the
  * head's output as raw fp32, and exports the PEFT adapter and/or the merged model.
  *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,.. | --ia3 TARGETS FF |
- *               --prompt NV | --adapter M] [--rslora]
+ *               --prompt NV | --adapter M] [--rslora] [--dora]
  *               [--peft ADAPTER] [--perturb] [--forward B T OUT] [--ids F] [--mask F]
  *               [--types F] [--pixels F] [--export-peft DIR] [--export-merged DIR]
  *               [--roundtrip DIR]
@@ -37,6 +37,7 @@ static int parse(int argc, char **argv, opts *o) {
         bool used = true;
         if (!strcmp(a, "--full")) o->spec.method = WF_METHOD_FULL, used = false;
         else if (!strcmp(a, "--rslora")) o->spec.rslora = true, used = false;
+        else if (!strcmp(a, "--dora")) o->spec.dora = true, used = false;
         else if (!strcmp(a, "--perturb")) o->perturb = true, used = false;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&o->spec, argv + i + 1), i += 2;
         else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&o->spec, argv + i + 1), i += 1;

@@ -4,7 +4,7 @@
  *   model_grad MODEL B T OUT.safetensors [--ids F] [--mask F] [--types F] [--targets F]
  *              [--labels F] [--values F] [--pixels F]
  *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--ia3 TARGETS FF]
- *              [--prompt NV] [--adapter M] [--peft ADAPTER_DIR]
+ *              [--prompt NV] [--adapter M] [--dora] [--peft ADAPTER_DIR]
  * --ia3: comma lists or "auto" (PEFT's defaults for the model type); FF may be "none".
  * Inputs are raw int32 (B, T) / (B) files, float32 values (B) and pixels (B, ch, H, W). */
 #include <stdio.h>
@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--pixels")) pixels = v, i++;
         else if (!strcmp(a, "--peft")) peft = v, i++;
         else if (!strcmp(a, "--bitfit")) sp.method = WF_METHOD_BITFIT;
+        else if (!strcmp(a, "--dora")) sp.dora = true;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
         else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&sp, argv + i + 1), i += 2;
         else if (!strcmp(a, "--prompt")) sp.method = WF_METHOD_PROMPT, sp.prompt_tokens = atoi(v), i++;
