@@ -79,7 +79,7 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
     s->prompt_tokens = (int)c->method.prompt_tuning.num_virtual_tokens;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
-    s->rslora = c->method.lora.rslora;
+    s->rslora = c->method.lora.rslora, s->dora = c->method.lora.use_dora;
     for (int64_t i = 0; i < c->method.lora.target_modules.n && i < WF_MAX_TARGETS; i++)
         snprintf(s->targets[s->n_targets++], sizeof s->targets[0], "%s", c->method.lora.target_modules.item[i]);
     s->seed = (uint64_t)c->train.seed;

@@ -110,6 +110,10 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "method.lora.rslora", .type = WF_CFG_BOOL, F(method.lora.rslora), .def = "false",
      .doc = "rank-stabilized scale alpha / sqrt(r) (Kalajdzievski 2023)",
      .aliases = "use_rslora"},
+    {.path = "method.lora.use_dora", .type = WF_CFG_BOOL, F(method.lora.use_dora), .def = "false",
+     .doc = "DoRA (Liu et al. 2024, as peft's use_dora): a trained magnitude per output row times the "
+            "direction W + (alpha / r) B A, its norm held constant in the backward; needs "
+            "`method.lora.dropout` 0", .aliases = "dora"},
     {.path = "method.lora.init_from", .type = WF_CFG_STRING, F(method.lora.init_from), .def = "\"\"",
      .doc = "start from this PEFT adapter (a directory with adapter_model.safetensors, e.g. a "
             "run's adapter/) instead of a fresh init; its r and targets must match",

@@ -98,6 +98,7 @@ typedef struct wf_run_config {
             double dropout;
             wf_cfg_list target_modules; /* or the single item "all-linear" */
             bool rslora;
+            bool use_dora;
             char init_from[WF_CFG_PATH_MAX]; /* "": fresh init */
         } lora;
         struct {

@@ -1,6 +1,7 @@
 """Export interop: what weft exports loads in the HF libraries and computes what weft computes.
 
-For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, BERT
+For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, DoRA
+on both, BERT
 sequence classification with LoRA and a trained classifier, IA3 at peft's defaults on llama,
 GPT-2 and BERT sequence classification, prompt tuning on llama and GPT-2 (adapter only: a soft
 prompt has no merged form), Houlsby adapters on llama and GPT-2 (weft's own format, checked in
@@ -97,7 +98,8 @@ def peft_load(case, base, ad):
     state = model.state_dict()
     for name, t in saved.items():
         mod, _, param = name.rpartition(".")
-        key = (f"{mod}.default.{param}" if ".lora_" in name else f"{name}.default" if param == "ia3_l"
+        key = (f"{name}.default.weight" if param == "lora_magnitude_vector" else
+               f"{mod}.default.{param}" if ".lora_" in name else f"{name}.default" if param == "ia3_l"
                else f"{mod}.modules_to_save.default.{param}")
         if key not in state:
             fail(case, f"peft has no {key} for the exported {name}")
@@ -153,22 +155,24 @@ def lm_ids(vocab, B, T, seed):
     return torch.randint(0, vocab, (B, T), generator=torch.Generator().manual_seed(seed))
 
 
-def lora_lm(tmp, name, config, targets, fan_in_fan_out=False, rslora=False):
-    """(a), (b), (c) for a causal LM with LoRA (scale alpha/r, or alpha/sqrt(r) with rsLoRA)."""
+def lora_lm(tmp, name, config, targets, fan_in_fan_out=False, rslora=False, dora=False):
+    """(a), (b), (c) for a causal LM with LoRA (scale alpha/r, or alpha/sqrt(r) with rsLoRA; DoRA:
+    peft's use_dora, magnitudes moved off their initial norms by --perturb, biases nonzero)."""
     config.initializer_range = 0.2
     torch.manual_seed(0)
-    d = save_base(tf.AutoModelForCausalLM.from_config(config), tmp, name)
+    base_model = tf.AutoModelForCausalLM.from_config(config)
+    d = save_base(random_biases(base_model) if dora else base_model, tmp, name)
     init = init_adapter(d, tf.AutoModelForCausalLM, tmp, r=4, lora_alpha=8, target_modules=targets,
-                        fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+                        fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM", use_dora=dora, lora_dropout=0.0)
     ad, mg = os.path.join(tmp, name + "-adapter"), os.path.join(tmp, name + "-merged")
     B, T, V = 2, 9, config.vocab_size
     ids = lm_ids(V, B, T, 1)
     got = run_tool(tmp, d, ["--lora", "4", "8", ",".join(targets), "--peft", init, "--perturb",
                             "--export-peft", ad, "--export-merged", mg, "--roundtrip", ad]
-                   + (["--rslora"] if rslora else []), B, T, V, ids=(ids, np.int32))
+                   + (["--rslora"] if rslora else []) + (["--dora"] if dora else []), B, T, V, ids=(ids, np.int32))
     check_adapter_config(name, ad, r=4, lora_alpha=8, target_modules=sorted(targets), task_type="CAUSAL_LM",
                          fan_in_fan_out=fan_in_fan_out, peft_type="LORA", modules_to_save=None,
-                         base_model_name_or_path=d, inference_mode=True, use_rslora=rslora)
+                         base_model_name_or_path=d, inference_mode=True, use_rslora=rslora, use_dora=dora)
     base = tf.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
     with torch.no_grad():
         plain = base(input_ids=ids).logits.reshape(B * T, -1).numpy()
@@ -469,6 +473,11 @@ def main():
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), ["c_attn", "c_fc"], fan_in_fan_out=True,
                 rslora=True)
         bert_seqcls_lora(tmp)
+        lora_lm(tmp, "llama-dora", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+                ["q_proj", "v_proj", "down_proj"], dora=True)
+        lora_lm(tmp, "gpt2-dora", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), ["c_attn", "c_fc"], fan_in_fan_out=True, dora=True)
         ia3_lm(tmp, "llama-ia3", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         ia3_lm(tmp, "gpt2-ia3", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
