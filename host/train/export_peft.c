@@ -164,14 +164,16 @@ static cJSON *ia3_config(const wf_model *m, const wf_trainable *t, const wf_peft
 
 /* The PromptTuningConfig as peft's save_pretrained writes it after get_peft_model (model sizes
  * filled in); a TEXT init names the base model as the tokenizer. */
-static cJSON *prompt_config(const wf_model *m, const wf_peft_spec *sp, const char *base) {
+static cJSON *prompt_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                            const char *base) {
     cJSON *o = cJSON_CreateObject();
     bool text = sp->prompt_init_ids && sp->prompt_init_text;
+    const char *tt = task_type(&m->arch);
     cJSON_AddNullToObject(o, "auto_mapping");
     if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
     else cJSON_AddNullToObject(o, "base_model_name_or_path");
     cJSON_AddTrueToObject(o, "inference_mode");
-    cJSON_AddNullToObject(o, "modules_to_save");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
     cJSON_AddNumberToObject(o, "num_attention_heads", (double)m->arch.n_heads);
     cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
     cJSON_AddNumberToObject(o, "num_transformer_submodules", 1);
@@ -181,7 +183,8 @@ static cJSON *prompt_config(const wf_model *m, const wf_peft_spec *sp, const cha
     if (text) cJSON_AddStringToObject(o, "prompt_tuning_init_text", sp->prompt_init_text);
     else cJSON_AddNullToObject(o, "prompt_tuning_init_text");
     cJSON_AddNullToObject(o, "revision");
-    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    if (tt) cJSON_AddStringToObject(o, "task_type", tt);
+    else cJSON_AddNullToObject(o, "task_type");
     cJSON_AddNumberToObject(o, "token_dim", (double)m->arch.hidden);
     cJSON_AddNullToObject(o, "tokenizer_kwargs");
     if (text && base) cJSON_AddStringToObject(o, "tokenizer_name_or_path", base);
@@ -217,9 +220,11 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
     if (s == WF_OK) s = m->be->sync(m->be);
     for (int i = 0; s == WF_OK && i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
-        /* peft saves the soft prompt unprefixed; weft's Houlsby format uses the bare names */
+        /* peft saves the soft prompt unprefixed and prompt learning's heads under "base_model."
+         * (its base model is the transformers model itself); weft's Houlsby format is bare */
         bool bare = !strcmp(p->name, "prompt_embeddings") || m->adapters;
-        snprintf(names[i], sizeof names[i], "%s%s", bare ? "" : PEFT_PREFIX, p->name);
+        const char *pre = bare ? "" : m->w.prompt.ndim ? "base_model." : PEFT_PREFIX;
+        snprintf(names[i], sizeof names[i], "%s%s", pre, p->name);
         e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
     if (s == WF_OK) s = wf_st_write(path, e, t->n_params, NULL, 0);
@@ -249,7 +254,7 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
     char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
     WF_TRY(wf_outdir_begin(dir, tmp));
     cJSON *cfg = ia3 ? ia3_config(m, t, &resolved, base_model_path)
-               : prompt ? prompt_config(m, spec, base_model_path)
+               : prompt ? prompt_config(m, t, spec, base_model_path)
                : houlsby ? houlsby_config(m, t, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
     wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
     if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");

@@ -38,7 +38,7 @@ const wf_cfg_section wf_cfg_sections[] = {
     {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3`: "
                    "a learned vector scales each target layer's output, or its input for "
                    "feed-forward modules; the vectors start at 1."},
-    {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; causal LMs): "
+    {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; LM and sequence heads): "
                              "trained virtual-token embeddings before every row, used when "
                              "`method.type` is `prompt_tuning`; needs `data.packing` false."},
     {"method.adapter", "Houlsby adapters (Houlsby et al. 2019), used when `method.type` is `adapter`: "

@@ -133,8 +133,7 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
     case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
     case WF_METHOD_BITFIT: return cls_head || wf_tr_ends_with(s->name, ".bias");
     case WF_METHOD_IA3: return cls_head; /* modules_to_save, as with LoRA */
-    case WF_METHOD_PROMPT: return false;
-    case WF_METHOD_ADAPTER: return cls_head;
+    case WF_METHOD_PROMPT: case WF_METHOD_ADAPTER: return cls_head;
     case WF_METHOD_FREEZE: break;
     }
     for (int i = 0; i < sp->n_modules; i++)
@@ -461,9 +460,9 @@ wf_status wf_trainable_build(wf_model *m, const wf_peft_spec *sp, wf_trainable *
     if (sp->method == WF_METHOD_IA3) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
     if (sp->method == WF_METHOD_ADAPTER) WF_TRY(wf_tr_plan_adapters(m, sp, &l, t));
     if (sp->method == WF_METHOD_PROMPT) {
-        if (m->arch.head != WF_HEAD_LM)
-            return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: only causal LM models are supported "
-                            "(this %s model has another head)", m->arch.model_type);
+        if (m->arch.family == WF_FAMILY_VIT)
+            return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: needs a text model (this is a %s model)",
+                            m->arch.model_type);
         m->w.prompt = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->prompt_tokens, m->arch.hidden}};
         WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, !no_decay_has(sp, "embedding")));
     }
@@ -514,8 +513,9 @@ static bool is_adapter(const char *name) {
 
 static wf_status load_peft_tensor(const wf_model *m, wf_trainable *t, const wf_st_tensor *st,
                                   const char *file, int *loaded) {
-    size_t k = strlen(PEFT_PREFIX);
-    const char *name = strncmp(st->name, PEFT_PREFIX, k) == 0 ? st->name + k : st->name;
+    size_t k = strlen(PEFT_PREFIX), k2 = strlen("base_model."); /* prompt learning: "base_model." */
+    const char *name = strncmp(st->name, PEFT_PREFIX, k) == 0 ? st->name + k
+                     : strncmp(st->name, "base_model.", k2) == 0 ? st->name + k2 : st->name;
     const wf_param *p = wf_trainable_find(t, name);
     if (!p)
         return wf_error(WF_ERR_FORMAT, "%s: tensor '%s' has no trainable counterpart here (is the "

@@ -11,8 +11,10 @@
 /* BitFit (Ben Zaken et al. 2022): only the bias vectors train (plus a classification head).
  * IA3 (Liu et al. 2022, as PEFT's IA3): learned vectors scale chosen linear layers' outputs
  * (or inputs, for feed-forward ones); only they train (plus a new task head).
- * Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING for causal LMs): Nv trained
- * embeddings prepended to every row (model.h wf_model_seq_len); only they train.
+ * Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING): Nv trained embeddings prepended
+ * to every row (model.h wf_model_seq_len); only they train (plus a new task head). A BERT head
+ * then reads virtual token 0, as transformers does; a decoder's head reads the last real token
+ * (transformers, given embeddings, reads the last position even when it is padding).
  * Adapter: Houlsby bottleneck adapters after every block's attention and MLP (model.h
  * wf_houlsby); only they train (plus a new task head). */
 typedef enum wf_method {

@@ -3,7 +3,7 @@
 For tiny random models (llama with LoRA on q/v/down, GPT-2 with rsLoRA on c_attn and c_fc, DoRA
 on both, BERT
 sequence classification with LoRA and a trained classifier, IA3 at peft's defaults on llama,
-GPT-2 and BERT sequence classification, prompt tuning on llama and GPT-2 (adapter only: a soft
+GPT-2 and BERT sequence classification, prompt tuning on llama, GPT-2 and BERT sequence classification (adapter only: a soft
 prompt has no merged form), Houlsby adapters on llama and GPT-2 (weft's own format, checked in
 transformers with the adapter modules patched in), full fine-tuning of GPT-2, a tied
 llama and ViT, a bf16 llama) and the real SmolLM2 GGUF, export_tool builds the trainable set,
@@ -342,6 +342,42 @@ def houlsby_lm(tmp, name, config, m=6):
         compare(name + " adapter in patched transformers", got, model(input_ids=ids).logits)
 
 
+def bert_seqcls_prompt(tmp, nv=4):
+    """(a) and (c) for prompt tuning on BERT sequence classification: the exported soft prompt and
+    classifier (modules_to_save, saved as peft saves prompt learning's: "base_model.classifier.*")
+    load in peft and give weft's logits."""
+    from peft import PromptTuningConfig, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    name = "bert-seqcls-prompt"
+    d = save_base(tf.BertForSequenceClassification(cfg), tmp, name)
+    init = os.path.join(tmp, "init-adapter-" + name)
+    torch.manual_seed(9)
+    get_peft_model(tf.BertForSequenceClassification.from_pretrained(d),
+                   PromptTuningConfig(num_virtual_tokens=nv, task_type="SEQ_CLS")).save_pretrained(init)
+    ad = os.path.join(tmp, name + "-adapter")
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    types[2, 4:] = 1
+    got = run_tool(tmp, d, ["--prompt", str(nv), "--peft", init, "--perturb", "--export-peft", ad, "--roundtrip", ad],
+                   B, T, 3, ids=(ids, np.int32), mask=(mask, np.int32), types=(types, np.int32))
+    check_adapter_config(name, ad, peft_type="PROMPT_TUNING", task_type="SEQ_CLS", modules_to_save=["classifier"],
+                         num_virtual_tokens=nv)
+    base = tf.BertForSequenceClassification.from_pretrained(d, dtype=torch.float32).eval()
+    model = PeftModel_load(base, ad)
+    saved, _ = tensors(os.path.join(ad, "adapter_model.safetensors"))
+    state = model.state_dict()
+    if not torch.equal(state["base_model.classifier.modules_to_save.default.weight"], saved["base_model.classifier.weight"]):
+        fail(name, "peft does not hold the exported classifier")
+    with torch.no_grad():
+        compare(name + " adapter in peft", got, model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits)
+
+
 def PeftModel_load(base, ad):
     from peft import PeftModel
     return PeftModel.from_pretrained(base, ad).eval()
@@ -483,6 +519,7 @@ def main():
         ia3_lm(tmp, "gpt2-ia3", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), fan_in_fan_out=True)
         bert_seqcls_ia3(tmp)
+        bert_seqcls_prompt(tmp)
         houlsby_lm(tmp, "llama-houlsby", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         houlsby_lm(tmp, "gpt2-houlsby", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4,

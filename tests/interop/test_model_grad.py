@@ -315,6 +315,40 @@ def houlsby_cases(tmp):
                      mdl(input_ids=bids, attention_mask=mask, token_type_ids=types).logits, labels), 3, 8)
 
 
+def bert_prompt(tmp, nv=3):
+    """Prompt tuning for BERT sequence classification as peft's SEQ_CLS prompt tuning: the
+    pooler reads position 0 (the first virtual token), token types 0 for the virtual tokens, the
+    classifier trains (modules_to_save)."""
+    from peft import PromptTuningConfig, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    base = tf.BertForSequenceClassification(cfg)
+    d = os.path.join(tmp, "bert-prompt-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, PromptTuningConfig(num_virtual_tokens=nv, task_type="SEQ_CLS"))
+    ad = os.path.join(tmp, "bert-prompt-adapter")
+    model.save_pretrained(ad)
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(5))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    types[2, 4:] = 1
+    labels = torch.tensor([2, 0, 1])
+    loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                             labels)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+              "labels": (labels, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--prompt", str(nv), "--peft", ad])
+    want = {"prompt_embeddings" if "prompt_encoder" in n else
+            n.replace("base_model.", "").replace(".modules_to_save.default", ""): g
+            for n, g in torch_grads(model).items()}
+    compare("bert-seqcls prompt tuning", got_loss, got, loss.item(), want)
+
+
 def bert_ia3(tmp):
     """BERT sequence classification under IA3 with peft's defaults (key, value, output.dense;
     both output.dense layers feed-forward) and the classifier as modules_to_save."""
@@ -440,6 +474,7 @@ def main():
                targets=["q_proj", "o_proj", "up_proj", "gate_proj", "down_proj"], ff=["o_proj", "down_proj"])
         bert_ia3(tmp)
         houlsby_cases(tmp)
+        bert_prompt(tmp)
         prompt_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         prompt_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
