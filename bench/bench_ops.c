@@ -1,9 +1,12 @@
 /* Op benchmarks over the shared op-case table (tests/ops/cases.c): per op and size, time of
  * forward and backward, GFLOP/s (ops that declare FLOPs) and GB/s (bytes the op must touch),
  * on any backend. Usage:
- *   bench_ops [--backend cpu|cuda] [--dtype f32|bf16|f16] [--op NAME]... [--smoke] [--min-time S]
- * Default: the benchmark-size cases (B). --smoke runs the small test cases once each, to prove
- * the driver and every op run; its timings mean nothing. */
+ *   bench_ops [--backend cpu|cuda] [--dtype f32|bf16|f16] [--op NAME]... [--case TEXT]...
+ *             [--variant attention=simple|flash] [--smoke] [--min-time S]
+ * Default: the benchmark-size cases (B). --case keeps the cases whose label contains TEXT.
+ * --variant picks a named kernel variant (STYLE rule 7; CUDA attention: WF_CUDA_ATTENTION, read
+ * at backend open). --smoke runs the small test cases once each, to prove the driver and every
+ * op run; its timings mean nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,8 @@ typedef struct opts {
     wf_dtype dtype;
     const char *ops[32];
     int nops;
+    const char *cases[32];
+    int ncases;
     bool smoke;
     double min_time;
 } opts;
@@ -28,7 +33,8 @@ static double now(void) {
 
 static int usage(const char *msg) {
     fprintf(stderr, "bench_ops: %s\nusage: bench_ops [--backend cpu|cuda] [--dtype f32|bf16|f16] "
-                    "[--op NAME]... [--smoke] [--min-time SECONDS]\n", msg);
+                    "[--op NAME]... [--case TEXT]... [--variant attention=simple|flash] [--smoke] "
+                    "[--min-time SECONDS]\n", msg);
     return 2;
 }
 
@@ -40,7 +46,13 @@ static int parse(int argc, char **argv, opts *o) {
         if (!v) return usage("missing value after an option");
         if (strcmp(a, "--backend") == 0) o->backend = v;
         else if (strcmp(a, "--op") == 0 && o->nops < 32) o->ops[o->nops++] = v;
+        else if (strcmp(a, "--case") == 0 && o->ncases < 32) o->cases[o->ncases++] = v;
         else if (strcmp(a, "--min-time") == 0) o->min_time = atof(v);
+        else if (strcmp(a, "--variant") == 0) {
+            if (strcmp(v, "attention=simple") == 0) setenv("WF_CUDA_ATTENTION", "simple", 1);
+            else if (strcmp(v, "attention=flash") == 0) setenv("WF_CUDA_ATTENTION", "flash", 1);
+            else return usage("--variant must be attention=simple or attention=flash");
+        }
         else if (strcmp(a, "--dtype") == 0) {
             if (strcmp(v, "f32") == 0) o->dtype = WF_F32;
             else if (strcmp(v, "bf16") == 0) o->dtype = WF_BF16;
@@ -55,6 +67,10 @@ static int parse(int argc, char **argv, opts *o) {
 static bool wanted(const opts *o, const tc_case *c) {
     if (!(c->flags & (o->smoke ? TC_TEST : TC_BENCH))) return false;
     if (!(c->op->dtypes & (1u << o->dtype)) && o->dtype != WF_F32) return false;
+    bool label_ok = !o->ncases;
+    for (int i = 0; i < o->ncases; i++)
+        if (strstr(c->label, o->cases[i])) label_ok = true;
+    if (!label_ok) return false;
     if (!o->nops) return true;
     for (int i = 0; i < o->nops; i++)
         if (strcmp(o->ops[i], c->op->name) == 0) return true;

@@ -7,5 +7,6 @@ int wf_cmd_train(int argc, char **argv);
 int wf_cmd_eval(int argc, char **argv);
 int wf_cmd_export(int argc, char **argv);
 int wf_cmd_generate(int argc, char **argv);
+int wf_cmd_compare(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const struct {
     {"eval", "CONFIG  evaluate a model or a trained run on the config's eval data", wf_cmd_eval},
     {"export", "RUN_DIR  write a run as a PEFT adapter and/or a merged model", wf_cmd_export},
     {"generate", "MODEL  text from a causal LM (greedy or sampled, KV cache, chat template)", wf_cmd_generate},
+    {"compare", "CONFIG  one task under several methods: parameters, memory, speed, quality", wf_cmd_compare},
     {"inspect", "MODEL  family, sizes, parameter counts, dtype and memory of a model", wf_cmd_inspect},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

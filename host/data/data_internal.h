@@ -30,6 +30,13 @@ wf_status dt_grow(void **p, int64_t *cap, int64_t need, size_t elem);
  * <= U+10FFFF), or n when all of s is valid. */
 size_t dt_utf8_check(const char *s, size_t n);
 
+/* ---- images (image.c) ---- */
+/* Whether fitting (ch, h, w) images to s changes nothing (same shape, mean 0.5, std 0.5). */
+bool dt_image_identity(const wf_image_spec *s, int64_t ch, int64_t h, int64_t w);
+/* dst (s->ch, s->size, s->size) from src (ch, h, w); ch is 1 or s->ch. */
+void dt_image_fit(const wf_image_spec *s, const float *src, int64_t ch, int64_t h, int64_t w,
+                  float *dst);
+
 /* ---- bad lines ---- */
 typedef struct dt_stats {
     int32_t format;  /* wf_data_format the records were read as */

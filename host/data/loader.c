@@ -130,11 +130,29 @@ static void set_epoch(wf_loader *l, int64_t epoch) {
     l->perm_epoch = epoch;
 }
 
+/* Floats of one batch image: the fitted shape, or the dataset's. */
+static int64_t image_floats(const wf_loader *l) {
+    const wf_image_spec *s = &l->o.image;
+    return s->ch ? s->ch * s->size * s->size : l->d->ch * l->d->h * l->d->w;
+}
+
+static wf_status check_image(const wf_dataset *d, const wf_image_spec *s) {
+    if (d->task != WF_HEAD_IMAGE_CLS || !s->ch) return WF_OK;
+    if (d->ch != 1 && d->ch != s->ch)
+        return wf_error(WF_ERR_INVALID, "loader: images of %lld channels cannot feed a model of %lld "
+                        "channels (1-channel images are replicated; others must match)",
+                        (long long)d->ch, (long long)s->ch);
+    if (s->ch > WF_IMAGE_MAX_CH || s->size < 1)
+        return wf_error(WF_ERR_INVALID, "loader: model input %lld x %lld x %lld not supported",
+                        (long long)s->ch, (long long)s->size, (long long)s->size);
+    return WF_OK;
+}
+
 static wf_status alloc_batch(wf_loader *l) {
     size_t bt = (size_t)(l->o.B * l->o.T), B = (size_t)l->o.B;
     const wf_dataset *d = l->d;
     if (d->task == WF_HEAD_IMAGE_CLS) {
-        l->pixels = malloc(B * (size_t)(d->ch * d->h * d->w) * sizeof *l->pixels);
+        l->pixels = malloc(B * (size_t)image_floats(l) * sizeof *l->pixels);
         l->labels = malloc(B * sizeof *l->labels);
         return l->pixels && l->labels ? WF_OK : wf_error(WF_ERR_OOM, "loader: out of memory");
     }
@@ -167,9 +185,11 @@ wf_status wf_loader_create(const wf_dataset *d, const wf_loader_opts *o, wf_load
                             "more than a row's %lld",
                             (long long)i, (long long)d->record[i],
                             (long long)(d->off[i + 1] - d->off[i]), (long long)o->T);
+    WF_TRY(check_image(d, &o->image));
     wf_loader *l = calloc(1, sizeof *l);
     if (!l) return wf_error(WF_ERR_OOM, "loader: out of memory");
     l->d = d, l->o = *o;
+    if (l->o.image.ch && dt_image_identity(&l->o.image, d->ch, d->h, d->w)) l->o.image.ch = 0;
     l->lm = d->task == WF_HEAD_LM;
     l->packed = l->lm && o->packing;
     l->perm_epoch = -1;
@@ -200,8 +220,11 @@ static void fill_row(wf_loader *l, int64_t b, int64_t row) {
     const wf_dataset *d = l->d;
     int64_t T = l->o.T;
     if (d->task == WF_HEAD_IMAGE_CLS) {
-        int64_t i = l->items[l->row_off[row]], px = d->ch * d->h * d->w;
-        memcpy(l->pixels + b * px, d->pixels + i * px, (size_t)px * sizeof *l->pixels);
+        int64_t i = l->items[l->row_off[row]], px = d->ch * d->h * d->w, out = image_floats(l);
+        if (l->o.image.ch)
+            dt_image_fit(&l->o.image, d->pixels + i * px, d->ch, d->h, d->w, l->pixels + b * out);
+        else
+            memcpy(l->pixels + b * px, d->pixels + i * px, (size_t)px * sizeof *l->pixels);
         l->labels[b] = d->labels[i];
         return;
     }

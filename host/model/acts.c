@@ -21,6 +21,7 @@ static int64_t widest(const wf_arch *a) {
 typedef struct layout {
     wf_arena *arena; /* NULL: only count bytes */
     size_t bytes;
+    size_t by_dtype[WF_DTYPE_COUNT];
     wf_status status;
 } layout;
 
@@ -28,7 +29,8 @@ static void take(layout *l, wf_tensor *t, wf_dtype dt, int ndim, int64_t d0, int
                  int64_t d2, int64_t d3) {
     wf_tensor x = {.dtype = dt, .ndim = ndim, .shape = {d0, d1, d2, d3}};
     size_t n = wf_tensor_nbytes(&x);
-    l->bytes += (n + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN;
+    size_t al = (n + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN;
+    l->bytes += al, l->by_dtype[dt] += al;
     if (l->arena && l->status == WF_OK) l->status = wf_arena_alloc(l->arena, n, &x.data);
     *t = x;
 }
@@ -173,14 +175,20 @@ static wf_status fill_dora(const wf_model *m, wf_acts *x) {
     return s;
 }
 
-size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
+size_t wf_acts_bytes_by_dtype(const wf_model *m, int64_t B, int64_t T, unsigned flags,
+                              size_t by_dtype[WF_DTYPE_COUNT]) {
     wf_acts x = {0};
     x.layers = calloc((size_t)m->arch.n_layers, sizeof *x.layers);
     WF_ASSERT(x.layers);
     layout l = {0};
     plan_all(&l, m, B, T, flags, &x);
     free(x.layers);
+    if (by_dtype) memcpy(by_dtype, l.by_dtype, sizeof l.by_dtype);
     return l.bytes;
+}
+
+size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
+    return wf_acts_bytes_by_dtype(m, B, T, flags, NULL);
 }
 
 wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out) {

@@ -254,10 +254,13 @@ static wf_status embed_bwd(bctx *c, wf_tensor *dx) {
     wf_tensor drows = V2(c->x->d.dvit_rows, 1 + np, C), gather = V1(c->b->gather, c->N);
     WF_TRY(zero(c, &drows));
     WF_TRY(wf_op_embedding_bwd(c->be, &drows, &gather, d));
-    if (gw->cls_token.data) { /* row 0 is the CLS token's gradient */
-        wf_tensor row0 = V1(c->x->d.dvit_rows, C), one = {.dtype = row0.dtype, .ndim = 1, .shape = {C}};
-        one.data = gw->cls_token.data;
-        WF_TRY(wf_op_add(c->be, &one, &one, &row0));
+    if (gw->cls_token.data) { /* row 0 is the CLS token's gradient: dcls "+=" it, through the
+                                 * embedding backward (gather[0] is 0), which also takes an fp32
+                                 * gradient from bf16 rows */
+        wf_tensor row0 = V2(c->x->d.dvit_rows, 1, C), id0 = V1(c->b->gather, 1);
+        wf_tensor dcls = {.data = gw->cls_token.data, .dtype = gw->cls_token.dtype, .ndim = 2,
+                          .shape = {1, C}};
+        WF_TRY(wf_op_embedding_bwd(c->be, &dcls, &id0, &row0));
     }
     wf_tensor dpatch = drows;
     dpatch.data = (char *)drows.data + (size_t)C * wf_dtype_size(drows.dtype);

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "model_load.h"
+#include "weft/json.h"
 #include "weft/safetensors.h"
+#include <cjson/cJSON.h>
 
 /* The checkpoint tensor of a slot: prefix + name, then name, then legacy LayerNorm names. */
 static const wf_st_tensor *find_slot(const wf_st_model *st, const wf_model *m, const wf_slot *s,
@@ -191,8 +193,32 @@ wf_status wf_model_load_hf(const char *dir, wf_backend *be, wf_dtype dt, wf_mode
     return wf_model_load_hf_ex(dir, be, dt, NULL, out);
 }
 
+/* A model from config.json alone: std is its initializer_range (transformers' default 0.02). */
+static wf_status load_random(const char *dir, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
+                             wf_model *out) {
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
+        return wf_error(WF_ERR_INVALID, "%s: path too long", dir);
+    cJSON *root = NULL;
+    double std = 0.02;
+    WF_TRY(wf_json_load(path, &root));
+    wf_status s = wf_json_num((wf_json_ctx){path, ""}, root, "initializer_range", false, 0.02, &std);
+    cJSON_Delete(root);
+    if (s == WF_OK && !(std > 0 && std < 10))
+        s = wf_error(WF_ERR_FORMAT, "%s: key 'initializer_range': %g is outside (0, 10)", path, std);
+    if (s == WF_OK) s = wf_arch_from_hf_config(path, &out->arch);
+    if (s == WF_OK) s = wf_model_apply_head(out, o);
+    if (s == WF_OK) s = wf_model_plan(out);
+    out->be = be, out->dtype = dt;
+    if (s == WF_OK) s = wf_model_init_random(out, o->seed, std);
+    if (s != WF_OK) wf_model_free(out);
+    return s;
+}
+
 wf_status wf_model_load_hf_ex(const char *dir, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
                               wf_model *out) {
+    if (o && o->random_init) return load_random(dir, be, dt, o, out);
     wf_st_model *st = NULL;
     wf_status s = open_hf(dir, o, out, &st);
     out->be = be, out->dtype = dt;

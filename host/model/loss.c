@@ -35,7 +35,8 @@ static wf_status lm_loss(const wf_model *m, const wf_batch *b, wf_acts *x, const
         wf_tensor t = rows(&tgt, r0, n), l = rows(&loss, r0, n);
         WF_TRY(wf_op_linear_fwd(m->be, &logits, &h, &m->w.lm_head, NULL));
         wf_cross_entropy ce = {.losses = &l, .dlogits = g ? &logits : NULL, .logits = &logits,
-                               .targets = &t, .ignore_index = IGNORE_INDEX, .dscale = dscale};
+                               .targets = &t, .ignore_index = IGNORE_INDEX, .dscale = dscale,
+                               .dscale_mul = x->loss_scale};
         WF_TRY(wf_op_cross_entropy(m->be, &ce));
         if (!g) continue;
         wf_tensor dhr = rows(&dh, r0, n);
@@ -53,12 +54,13 @@ static wf_status seq_loss(const wf_model *m, const wf_batch *b, wf_acts *x, cons
     if (a->head == WF_HEAD_REGRESSION) {
         if (!b->values.data) return wf_error(WF_ERR_INVALID, "regression loss: the batch has no values");
         wf_tensor t = view2(&b->values, B, 1);
-        WF_TRY(wf_op_mse(m->be, &loss, g ? &out : NULL, &out, &t, dscale)); /* dy over y, in place */
+        WF_TRY(wf_op_mse(m->be, &loss, g ? &out : NULL, &out, &t, dscale, x->loss_scale)); /* in place */
     } else {
         if (!b->labels.data) return wf_error(WF_ERR_INVALID, "classification loss: the batch has no labels");
         wf_tensor t = view2(&b->labels, B, 0);
         wf_cross_entropy ce = {.losses = &loss, .dlogits = g ? &out : NULL, .logits = &out,
-                               .targets = &t, .ignore_index = IGNORE_INDEX, .dscale = dscale};
+                               .targets = &t, .ignore_index = IGNORE_INDEX, .dscale = dscale,
+                               .dscale_mul = x->loss_scale};
         WF_TRY(wf_op_cross_entropy(m->be, &ce));
     }
     if (!g) return WF_OK;

@@ -68,7 +68,11 @@ wf_status wf_model_load(const char *path, wf_backend *be, wf_dtype dt, wf_model 
 wf_status wf_model_load_ex(const char *path, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
                            wf_model *out) {
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".gguf") == 0) return wf_model_load_gguf_ex(path, be, dt, o, out);
+    bool gguf = n > 5 && strcmp(path + n - 5, ".gguf") == 0;
+    if (gguf && o && o->random_init)
+        return wf_error(WF_ERR_INVALID, "%s: a random init needs a Hugging Face directory with a "
+                        "config.json, not a GGUF file", path);
+    if (gguf) return wf_model_load_gguf_ex(path, be, dt, o, out);
     return wf_model_load_hf_ex(path, be, dt, o, out);
 }
 

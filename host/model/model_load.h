@@ -18,6 +18,10 @@ void wf_model_mark_fresh(wf_model *m, const wf_load_opts *o);
 /* Fills a fresh head slot as transformers initialises heads: weights N(0, 0.02), biases 0. */
 wf_status wf_model_init_fresh(wf_model *m, const wf_slot *s, uint64_t seed, int index);
 
+/* Allocates every weight and fills it by transformers' init rule (init_random.c): matrices
+ * N(0, std), biases 0, norm gains 1. */
+wf_status wf_model_init_random(wf_model *m, uint64_t seed, double std);
+
 wf_status wf_model_load_hf_ex(const char *dir, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
                               wf_model *out);
 wf_status wf_model_load_gguf_ex(const char *path, wf_backend *be, wf_dtype dt,

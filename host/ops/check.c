@@ -54,6 +54,22 @@ wf_status wf_chk_like(const char *op, const char *arg, const wf_tensor *t, const
                     wf_tensor_describe(ref, want, sizeof want));
 }
 
+wf_status wf_chk_grad_dtype(const char *op, const char *arg, const wf_tensor *t, wf_dtype dt) {
+    if (t->dtype == dt || t->dtype == WF_F32) return WF_OK;
+    return wf_error(WF_ERR_INVALID, "op %s: '%s' has dtype %s, expected %s or f32 (a parameter "
+                    "gradient)", op, arg, wf_dtype_name(t->dtype), wf_dtype_name(dt));
+}
+
+wf_status wf_chk_param_grad(const char *op, const char *arg, const wf_tensor *t, const char *ref_arg,
+                            const wf_tensor *ref) {
+    WF_TRY(wf_chk_present(op, arg, t));
+    if (wf_tensor_same_shape(t, ref)) return wf_chk_grad_dtype(op, arg, t, ref->dtype);
+    char got[96], want[96];
+    return wf_error(WF_ERR_INVALID, "op %s: '%s' is %s, expected the shape of '%s' %s", op, arg,
+                    wf_tensor_describe(t, got, sizeof got), ref_arg,
+                    wf_tensor_describe(ref, want, sizeof want));
+}
+
 wf_status wf_op_unsupported(const wf_backend *be, const char *op) {
     return wf_error(WF_ERR_UNSUPPORTED, "op %s is not implemented on backend '%s'", op, be->name);
 }

@@ -18,6 +18,15 @@ wf_status wf_chk_float(const char *op, const char *arg, const wf_tensor *t);
 wf_status wf_chk_like(const char *op, const char *arg, const wf_tensor *t, const char *ref_arg,
                       const wf_tensor *ref);
 
+/* A parameter gradient (dW, dbias, norm gains, LoRA A/B, IA3 vectors, embedding tables): the
+ * shape of its parameter `ref` and either the parameter's dtype or fp32 (the flat fp32
+ * gradient buffer of mixed precision: fp32 accumulation from bf16/fp16 inputs, DESIGN.md
+ * "Precision"). */
+wf_status wf_chk_param_grad(const char *op, const char *arg, const wf_tensor *t, const char *ref_arg,
+                            const wf_tensor *ref);
+/* The same for a (n) vector gradient whose parameter has dtype dt. */
+wf_status wf_chk_grad_dtype(const char *op, const char *arg, const wf_tensor *t, wf_dtype dt);
+
 /* Shorthands for the common forms: present + shape. */
 #define WF_CHK_SHAPE(op, name, t, nd, ...)                                                         \
     do {                                                                                           \

@@ -68,7 +68,7 @@ wf_status wf_op_ia3_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dl, const wf_t
     WF_TRY(wf_chk_float("ia3_bwd", "x", x));
     WF_CHK_SHAPE("ia3_bwd", "l", l, 1, wf_tensor_cols(x));
     WF_TRY(wf_chk_dtype("ia3_bwd", "l", l, x->dtype));
-    WF_TRY(wf_chk_like("ia3_bwd", "dl", dl, "l", l));
+    WF_TRY(wf_chk_param_grad("ia3_bwd", "dl", dl, "l", l));
     WF_TRY(wf_chk_like("ia3_bwd", "dy", dy, "x", x));
     if (dx) WF_TRY(wf_chk_like("ia3_bwd", "dx", dx, "x", x));
     return WF_DISPATCH(be, ia3_bwd, dx, dl, dy, x, l);

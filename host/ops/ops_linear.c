@@ -40,6 +40,13 @@ static wf_status chk_vec(const char *op, const char *arg, const wf_tensor *t, in
     return wf_chk_dtype(op, arg, t, dt);
 }
 
+/* A (n) parameter gradient: dtype dt or fp32 (wf_chk_grad_dtype). */
+static wf_status chk_grad_vec(const char *op, const char *arg, const wf_tensor *t, int64_t n,
+                              wf_dtype dt) {
+    WF_CHK_SHAPE(op, arg, t, 1, n);
+    return wf_chk_grad_dtype(op, arg, t, dt);
+}
+
 /* ---- embedding ---- */
 
 /* ids int32 with 1 to 3 dims; the table (or its gradient) (V, C) float. */
@@ -56,28 +63,31 @@ static wf_status chk_embedding(const char *op, const wf_tensor *ids, const char 
     return wf_chk_float(op, table_arg, table);
 }
 
-/* t is (ids..., C) with the table's dtype. */
+/* t is (ids..., C) with the table's dtype; with `grad`, the table is a gradient that may also be
+ * fp32 while t is bf16/fp16 (wf_chk_grad_dtype). */
 static wf_status chk_rows_of_ids(const char *op, const char *arg, const wf_tensor *t,
-                                 const wf_tensor *ids, const wf_tensor *table) {
+                                 const wf_tensor *ids, const wf_tensor *table, bool grad) {
     WF_TRY(wf_chk_present(op, arg, t));
     int64_t d[WF_MAX_DIMS];
     for (int i = 0; i < ids->ndim; i++) d[i] = ids->shape[i];
     d[ids->ndim] = table->shape[1];
     WF_TRY(wf_chk_shape(op, arg, t, ids->ndim + 1, d));
-    return wf_chk_dtype(op, arg, t, table->dtype);
+    if (!grad) return wf_chk_dtype(op, arg, t, table->dtype);
+    WF_TRY(wf_chk_float(op, arg, t));
+    return wf_chk_grad_dtype(op, "dtable", table, t->dtype);
 }
 
 wf_status wf_op_embedding_fwd(wf_backend *be, wf_tensor *out, const wf_tensor *ids,
                               const wf_tensor *table, bool accumulate) {
     WF_TRY(chk_embedding("embedding_fwd", ids, "table", table));
-    WF_TRY(chk_rows_of_ids("embedding_fwd", "out", out, ids, table));
+    WF_TRY(chk_rows_of_ids("embedding_fwd", "out", out, ids, table, false));
     return WF_DISPATCH(be, embedding_fwd, out, ids, table, accumulate);
 }
 
 wf_status wf_op_embedding_bwd(wf_backend *be, wf_tensor *dtable, const wf_tensor *ids,
                               const wf_tensor *dout) {
     WF_TRY(chk_embedding("embedding_bwd", ids, "dtable", dtable));
-    WF_TRY(chk_rows_of_ids("embedding_bwd", "dout", dout, ids, dtable));
+    WF_TRY(chk_rows_of_ids("embedding_bwd", "dout", dout, ids, dtable, true));
     return WF_DISPATCH(be, embedding_bwd, dtable, ids, dout);
 }
 
@@ -144,8 +154,8 @@ wf_status wf_op_linear_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dw, wf_tens
     int64_t m = w->shape[0];
     WF_TRY(chk_rows_like("linear_bwd", "dy", dy, x, m, x->dtype));
     if (dx) WF_TRY(wf_chk_like("linear_bwd", "dx", dx, "x", x));
-    if (dw) WF_TRY(wf_chk_like("linear_bwd", "dw", dw, "w", w));
-    if (dbias) WF_TRY(chk_vec("linear_bwd", "dbias", dbias, m, x->dtype));
+    if (dw) WF_TRY(wf_chk_param_grad("linear_bwd", "dw", dw, "w", w));
+    if (dbias) WF_TRY(chk_grad_vec("linear_bwd", "dbias", dbias, m, x->dtype));
     return WF_DISPATCH(be, linear_bwd, dx, dw, dbias, dy, x, w);
 }
 
@@ -184,10 +194,10 @@ wf_status wf_op_lora_bwd(wf_backend *be, const wf_lora *l) {
     WF_TRY(chk_lora("lora_bwd", l));
     int64_t m = l->w->shape[0];
     WF_TRY(chk_rows_like("lora_bwd", "dy", l->dy, l->x, m, l->x->dtype));
-    WF_TRY(wf_chk_like("lora_bwd", "da", l->da, "a", l->a));
-    WF_TRY(wf_chk_like("lora_bwd", "db", l->db, "b", l->b));
+    WF_TRY(wf_chk_param_grad("lora_bwd", "da", l->da, "a", l->a));
+    WF_TRY(wf_chk_param_grad("lora_bwd", "db", l->db, "b", l->b));
     if (l->dx) WF_TRY(wf_chk_like("lora_bwd", "dx", l->dx, "x", l->x));
-    if (l->dw) WF_TRY(wf_chk_like("lora_bwd", "dw", l->dw, "w", l->w));
-    if (l->dbias) WF_TRY(chk_vec("lora_bwd", "dbias", l->dbias, m, l->x->dtype));
+    if (l->dw) WF_TRY(wf_chk_param_grad("lora_bwd", "dw", l->dw, "w", l->w));
+    if (l->dbias) WF_TRY(chk_grad_vec("lora_bwd", "dbias", l->dbias, m, l->x->dtype));
     return WF_DISPATCH(be, lora_bwd, l);
 }

@@ -26,7 +26,7 @@ wf_status wf_op_cross_entropy(wf_backend *be, const wf_cross_entropy *ce) {
 }
 
 wf_status wf_op_mse(wf_backend *be, wf_tensor *losses, wf_tensor *dy, const wf_tensor *y,
-                    const wf_tensor *t, float dscale) {
+                    const wf_tensor *t, float dscale, const float *dscale_mul) {
     const char *op = "mse";
     WF_TRY(wf_chk_present(op, "y", y));
     WF_TRY(wf_chk_float(op, "y", y));
@@ -42,5 +42,5 @@ wf_status wf_op_mse(wf_backend *be, wf_tensor *losses, wf_tensor *dy, const wf_t
             return wf_error(WF_ERR_INVALID, "op %s: dscale must be finite, got %g", op,
                             (double)dscale);
     }
-    return WF_DISPATCH(be, mse, losses, dy, y, t, dscale);
+    return WF_DISPATCH(be, mse, losses, dy, y, t, dscale, dscale_mul);
 }

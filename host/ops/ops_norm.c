@@ -1,5 +1,6 @@
 /* Checked entry points of LayerNorm and RMSNorm (ops.h, MATH.md "Normalisation").
- * x is (..., C) with at least 2 dims, seen as (rows, C); g and bias are (C) in x's dtype; the
+ * x is (..., C) with at least 2 dims, seen as (rows, C); g and bias are (C) in x's dtype (their
+ * gradients dg, dbias in x's dtype or fp32); the
  * saved statistics mean and rstd are fp32 with one value per row, shaped (rows) or like x
  * without its last dim. */
 #include <math.h>
@@ -18,7 +19,7 @@ static wf_status chk_rows(const char *op, const char *arg, const wf_tensor *x) {
     return WF_OK;
 }
 
-/* A (C) vector in x's dtype: g, bias, dg, dbias. */
+/* A (C) vector in x's dtype: g, bias. (dg, dbias: wf_chk_param_grad, x's dtype or fp32.) */
 static wf_status chk_vec(const char *op, const char *arg, const wf_tensor *v, const wf_tensor *x) {
     WF_CHK_SHAPE(op, arg, v, 1, wf_tensor_cols(x));
     return wf_chk_dtype(op, arg, v, x->dtype);
@@ -70,8 +71,8 @@ wf_status wf_op_layernorm_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dg, wf_t
     WF_TRY(chk_stat(op, "rstd", rstd, x));
     WF_TRY(wf_chk_like(op, "dy", dy, "x", x));
     WF_TRY(wf_chk_like(op, "dx", dx, "x", x));
-    if (dg) WF_TRY(chk_vec(op, "dg", dg, x));
-    if (dbias) WF_TRY(chk_vec(op, "dbias", dbias, x));
+    if (dg) WF_TRY(wf_chk_param_grad(op, "dg", dg, "g", g));
+    if (dbias) WF_TRY(wf_chk_param_grad(op, "dbias", dbias, "g", g));
     return WF_DISPATCH(be, layernorm_bwd, dx, dg, dbias, dy, x, mean, rstd, g);
 }
 
@@ -94,6 +95,6 @@ wf_status wf_op_rmsnorm_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dg, const 
     WF_TRY(chk_stat(op, "rstd", rstd, x));
     WF_TRY(wf_chk_like(op, "dy", dy, "x", x));
     WF_TRY(wf_chk_like(op, "dx", dx, "x", x));
-    if (dg) WF_TRY(chk_vec(op, "dg", dg, x));
+    if (dg) WF_TRY(wf_chk_param_grad(op, "dg", dg, "g", g));
     return WF_DISPATCH(be, rmsnorm_bwd, dx, dg, dy, x, rstd, g);
 }

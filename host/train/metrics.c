@@ -1,4 +1,4 @@
-/* metrics.jsonl: one JSON object per line, {"step":S,"split":"train"|"eval",<name>:<number>...},
+/* metrics.jsonl: one JSON object per line, {"step":S,"split":"train"|"eval"|"general",<name>:<number>...},
  * appended and flushed line by line so that `tail -f` and a crash both see whole lines. A line is
  * built in a reused buffer and handed over in one write. Not here: reading it back, or TensorBoard
  * (tensorboard.c). */
@@ -81,8 +81,10 @@ static wf_status add_number(wf_metrics *m, size_t *n, double v) {
 
 wf_status wf_metrics_write(wf_metrics *m, int64_t step, const char *split,
                            const char *const *names, const double *values, int64_t n) {
-    if (!split || (strcmp(split, "train") != 0 && strcmp(split, "eval") != 0))
-        return wf_error(WF_ERR_INVALID, "%s: split must be \"train\" or \"eval\", got \"%s\"",
+    if (!split || (strcmp(split, "train") != 0 && strcmp(split, "eval") != 0 &&
+                   strcmp(split, "general") != 0))
+        return wf_error(WF_ERR_INVALID, "%s: split must be \"train\", \"eval\" or \"general\", "
+                        "got \"%s\"",
                         m->path, split ? split : "(null)");
     for (int64_t i = 0; i < n; i++)
         if (!plain_name(names[i]) || !strcmp(names[i], "step") || !strcmp(names[i], "split"))

@@ -23,9 +23,13 @@ static wf_status open_backend(wf_run *r) {
     wf_backend_options bo = {.device = (int)c->backend.device};
     WF_TRY(wf_backend_open(name, &bo, &r->be));
     r->dtype = c->model.dtype == WF_CFG_DTYPE_BF16 ? WF_BF16 : c->model.dtype == WF_CFG_DTYPE_FP16 ? WF_F16 : WF_F32;
+    /* no silent fallback: a bf16/fp16 request on the CPU would train (slower, in fp32) with
+     * numbers other than the user asked for */
     if (r->dtype != WF_F32 && strcmp(name, "cpu") == 0)
-        return wf_error(WF_ERR_INVALID, "model.dtype %s needs the cuda backend (the CPU computes in "
-                        "fp32)", r->dtype == WF_BF16 ? "bf16" : "fp16");
+        return wf_error(WF_ERR_INVALID, "'model.dtype' %s needs the cuda backend (backend %s; the "
+                        "CPU computes in fp32 only): set model.dtype fp32 or backend.name cuda",
+                        r->dtype == WF_BF16 ? "bf16" : "fp16",
+                        c->backend.name == WF_CFG_BACKEND_CPU ? "cpu" : "auto found no GPU");
     return WF_OK;
 }
 
@@ -38,7 +42,8 @@ static wf_head_kind cfg_head(wf_cfg_head h) {
 static wf_status load_model(wf_run *r) {
     const wf_run_config *c = r->cfg;
     wf_load_opts lo = {.head = cfg_head(c->model.head), .n_labels = c->model.num_labels,
-                       .seed = (uint64_t)c->train.seed};
+                       .seed = (uint64_t)c->train.seed,
+                       .random_init = c->model.init == WF_CFG_INIT_RANDOM};
     WF_TRY(wf_model_load_ex(c->model.path, r->be, r->dtype, &lo, &r->m));
     if (r->m.arch.head == WF_HEAD_NONE)
         return wf_error(WF_ERR_INVALID, "%s: the model has no task head (%s): set model.head to lm, "
@@ -130,6 +135,17 @@ static wf_status prompt_setup(wf_run *r) {
     return WF_OK;
 }
 
+/* ViT inputs: the dataset's images fitted to the model as its image processor would (image.c). */
+static wf_status image_spec(const wf_run *r, wf_image_spec *s) {
+    const wf_arch *a = &r->m.arch;
+    WF_TRY(wf_image_spec_for_model(r->cfg->model.path, a->channels, a->image_size, s));
+    fprintf(stderr, "images: fitted to the model's %lld x %lld x %lld input (bilinear resize, gray "
+            "replicated over channels), normalized with mean %g, std %g (channel 0; %s)\n",
+            (long long)a->channels, (long long)a->image_size, (long long)a->image_size, s->mean[0],
+            s->std[0], s->source[0] ? s->source : "ViTImageProcessor defaults");
+    return WF_OK;
+}
+
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
@@ -146,8 +162,15 @@ static wf_status build(wf_run *r) {
                            .max_grad_norm = (float)c->train.max_grad_norm};
     int64_t B = c->train.micro_batch, T = row_len(r);
     WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, (uint64_t)c->train.seed));
+    if (r->dtype == WF_F16) {
+        wf_scaler_hparams sh = {.dynamic = true, .growth = (float)c->train.loss_scale.growth_factor,
+                                .backoff = (float)c->train.loss_scale.backoff_factor,
+                                .interval = (int32_t)c->train.loss_scale.growth_interval};
+        WF_TRY(wf_trainer_set_scaler(&r->tr, (float)c->train.loss_scale.init_scale, &sh));
+    }
     wf_loader_opts lo = {.B = B, .T = T, .packing = c->data.packing, .shuffle = c->data.shuffle,
                          .seed = (uint64_t)c->train.seed, .rank = 0, .world = 1, .drop_last = true};
+    if (r->m.arch.family == WF_FAMILY_VIT) WF_TRY(image_spec(r, &lo.image));
     WF_TRY(wf_loader_create(r->train, &lo, &r->train_loader));
     if (r->eval) {
         lo.shuffle = false, lo.drop_last = false;
@@ -248,6 +271,7 @@ static wf_status one_step(wf_run *r, double *secs) {
     wf_step_result res;
     WF_TRY(wf_trainer_step(&r->tr, r->micro, (int)K, lr, (uint32_t)r->step, &res));
     *secs = omp_get_wtime() - t0;
+    r->train_secs += *secs, r->train_tokens += res.input_tokens;
     r->step++;
     return wf_run_log_step(r, &res, lr, *secs);
 }
@@ -258,7 +282,7 @@ static bool eval_due(const wf_run *r) {
     return r->eval_loader && r->step % every == 0 && r->step < r->total_steps;
 }
 
-static wf_status loop(wf_run *r, bool *interrupted) {
+wf_status wf_run_loop(wf_run *r, bool *interrupted) {
     WF_TRY(alloc_micro(r));
     int64_t ck = r->cfg->checkpoint.every_steps;
     while (r->step < r->total_steps) {
@@ -332,7 +356,7 @@ wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *int
         wf_eval_result e;
         if (s == WF_OK && r->eval_loader && cfg->eval.before_training && r->step == 0)
             s = wf_run_eval(r, "before training", &e);
-        if (s == WF_OK) s = loop(r, interrupted);
+        if (s == WF_OK) s = wf_run_loop(r, interrupted);
         if (s == WF_OK && !*interrupted && r->eval_loader) s = wf_run_eval(r, "after training", &e);
         if (s == WF_OK && !*interrupted) s = wf_run_export(r);
         signal(SIGINT, SIG_DFL);

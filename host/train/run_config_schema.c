@@ -19,6 +19,7 @@
 /* The enum name lists are in the order of the C enums in run_config.h. */
 static const char *const k_dtype[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const k_head[] = {"auto", "lm", "seq_cls", "regression", "image_cls", NULL};
+static const char *const k_init[] = {"checkpoint", "random", NULL};
 static const char *const k_format[] = {"auto",    "text",           "prompt_completion",
                                        "messages", "alpaca",        "classification",
                                        "regression", "idx",         NULL};
@@ -47,6 +48,9 @@ const wf_cfg_section wf_cfg_sections[] = {
                        "format (peft has no such adapter)."},
     {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
+    {"train.loss_scale", "Dynamic loss scaling for `model.dtype` `fp16` (as torch.cuda.amp."
+                         "GradScaler): a step whose gradients overflow is skipped and the scale "
+                         "backs off; after `growth_interval` clean steps it grows. Unused otherwise."},
     {"eval", "Evaluation during training, and early stopping."},
     {"eval.early_stopping", "Stop when an eval metric stops improving."},
     {"checkpoint", "Periodic checkpoints (for --resume) in `<output.dir>/checkpoints/`."},
@@ -66,6 +70,11 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "model.num_labels", .type = WF_CFG_INT, F(model.num_labels), .def = "0", GE(0),
      .unit = "classes", .doc = "classifier outputs; 0: from the model's config.json",
      .aliases = "labels n_labels"},
+    {.path = "model.init", .type = WF_CFG_ENUM, F(model.init), .def = "\"checkpoint\"",
+     .values = k_init,
+     .doc = "checkpoint: weights from the model's safetensors; random: config.json alone, "
+            "matrices N(0, initializer_range), biases 0, norm gains 1, seeded by `train.seed`",
+     .aliases = "init_weights from_scratch"},
 
     {.path = "data.train", .type = WF_CFG_STRING, F(data.train), REQ,
      .doc = "training data: a JSONL or IDX file", .aliases = "train_file train_data"},
@@ -189,6 +198,19 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "weights whose names contain one of these get no weight decay"},
     {.path = "train.seed", .type = WF_CFG_INT, F(train.seed), .def = "42", GE(0),
      .doc = "seed for initialization, dropout and shuffling", .aliases = "random_seed"},
+    {.path = "train.loss_scale.init_scale", .type = WF_CFG_FLOAT, F(train.loss_scale.init_scale),
+     .def = "65536", IN(1, 1e30), .doc = "the loss scale S of the first step (2^16)",
+     .aliases = "init_scale loss_scale"},
+    {.path = "train.loss_scale.growth_factor", .type = WF_CFG_FLOAT,
+     F(train.loss_scale.growth_factor), .def = "2", IN(1.0001, 1e6),
+     .doc = "S is multiplied by this after `growth_interval` clean steps", .aliases = "growth"},
+    {.path = "train.loss_scale.backoff_factor", .type = WF_CFG_FLOAT,
+     F(train.loss_scale.backoff_factor), .def = "0.5", IN_HO(1e-6, 1),
+     .doc = "S is multiplied by this when a step's gradients are not finite (the step is skipped)",
+     .aliases = "backoff"},
+    {.path = "train.loss_scale.growth_interval", .type = WF_CFG_INT,
+     F(train.loss_scale.growth_interval), .def = "2000", IN(1, 2147483647), .unit = "steps",
+     .doc = "clean steps in a row before S grows", .aliases = "interval"},
 
     {.path = "eval.every_steps", .type = WF_CFG_INT, F(eval.every_steps), .def = "0", GE(0),
      .unit = "steps", .doc = "evaluate every N optimizer steps; 0: at the end of each epoch",

@@ -32,6 +32,8 @@ typedef struct wf_run {
     wf_tb *tb;
     wf_progress progress;
     wf_early_stop stop;          /* early stopping state */
+    double train_secs;           /* optimizer steps' wall time in this process (no eval) */
+    int64_t train_tokens;        /* input tokens (images: patches + CLS) of those steps */
 } wf_run;
 
 /* The state a checkpoint carries besides the weights (run_ckpt.c). */
@@ -49,6 +51,9 @@ typedef struct wf_run_extra {
 wf_status wf_run_setup(wf_run *r);
 void wf_run_cleanup(wf_run *r);
 wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out);
+/* The step loop up to r->total_steps with its evals and checkpoints (run.c); *interrupted on
+ * a stop signal. */
+wf_status wf_run_loop(wf_run *r, bool *interrupted);
 wf_status wf_run_log_open(wf_run *r);
 void wf_run_log_close(wf_run *r);
 wf_status wf_run_log_step(wf_run *r, const wf_step_result *s, double lr, double secs);
@@ -57,5 +62,9 @@ wf_status wf_run_resume(wf_run *r, const char *path);
 wf_status wf_run_export(wf_run *r);
 /* The memory plan (MiB per arena) without allocating anything big. */
 void wf_run_print_plan(const wf_run *r, FILE *f);
+/* Trained parameters (without the flat buffer's alignment padding). */
+int64_t wf_run_trainable_params(const wf_run *r);
+/* The plan's total bytes (every arena of the run). */
+size_t wf_run_plan_bytes(const wf_run *r);
 
 #endif

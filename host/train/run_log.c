@@ -35,14 +35,24 @@ void wf_run_log_close(wf_run *r) {
 
 wf_status wf_run_log_step(wf_run *r, const wf_step_result *s, double lr, double secs) {
     double tps = secs > 0 ? (double)s->input_tokens / secs : 0;
-    const char *names[] = {"loss", "lr", "grad_norm", "tokens_per_s", "skipped"};
-    double vals[] = {s->loss, lr, s->grad_norm, tps, s->skipped ? 1 : 0};
-    WF_TRY(wf_metrics_write(r->metrics, r->step, "train", names, vals, 5));
+    const char *names[] = {"loss", "lr", "grad_norm", "tokens_per_s", "skipped", "loss_scale"};
+    double vals[] = {s->loss, lr, s->grad_norm, tps, s->skipped ? 1 : 0, s->loss_scale};
+    bool scaled = r->tr.scaler.dynamic; /* fp16: the loss scale is logged too */
+    WF_TRY(wf_metrics_write(r->metrics, r->step, "train", names, vals, scaled ? 6 : 5));
     if (r->tb) {
-        const char *tags[] = {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"};
+        const char *tags[] = {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s",
+                              "train/skipped", "train/loss_scale"};
         for (int i = 0; i < 4; i++) WF_TRY(wf_tb_scalar(r->tb, tags[i], r->step, vals[i]));
+        for (int i = 4; scaled && i < 6; i++) WF_TRY(wf_tb_scalar(r->tb, tags[i], r->step, vals[i]));
         if (r->step % 10 == 0) WF_TRY(wf_tb_flush(r->tb));
     }
+    if (scaled && !s->skipped && s->next_scale != s->loss_scale)
+        wf_progress_note(&r->progress, "step %lld: loss scale grew to %g", (long long)r->step,
+                         s->next_scale);
+    if (s->skipped)
+        wf_progress_note(&r->progress, "step %lld skipped: non-finite gradients at loss scale %g; "
+                         "scale now %g (%lld skipped so far)", (long long)r->step, s->loss_scale,
+                         s->next_scale, (long long)s->skipped_total);
     wf_progress_step(&r->progress, r->step, s->loss, lr, s->input_tokens);
     return WF_OK;
 }
@@ -86,21 +96,50 @@ wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
 
 static double mib(size_t b) { return (double)b / (1 << 20); }
 
+int64_t wf_run_trainable_params(const wf_run *r) {
+    int64_t n = 0;
+    for (int i = 0; i < r->t.n_params; i++) n += r->t.params[i].numel;
+    return n;
+}
+
+size_t wf_run_plan_bytes(const wf_run *r) {
+    int64_t B = r->cfg->train.micro_batch, T = r->tr.T;
+    return r->m.arena.size + r->t.arena.size + wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN) +
+           r->tr.batch_arena.size + r->be->scratch.size;
+}
+
 void wf_run_print_plan(const wf_run *r, FILE *f) {
     const wf_run_config *c = r->cfg;
     int64_t B = c->train.micro_batch, T = r->tr.T;
-    size_t weights = r->m.arena.size, trainable = r->t.arena.size;
-    size_t acts = wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN), batch = wf_batch_bytes(&r->m, B, T);
-    size_t scratch = r->be->scratch.size;
-    fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, weights %s:\n", r->be->name,
-            r->be->device_name, (long long)B, (long long)T, wf_dtype_name(r->dtype));
-    fprintf(f, "  %-34s %10.1f MiB\n", "frozen + loaded weights", mib(weights));
-    fprintf(f, "  %-34s %10.1f MiB  (%lld trainable values)\n",
-            "trainable: fp32 master, grads, m, v", mib(trainable), (long long)r->t.total);
-    fprintf(f, "  %-34s %10.1f MiB\n", "activations (forward + backward)", mib(acts));
-    fprintf(f, "  %-34s %10.1f MiB\n", "batch inputs", mib(batch));
-    fprintf(f, "  %-34s %10.1f MiB\n", "scratch", mib(scratch));
-    fprintf(f, "  %-34s %10.1f MiB\n", "total", mib(weights + trainable + acts + batch + scratch));
+    const char *dt = wf_dtype_name(r->dtype);
+    size_t weights = r->m.arena.size, scratch = r->be->scratch.size;
+    size_t master = 4 * (size_t)r->t.total * sizeof(float);
+    size_t lowp = r->t.arena.size > master ? r->t.arena.size - master : 0;
+    size_t by_dt[WF_DTYPE_COUNT];
+    size_t acts = wf_acts_bytes_by_dtype(&r->m, B, T, WF_ACTS_TRAIN, by_dt);
+    size_t batch = r->tr.batch_arena.size;
+    char what[64];
+    fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, compute dtype %s:\n", r->be->name,
+            r->be->device_name, (long long)B, (long long)T, dt);
+    snprintf(what, sizeof what, "weights as loaded (%s)", dt);
+    fprintf(f, "  %-40s %10.1f MiB\n", what, mib(weights));
+    fprintf(f, "  %-40s %10.1f MiB  (%lld trainable values)\n",
+            "trainable fp32: master, grads, m, v", mib(master), (long long)r->t.total);
+    if (r->dtype != WF_F32) {
+        snprintf(what, sizeof what, "trainable %s compute copy", dt);
+        fprintf(f, "  %-40s %10.1f MiB\n", what, mib(lowp));
+    }
+    snprintf(what, sizeof what, "activations (fwd + bwd): %s", dt);
+    fprintf(f, "  %-40s %10.1f MiB\n", what, mib(r->dtype == WF_F32 ? acts : acts - by_dt[WF_F32]));
+    if (r->dtype != WF_F32)
+        fprintf(f, "  %-40s %10.1f MiB\n", "activations: fp32 stats and losses", mib(by_dt[WF_F32]));
+    fprintf(f, "  %-40s %10.1f MiB\n", "batch inputs, step state, loss slots", mib(batch));
+    fprintf(f, "  %-40s %10.1f MiB\n", "scratch", mib(scratch));
+    fprintf(f, "  %-40s %10.1f MiB\n", "total", mib(wf_run_plan_bytes(r)));
+    fprintf(f, "trainable parameters: %lld of the model's %lld (%.4f%%; the flat buffer pads each "
+            "tensor for alignment)\n", (long long)wf_run_trainable_params(r),
+            (long long)wf_model_param_counts(&r->m).total,
+            100.0 * (double)wf_run_trainable_params(r) / (double)wf_model_param_counts(&r->m).total);
     fprintf(f, "steps: %lld (%lld per epoch), train rows %lld\n", (long long)r->total_steps,
             (long long)r->steps_per_epoch, (long long)wf_loader_rows(r->train_loader));
 }

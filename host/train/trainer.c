@@ -1,10 +1,26 @@
-/* The training step and evaluation batches (trainer.h). */
+/* The training step and evaluation batches (trainer.h). A step runs its micro-batches without
+ * waiting on the device: per-token losses are copied into device slots, and the step state and
+ * the losses come back in one copy after the step's last op (the per-step loss stays exact: the
+ * same double sums, in the same order, as reading each micro-batch back). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "weft/data.h"
 #include "weft/trainer.h"
+
+static size_t aligned(size_t n) { return (n + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN; }
+
+/* Bytes of the loss slots: WF_TRAINER_LOSS_SLOTS micro-batches of up to B*T losses (a sequence
+ * head has B <= B*T). */
+static size_t slots_bytes(const wf_trainer *tr) {
+    return (size_t)(WF_TRAINER_LOSS_SLOTS * tr->B * tr->T) * sizeof(float);
+}
+
+/* Where a micro-batch's inputs start in the batch arena: after the state and the loss slots. */
+static size_t inputs_mark(const wf_trainer *tr) {
+    return aligned(sizeof(wf_step_state)) + aligned(slots_bytes(tr));
+}
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed) {
@@ -16,28 +32,53 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     int64_t K = m->arch.n_labels > 0 ? m->arch.n_labels : 1;
     int64_t Tv = wf_model_seq_len(m, T); /* per-token losses include a soft prompt's rows */
     tr->host_out = malloc((size_t)(B * (Tv > K ? Tv : K)) * sizeof(float));
-    if (!tr->host_out) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
+    tr->host_step = malloc(inputs_mark(tr));
+    if (!tr->host_out || !tr->host_step) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
     WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));
-    WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch", wf_batch_bytes(m, B, T) + 4096));
+    WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch",
+                                   inputs_mark(tr) + wf_batch_bytes(m, B, T) + 4096));
     void *p = NULL;
     WF_TRY(wf_arena_alloc(&tr->batch_arena, sizeof(wf_step_state), &p));
     tr->state = p;
+    WF_TRY(wf_arena_alloc(&tr->batch_arena, slots_bytes(tr), &p));
+    tr->loss_slots = p;
+    WF_ASSERT((char *)tr->loss_slots == (char *)tr->state + aligned(sizeof(wf_step_state)));
     WF_TRY(m->be->copy(m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
     return m->be->sync(m->be);
+}
+
+wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scaler_hparams *sh) {
+    if (!(init_scale >= 1.0f && isfinite(init_scale)))
+        return wf_error(WF_ERR_INVALID, "loss scale: the initial scale must be finite and >= 1 "
+                        "(got %g)", (double)init_scale);
+    if (!(sh->growth > 1.0f) || !(sh->backoff > 0.0f && sh->backoff < 1.0f) || sh->interval < 1)
+        return wf_error(WF_ERR_INVALID, "loss scale: needs growth > 1, 0 < backoff < 1 and an "
+                        "interval >= 1 (got %g, %g, %d)", (double)sh->growth, (double)sh->backoff,
+                        (int)sh->interval);
+    tr->scaler = *sh;
+    tr->host.loss_scale = init_scale;
+    WF_TRY(tr->m->be->copy(tr->m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
+    return tr->m->be->sync(tr->m->be);
 }
 
 void wf_trainer_free(wf_trainer *tr) {
     if (!tr->m) return;
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
-    free(tr->host_out);
+    free(tr->host_out), free(tr->host_step);
     memset(tr, 0, sizeof *tr);
 }
 
-/* Sum of the per-token (per-sequence) losses of the last wf_graph_loss. */
+/* Losses per micro-batch: one per token (LM) or per sequence. */
+static int64_t n_losses(const wf_model *m, const wf_batch_host *h) {
+    return m->arch.head == WF_HEAD_LM ? h->B * h->T : h->B;
+}
+
+/* Sum of the per-token (per-sequence) losses of the last wf_graph_loss (evaluation). */
 static wf_status loss_sum(wf_trainer *tr, int64_t n, double *out) {
     float *h = tr->host_out;
     WF_TRY(tr->m->be->copy(tr->m->be, h, tr->acts.d.tok_loss.data, (size_t)n * 4, WF_COPY_D2H));
+    WF_TRY(tr->m->be->sync(tr->m->be));
     double sum = 0;
     for (int64_t i = 0; i < n; i++) sum += h[i];
     *out = sum;
@@ -45,18 +86,37 @@ static wf_status loss_sum(wf_trainer *tr, int64_t n, double *out) {
 }
 
 /* Forward (+ loss, + backward when training) of one micro-batch; the batch arena holds its
- * inputs (after the step state at its start). */
-static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale, bool train,
-                           double *loss) {
+ * inputs (after the step state and the loss slots). Losses stay in a->d.tok_loss. */
+static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale, bool train) {
     wf_model *m = tr->m;
-    size_t mark = WF_ARENA_ALIGN; /* the step state stays */
-    wf_arena_reset(&tr->batch_arena, mark);
+    wf_arena_reset(&tr->batch_arena, inputs_mark(tr));
     wf_batch b;
     WF_TRY(wf_batch_upload(m, h, &tr->batch_arena, &b));
     WF_TRY(wf_graph_forward(m, &b, &tr->acts));
     WF_TRY(wf_graph_loss(m, &b, &tr->acts, train ? &tr->t->grads : NULL, dscale));
     if (train) WF_TRY(wf_graph_backward(m, &b, &tr->acts, &tr->t->grads));
-    return loss_sum(tr, m->arch.head == WF_HEAD_LM ? b.B * b.T : b.B, loss);
+    return WF_OK;
+}
+
+/* Reads back the step state (with `state`) and the losses of micro-batches [i0, i1) from their
+ * slots in one copy, then adds each micro-batch's sum (in order, in double) to *sum. */
+static wf_status read_back(wf_trainer *tr, const wf_batch_host *micro, int i0, int i1, bool state,
+                           double *sum) {
+    wf_backend *be = tr->m->be;
+    int64_t slot = tr->B * tr->T, used = 0;
+    for (int i = i0; i < i1; i++) used = (i - i0) * slot + n_losses(tr->m, &micro[i]);
+    size_t off = aligned(sizeof(wf_step_state)), bytes = (size_t)used * sizeof(float);
+    if (state) WF_TRY(be->copy(be, tr->host_step, tr->state, off + bytes, WF_COPY_D2H));
+    else if (bytes) WF_TRY(be->copy(be, tr->host_step + off, tr->loss_slots, bytes, WF_COPY_D2H));
+    WF_TRY(be->sync(be));
+    if (state) memcpy(&tr->host, tr->host_step, sizeof tr->host);
+    const float *l = (const float *)(tr->host_step + off);
+    for (int i = i0; i < i1; i++) {
+        double part = 0;
+        for (int64_t k = 0, n = n_losses(tr->m, &micro[i]); k < n; k++) part += l[(i - i0) * slot + k];
+        *sum += part;
+    }
+    return WF_OK;
 }
 
 wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, double lr,
@@ -71,25 +131,38 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
     if (out->tokens == 0) return wf_error(WF_ERR_INVALID, "train step %u: no loss tokens in the batch", step);
     WF_TRY(wf_trainable_zero_grad(m, t));
     tr->acts.training = true, tr->acts.seed = tr->seed, tr->acts.step = step;
-    /* every micro-batch's gradient is scaled by 1 / (the step's loss tokens), so the sum over
-     * micro-batches is the gradient of the mean over all of them */
-    float dscale = tr->host.loss_scale / (float)out->tokens;
+    /* every micro-batch's gradient is scaled by S / (the step's loss tokens), so the sum over
+     * micro-batches is S times the gradient of the mean over all of them; S is read on the
+     * device from the step state (acts.loss_scale), so the host never needs it to run a step.
+     * The value reported is the last read-back's, which is the one the device holds. */
+    out->loss_scale = tr->host.loss_scale;
+    tr->acts.loss_scale = &tr->state->loss_scale;
+    float dscale = 1.0f / (float)out->tokens;
     double sum = 0;
+    int first = 0; /* first micro-batch whose losses are still on the device */
     for (int i = 0; i < n; i++) {
-        double part;
-        WF_TRY(run_micro(tr, &micro[i], dscale, true, &part));
-        sum += part;
+        if (i - first == WF_TRAINER_LOSS_SLOTS) {
+            WF_TRY(read_back(tr, micro, first, i, false, &sum));
+            first = i;
+        }
+        WF_TRY(run_micro(tr, &micro[i], dscale, true));
+        float *slot = tr->loss_slots + (i - first) * tr->B * tr->T;
+        WF_TRY(m->be->copy(m->be, slot, tr->acts.d.tok_loss.data,
+                           (size_t)n_losses(m, &micro[i]) * sizeof(float), WF_COPY_D2D));
     }
-    tr->acts.training = false;
-    out->loss = sum / (double)out->tokens;
+    tr->acts.training = false, tr->acts.loss_scale = NULL;
+    /* the flat fp32 gradient of this rank is complete here (still scaled by S) */
     WF_TRY(wf_op_grad_unscale_norm(m->be, &t->g, tr->state));
     tr->adamw.lr = (float)lr;
     WF_TRY(wf_op_adamw(m->be, &t->p, &t->g, &t->m, &t->v, t->p_lowp.data ? &t->p_lowp : NULL,
                        t->n_decay, &tr->adamw, tr->state));
     WF_TRY(wf_op_step_end(m->be, tr->state, &tr->scaler));
-    WF_TRY(m->be->copy(m->be, &tr->host, tr->state, sizeof tr->host, WF_COPY_D2H));
+    WF_TRY(read_back(tr, micro, first, n, true, &sum));
+    out->loss = sum / (double)out->tokens;
     out->grad_norm = tr->host.last_grad_norm;
     out->skipped = tr->host.last_skipped != 0;
+    out->next_scale = tr->host.loss_scale;
+    out->skipped_total = tr->host.skipped_steps;
     return WF_OK;
 }
 
@@ -120,7 +193,8 @@ static wf_status score_classes(wf_trainer *tr, const wf_batch_host *b, wf_eval_a
 wf_status wf_trainer_eval_batch(wf_trainer *tr, const wf_batch_host *b, wf_eval_acc *acc) {
     int64_t n = wf_batch_loss_tokens(b);
     double sum;
-    WF_TRY(run_micro(tr, b, 1.0f, false, &sum));
+    WF_TRY(run_micro(tr, b, 1.0f, false));
+    WF_TRY(loss_sum(tr, n_losses(tr->m, b), &sum));
     acc->loss_sum += sum, acc->count += n;
     wf_head_kind h = tr->m->arch.head;
     if (h == WF_HEAD_SEQ_CLS || h == WF_HEAD_IMAGE_CLS) WF_TRY(score_classes(tr, b, acc));

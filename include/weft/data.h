@@ -169,6 +169,27 @@ wf_status wf_data_load(const wf_data_opts *o, const wf_tokenizer *tok, const cha
  * written" per file. */
 void wf_data_report_print(const wf_data_report *r, FILE *f);
 
+/* ---------------------------------------------------------------- images (image.c) */
+
+#define WF_IMAGE_MAX_CH 8
+
+/* How dataset images (pixels normalized with mean 0.5, std 0.5, any h x w, 1 or ch channels)
+ * become a model's input, as its Hugging Face image processor would: bilinear resize to
+ * size x size, a gray image replicated over the channels, then (x * scale - mean[c]) / std[c]
+ * with x in [0, 1]. */
+typedef struct wf_image_spec {
+    int64_t ch, size;           /* the model's num_channels, image_size; ch 0: images as stored */
+    float scale;                /* rescale_factor * 255 (1: the usual 1/255) */
+    float mean[WF_IMAGE_MAX_CH], std[WF_IMAGE_MAX_CH];
+    char source[4200];          /* the preprocessor_config.json read, "" for ViT's defaults */
+} wf_image_spec;
+
+/* The spec for a model of `channels` x size x size inputs: model_dir/preprocessor_config.json's
+ * image_mean, image_std, do_normalize, do_rescale, rescale_factor when the file exists (errors
+ * name it and the key), else ViTImageProcessor's defaults (mean 0.5, std 0.5). */
+wf_status wf_image_spec_for_model(const char *model_dir, int64_t channels, int64_t size,
+                                  wf_image_spec *out);
+
 /* ---------------------------------------------------------------- batching (loader.c) */
 
 typedef struct wf_loader_opts {
@@ -182,6 +203,7 @@ typedef struct wf_loader_opts {
                         else rank r takes rows r, r + world, ... */
     bool drop_last;  /* true: equal full batches on every rank, the remainder dropped;
                         false (eval): every row once, the last batch may have fewer rows */
+    wf_image_spec image; /* images: fitted to this input (image.ch 0: pixels as stored) */
 } wf_loader_opts;
 
 /* The position of the next batch; a checkpoint saves it, a resume sets it back. */

@@ -119,6 +119,9 @@ typedef struct wf_acts {
     wf_grad_acts d;                       /* backward buffers (WF_ACTS_TRAIN) */
     wf_kv_cache *kv;                      /* generation: attend over the cache (B = 1), or NULL */
     bool training;                        /* LoRA dropout on (trainer sets, with seed and step) */
+    const float *loss_scale;              /* backend memory: the loss scale S multiplying the
+                                             loss gradient (the trainer points it at its step
+                                             state), or NULL for 1 */
     uint64_t seed;
     uint32_t step;
     wf_arena arena;
@@ -128,6 +131,9 @@ typedef struct wf_acts {
  * model's backend. LoRA adapters must be attached before (their saved h is planned here). */
 wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out);
 size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags);
+/* The same, and by_dtype[d]: the bytes of the tensors of dtype d (the memory plan's arenas). */
+size_t wf_acts_bytes_by_dtype(const wf_model *m, int64_t B, int64_t T, unsigned flags,
+                              size_t by_dtype[WF_DTYPE_COUNT]);
 void wf_acts_destroy(const wf_model *m, wf_acts *a);
 
 /* The forward pass. Output: a->head_out for LM (logits, when planned) and sequence / image
@@ -141,7 +147,8 @@ const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a);
  * LM: cross-entropy of each position against b->targets (-100 ignored), computed R rows at a
  * time so full logits never exist; sequence heads: cross-entropy against b->labels, or MSE
  * against b->values. Per-token (per-sequence) losses land in a->d.tok_loss (0 where ignored);
- * gradients are scaled by dscale (= loss scale / loss tokens of the whole global batch). */
+ * gradients are scaled by dscale (= 1 / loss tokens of the whole global batch) times
+ * *a->loss_scale (read on the device) when that is set. */
 wf_status wf_graph_loss(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g,
                         float dscale);
 /* The backward from a->d.dx down to the embeddings: "+=" into every non-NULL gradient. */

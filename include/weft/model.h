@@ -135,7 +135,9 @@ wf_status wf_model_load_hf(const char *dir, wf_backend *be, wf_dtype dt, wf_mode
 typedef struct wf_load_opts {
     wf_head_kind head; /* WF_HEAD_NONE: as config.json says */
     int64_t n_labels;  /* classes for a classification head; 0: from config.json */
-    uint64_t seed;     /* fresh head init */
+    uint64_t seed;     /* fresh head init, and every weight with random_init */
+    bool random_init;  /* HF directories: config.json alone, every weight drawn from `seed`
+                          (init_random.c states the rule); no safetensors are read */
 } wf_load_opts;
 wf_status wf_model_load_ex(const char *path, wf_backend *be, wf_dtype dt, const wf_load_opts *o,
                            wf_model *out);

@@ -8,7 +8,10 @@
  * MATH.md (the math every op implements, forward and backward). "=" overwrites the output,
  * "+=" accumulates into it. "Float" means fp32, bf16 or fp16, one dtype per op call unless noted;
  * the CPU backend computes in fp32 and accepts fp32. Saved statistics (mean, rstd, lse) and
- * losses are always fp32. Index tensors are int32. Optional tensors may be NULL. */
+ * losses are always fp32. Index tensors are int32. Optional tensors may be NULL.
+ * Parameter gradients (dw, dbias, dg, da, db, dl, dtable) have their parameter's dtype or fp32:
+ * mixed precision accumulates them ("+=") in one flat fp32 buffer from bf16/fp16 inputs (DESIGN.md
+ * "Precision"); the sums are fp32 either way, fp32 outputs are just not rounded back. */
 #ifndef WEFT_OPS_H
 #define WEFT_OPS_H
 
@@ -72,13 +75,16 @@ typedef struct wf_attention {
 /* Softmax cross-entropy fused with its backward (MATH.md "Loss").
  *   logits (N, V) float, targets (N) int32; losses (N) fp32 "=": LSE(z_i) - z_i[t_i], 0 where
  *   t_i == ignore_index; dlogits (N, V) "=" (optional; may alias logits):
- *   dscale * (softmax(z_i) - onehot(t_i)), zero rows where ignored. The caller passes
- *   dscale = loss_scale / (loss tokens in the global batch) and sums losses itself. */
+ *   dscale * mul * (softmax(z_i) - onehot(t_i)), zero rows where ignored, with mul =
+ *   *dscale_mul (one fp32 in backend memory, read on the device; 1 when NULL). The caller passes
+ *   dscale = 1 / (loss tokens in the global batch) and dscale_mul = &step_state->loss_scale (the
+ *   loss scale S never visits the host), and sums losses itself. */
 typedef struct wf_cross_entropy {
     wf_tensor *losses, *dlogits;
     const wf_tensor *logits, *targets;
     int32_t ignore_index;
     float dscale;
+    const float *dscale_mul; /* optional, backend memory */
 } wf_cross_entropy;
 
 /* Device-resident state of one optimizer step (fp16 loss scaling needs no host sync).
@@ -171,10 +177,10 @@ struct wf_ops {
     wf_status (*attention_bwd)(wf_backend *, const wf_attention *a);
 
     wf_status (*cross_entropy)(wf_backend *, const wf_cross_entropy *ce);
-    /* losses (n) fp32 "=" (y - t)^2; dy (n) "=" dscale * 2 (y - t) (optional; may alias y or t);
-     * y, t (n) float. */
+    /* losses (n) fp32 "=" (y - t)^2; dy (n) "=" dscale * mul * 2 (y - t) (optional; may alias y
+     * or t), mul as cross-entropy's (*dscale_mul in backend memory, or 1); y, t (n) float. */
     wf_status (*mse)(wf_backend *, wf_tensor *losses, wf_tensor *dy, const wf_tensor *y,
-                     const wf_tensor *t, float dscale);
+                     const wf_tensor *t, float dscale, const float *dscale_mul);
 
     /* y "=" dropout(x); backward is the same op applied to dy with the same wf_dropout. */
     wf_status (*dropout)(wf_backend *, wf_tensor *y, const wf_tensor *x, const wf_dropout *d);
@@ -246,7 +252,7 @@ wf_status wf_op_attention_fwd(wf_backend *, const wf_attention *a);
 wf_status wf_op_attention_bwd(wf_backend *, const wf_attention *a);
 wf_status wf_op_cross_entropy(wf_backend *, const wf_cross_entropy *ce);
 wf_status wf_op_mse(wf_backend *, wf_tensor *losses, wf_tensor *dy, const wf_tensor *y,
-                    const wf_tensor *t, float dscale);
+                    const wf_tensor *t, float dscale, const float *dscale_mul);
 wf_status wf_op_dropout(wf_backend *, wf_tensor *y, const wf_tensor *x, const wf_dropout *d);
 wf_status wf_op_ia3_fwd(wf_backend *, wf_tensor *y, const wf_tensor *x, const wf_tensor *l);
 wf_status wf_op_ia3_bwd(wf_backend *, wf_tensor *dx, wf_tensor *dl, const wf_tensor *dy,

@@ -26,6 +26,7 @@ typedef enum wf_cfg_head {
     WF_CFG_HEAD_REGRESSION,
     WF_CFG_HEAD_IMAGE_CLS,
 } wf_cfg_head;
+typedef enum wf_cfg_init { WF_CFG_INIT_CHECKPOINT, WF_CFG_INIT_RANDOM } wf_cfg_init;
 typedef enum wf_cfg_format {
     WF_CFG_FORMAT_AUTO,
     WF_CFG_FORMAT_TEXT,
@@ -77,6 +78,7 @@ typedef struct wf_run_config {
         wf_cfg_dtype dtype;
         wf_cfg_head head;
         int64_t num_labels; /* 0: from the model's config.json */
+        wf_cfg_init init;
     } model;
     struct {
         char train[WF_CFG_PATH_MAX];
@@ -133,6 +135,10 @@ typedef struct wf_run_config {
         double max_grad_norm; /* 0: no clipping */
         wf_cfg_list no_decay;
         int64_t seed;
+        struct { /* fp16 dynamic loss scaling (torch.cuda.amp.GradScaler's defaults) */
+            double init_scale, growth_factor, backoff_factor;
+            int64_t growth_interval; /* clean steps before the scale grows */
+        } loss_scale;
     } train;
     struct {
         int64_t every_steps; /* 0: at the end of each epoch */

@@ -51,7 +51,8 @@ typedef struct wf_metrics wf_metrics;
 
 /* Opens `path` for appending (a resumed run continues its file), creating it if needed. */
 wf_status wf_metrics_open(const char *path, wf_metrics **out);
-/* Appends {"step":S,"split":"train"|"eval","<names[i]>":values[i],...} and a newline, flushed.
+/* Appends {"step":S,"split":"train"|"eval"|"general","<names[i]>":values[i],...} and a newline,
+ * flushed ("general": weft compare's held-out general text).
  * Names are non-empty printable ASCII without quotes or backslashes, and not "step" or "split";
  * a non-finite value is written as null. */
 wf_status wf_metrics_write(wf_metrics *m, int64_t step, const char *split,

@@ -20,18 +20,28 @@ typedef struct wf_lr_schedule {
  * then constant, linear to min_lr, or cosine to min_lr at total_steps. */
 double wf_lr_at(const wf_lr_schedule *s, int64_t step);
 
+/* Micro-batches whose per-token losses stay on the device before the host reads them back: a
+ * step reads its losses and the step state back once (one copy, one sync), and only a step of
+ * more micro-batches than this reads back every WF_TRAINER_LOSS_SLOTS of them. */
+#define WF_TRAINER_LOSS_SLOTS 16
+
 typedef struct wf_trainer {
     wf_model *m;
     wf_trainable *t;
     wf_acts acts;            /* planned for micro_batch x seq_len, with the backward's buffers */
-    wf_arena batch_arena;    /* one micro-batch's inputs; reset per micro-batch */
+    wf_arena batch_arena;    /* the step state, the loss slots, then one micro-batch's inputs
+                                (reset per micro-batch) */
     wf_step_state *state;    /* device memory */
-    wf_step_state host;      /* the last state read back (after each step) */
+    float *loss_slots;       /* device (WF_TRAINER_LOSS_SLOTS, B*T): per-token losses of the
+                                step's micro-batches, right after the state (one read-back) */
+    wf_step_state host;      /* the last state read back (after each step); its loss_scale is
+                                the S the next step's backward uses */
     wf_adamw_hparams adamw;  /* lr is set per step */
     wf_scaler_hparams scaler;
     uint64_t seed;           /* LoRA dropout */
     int64_t B, T;
     float *host_out;         /* (max(B*T, B*n_labels)) losses or logits read back, allocated once */
+    char *host_step;         /* the state + loss slots as read back, allocated once */
 } wf_trainer;
 
 typedef struct wf_step_result {
@@ -40,11 +50,21 @@ typedef struct wf_step_result {
     int64_t input_tokens;
     double grad_norm;   /* before clipping */
     bool skipped;       /* non-finite gradients (fp16): no update */
+    double loss_scale;  /* S this step's backward used (1 unless fp16) */
+    double next_scale;  /* S after the step's backoff / growth */
+    int64_t skipped_total; /* steps skipped so far */
 } wf_step_result;
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed);
 void wf_trainer_free(wf_trainer *tr);
+/* Dynamic loss scaling (DESIGN.md "Precision"): the initial scale S and the scaler's growth,
+ * backoff and interval; sh->dynamic is taken as given. wf_trainer_init already sets
+ * torch.cuda.amp.GradScaler's defaults (2^16, 2.0, 0.5, 2000) for an fp16 model and no scaling
+ * otherwise; a run sets its config's values for fp16 only (any dtype is accepted: scaling by a
+ * power of two is exact in fp32, which tests use). Call before the first step; writes the
+ * device state. */
+wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scaler_hparams *sh);
 
 /* One optimizer step over n micro-batches with learning rate lr; `step` numbers the dropout
  * masks. */

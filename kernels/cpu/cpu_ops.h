@@ -50,7 +50,7 @@ wf_status wf_cpu_attention_fwd(wf_backend *, const wf_attention *);
 wf_status wf_cpu_attention_bwd(wf_backend *, const wf_attention *);
 wf_status wf_cpu_cross_entropy(wf_backend *, const wf_cross_entropy *);
 wf_status wf_cpu_mse(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
-                     float);
+                     float, const float *);
 wf_status wf_cpu_dropout(wf_backend *, wf_tensor *, const wf_tensor *, const wf_dropout *);
 wf_status wf_cpu_ia3_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_ia3_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,

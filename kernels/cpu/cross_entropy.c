@@ -66,7 +66,8 @@ wf_status wf_cpu_cross_entropy(wf_backend *be, const wf_cross_entropy *ce) {
     const float *z = ce->logits->data;                  /* (N, V) */
     float *loss = ce->losses->data;                      /* (N) */
     float *dz = ce->dlogits ? ce->dlogits->data : NULL;  /* (N, V), may be z */
-    const float dscale = ce->dscale;
+    /* the multiplier (the loss scale) is read where the op runs: host memory on the CPU */
+    const float dscale = ce->dscale * (ce->dscale_mul ? *ce->dscale_mul : 1.0f);
 #pragma omp parallel for schedule(static) if (n * v > 65536)
     for (int64_t i = 0; i < n; i++) {
         float *di = dz ? dz + i * v : NULL;

@@ -1,12 +1,20 @@
 /* Attention forward and backward on the GPU (ops.h wf_attention; MATH.md "Attention"):
- * causal or not, GQA, key padding mask, per-document mask. A simple correct kernel, not a fast
- * one: one warp per query row (WF_ATT_WARPS rows per block), keys visited in order with an
- * online softmax (running max, rescaled sum and output, as FlashAttention), so memory is
- * O(rows), never O(T^2). Each lane holds D/32 dims of its row; dot products are warp
- * butterflies, so every sum has a fixed order. Backward mirrors kernels/cpu/attention.c: pass 1
- * (a warp per query row) gives D_i = dO_i . O_i and dq; pass 2 (a warp per key row) gives dk, dv
- * summing over the group's query heads and their queries in order: no atomics, deterministic.
- * Reference: kernels/cpu/attention.c. Head dims above WF_ATT_MAX_D are unsupported. */
+ * causal or not, GQA, key padding mask, per-document mask. Two variants (STYLE rule 7):
+ * - "flash" (default): the tiled tensor-core kernels of attention_flash.cuh, for bf16/fp16 with
+ *   head dim 32, 64, 80, 96 or 128 and 16-byte aligned tensors; anything else falls back to
+ * - "simple": one warp per query row (WF_ATT_WARPS rows per block), keys visited in order with
+ *   an online softmax (running max, rescaled sum and output, as FlashAttention), so memory is
+ *   O(rows), never O(T^2). Each lane holds D/32 dims of its row; dot products are warp
+ *   butterflies, so every sum has a fixed order. Backward mirrors kernels/cpu/attention.c:
+ *   pass 1 (a warp per query row) gives D_i = dO_i . O_i and dq; pass 2 (a warp per key row)
+ *   gives dk, dv summing over the group's query heads and their queries in order.
+ * WF_CUDA_ATTENTION=simple (read at backend open) forces the simple kernels everywhere;
+ * WF_CUDA_ATTENTION=flash-only makes the calls the tiled kernels cannot take unsupported. Both
+ * are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
+ * WF_ATT_MAX_D are unsupported. */
+#include <type_traits>
+
+#include "attention_flash.cuh"
 #include "common.cuh"
 
 #define ATT_R (WF_ATT_MAX_D / 32) /* dims per lane */
@@ -190,7 +198,7 @@ static unsigned att_grid(const wf_backend *be, int64_t rows) {
     return wf_cuda_grid(be, (rows + WF_ATT_WARPS - 1) / WF_ATT_WARPS, 1);
 }
 
-extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a) {
+static wf_status attention_simple_fwd(wf_backend *be, const wf_attention *a) {
     att_dims w = att_dims_of(a);
     WF_TRY(att_check_d("attention_fwd", w));
     int64_t rows = w.B * w.H * w.T;
@@ -205,7 +213,7 @@ extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a
     });
 }
 
-extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a) {
+static wf_status attention_simple_bwd(wf_backend *be, const wf_attention *a) {
     att_dims w = att_dims_of(a);
     WF_TRY(att_check_d("attention_bwd", w));
     int64_t qrows = w.B * w.H * w.T, krows = w.B * w.Hk * w.S;
@@ -230,6 +238,140 @@ extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a
             WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
         }
         return WF_OK;
+    });
+    wf_arena_reset(&be->scratch, mark);
+    return s;
+}
+
+/* ---- flash variant (attention_flash.cuh) ---- */
+
+static flash_dims flash_dims_of(const wf_attention *a) {
+    const att_dims d = att_dims_of(a);
+    flash_dims w;
+    w.B = d.B, w.T = d.T, w.S = d.S, w.H = d.H, w.Hk = d.Hk, w.group = d.group, w.shift = d.shift;
+    w.causal = d.causal, w.scale_log2 = d.scale * FL_LOG2E;
+    w.key_mask = d.key_mask, w.doc_ids = d.doc_ids;
+    return w;
+}
+
+/* Whether the tiled kernels take this call: variant, dtype, head dim, 16-byte rows, grid. */
+static bool flash_applies(const wf_backend *be, const wf_attention *a, bool bwd) {
+    if (wf_cuda_impl_of(be)->attention_variant == 1) return false;
+    if (a->q->dtype != WF_BF16 && a->q->dtype != WF_F16) return false;
+    const int64_t D = a->q->shape[3];
+    if (D != 32 && D != 64 && D != 80 && D != 96 && D != 128) return false;
+    const int64_t bh = a->q->shape[0] * a->q->shape[2], bhk = a->k->shape[0] * a->k->shape[2];
+    if (bh > 65535 || bhk > 65535) return false; /* gridDim.y */
+    const void *ptrs[] = {a->q->data, a->k->data, a->v->data, a->out->data,
+                          bwd ? a->dout->data : NULL, bwd ? a->dq->data : NULL,
+                          bwd ? a->dk->data : NULL, bwd ? a->dv->data : NULL};
+    for (const void *p : ptrs)
+        if (!wf_cuda_aligned(p, 16)) return false;
+    return true;
+}
+
+/* Allows a kernel the dynamic shared memory it needs beyond the default 48 KiB. */
+template <typename K> static wf_status flash_smem(K kernel, size_t bytes, const char *op) {
+    if (bytes <= 48 * 1024) return WF_OK;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)bytes);
+    if (e == cudaSuccess) return WF_OK;
+    return wf_error(WF_ERR_BACKEND, "op %s on backend 'cuda': %zu bytes of shared memory: %s", op,
+                    bytes, cudaGetErrorString(e));
+}
+
+template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf_attention *a) {
+    const flash_dims w = flash_dims_of(a);
+    constexpr size_t LD = D + WF_FLASH_PAD;
+    const size_t smem = (FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
+    WF_TRY(flash_smem(attention_flash_fwd_kernel<T, D>, smem, "attention_fwd"));
+    dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
+    attention_flash_fwd_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be)>>>(
+        (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
+        (const T *)a->v->data, w);
+    return WF_CUDA_LAUNCH_STATUS("attention_fwd");
+}
+
+template <typename T, int D>
+static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
+    const flash_dims w = flash_dims_of(a);
+    constexpr size_t LD = D + WF_FLASH_PAD;
+    cudaStream_t st = wf_cuda_stream(be);
+    const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
+    const T *dout = (const T *)a->dout->data;
+    const float *lse = (const float *)a->lse->data;
+    const int64_t qrows = w.B * w.H * w.T;
+    if (qrows > 0) {
+        attention_flash_dot_kernel<T><<<wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
+                                        WF_FLASH_WARPS * 32, 0, st>>>(
+            dvec, (const T *)a->out->data, dout, D, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+        const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
+        WF_TRY(flash_smem(attention_flash_dq_kernel<T, D>, smem, "attention_bwd"));
+        dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
+        attention_flash_dq_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, st>>>(
+            (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+    }
+    if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
+        const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BQ) * LD * sizeof(T) +
+                            2 * WF_FLASH_BQ * sizeof(float);
+        WF_TRY(flash_smem(attention_flash_dkv_kernel<T, D>, smem, "attention_bwd"));
+        dim3 grid((unsigned)((w.S + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.Hk));
+        attention_flash_dkv_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, st>>>(
+            (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+    }
+    return WF_OK;
+}
+
+/* Calls f(T{}, std::integral_constant<int, D>{}) for the call's dtype and head dim (both checked
+ * by flash_applies). */
+template <class F> static wf_status flash_dispatch(const wf_attention *a, F &&f) {
+    return wf_cuda_by_dtype("attention", a->q->dtype, [&](auto tag) -> wf_status {
+        using T = decltype(tag);
+        if constexpr (std::is_same<T, float>::value) {
+            return wf_error(WF_ERR_UNSUPPORTED, "attention: flash kernels take bf16/fp16 only");
+        } else {
+            switch (a->q->shape[3]) {
+            case 32: return f(T{}, std::integral_constant<int, 32>{});
+            case 64: return f(T{}, std::integral_constant<int, 64>{});
+            case 80: return f(T{}, std::integral_constant<int, 80>{});
+            case 96: return f(T{}, std::integral_constant<int, 96>{});
+            default: return f(T{}, std::integral_constant<int, 128>{});
+            }
+        }
+    });
+}
+
+/* The simple kernels, unless the variant is "flash-only" (then: unsupported, named). */
+static wf_status attention_fallback(wf_backend *be, const wf_attention *a, bool bwd) {
+    if (wf_cuda_impl_of(be)->attention_variant == 2)
+        return wf_error(WF_ERR_UNSUPPORTED, "op attention_%s on backend 'cuda': "
+                        "WF_CUDA_ATTENTION=flash-only and the tiled kernels do not take %s, "
+                        "head dim %lld", bwd ? "bwd" : "fwd", wf_dtype_name(a->q->dtype),
+                        (long long)a->q->shape[3]);
+    return bwd ? attention_simple_bwd(be, a) : attention_simple_fwd(be, a);
+}
+
+extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a) {
+    if (!flash_applies(be, a, false)) return attention_fallback(be, a, false);
+    if (a->q->shape[0] * a->q->shape[1] * a->q->shape[2] <= 0) return WF_OK;
+    return flash_dispatch(a, [&](auto tag, auto dc) {
+        return flash_fwd<decltype(tag), decltype(dc)::value>(be, a);
+    });
+}
+
+extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a) {
+    if (!flash_applies(be, a, true)) return attention_fallback(be, a, true);
+    const int64_t qrows = a->q->shape[0] * a->q->shape[2] * a->q->shape[1];
+    const int64_t krows = a->k->shape[0] * a->k->shape[2] * a->k->shape[1];
+    if (qrows <= 0 && krows <= 0) return WF_OK;
+    size_t mark = wf_arena_mark(&be->scratch);
+    void *dvec = NULL;
+    WF_TRY(wf_arena_alloc(&be->scratch, (size_t)(qrows > 0 ? qrows : 1) * sizeof(float), &dvec));
+    wf_status s = flash_dispatch(a, [&](auto tag, auto dc) {
+        return flash_bwd<decltype(tag), decltype(dc)::value>(be, a, (float *)dvec);
     });
     wf_arena_reset(&be->scratch, mark);
     return s;

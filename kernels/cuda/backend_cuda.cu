@@ -3,6 +3,7 @@
  * Ops not yet written on the GPU are NULL entries (the op wrappers then report them unsupported,
  * naming the op). Private state: backend_cuda.cuh; tuning constants: tuning.cuh. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend_cuda.cuh"
 #include "tuning.cuh"
@@ -113,6 +114,14 @@ static wf_status cuda_init(wf_backend *be, int device) {
     WF_CUBLAS_CHECK(cublasSetStream(im->cublas, im->stream));
     WF_CUBLAS_CHECK(cublasLtCreate(&im->lt));
     im->sm_count = prop.multiProcessorCount;
+    /* Attention variant, read once here (bench_ops --variant sets it). */
+    const char *att = getenv("WF_CUDA_ATTENTION");
+    if (!att || strcmp(att, "flash") == 0) im->attention_variant = 0;
+    else if (strcmp(att, "simple") == 0) im->attention_variant = 1;
+    else if (strcmp(att, "flash-only") == 0) im->attention_variant = 2;
+    else
+        return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_ATTENTION='%s' is "
+                                        "not 'flash', 'simple' or 'flash-only'", att);
     /* One workspace, set up front, so cuBLAS never allocates inside the step loop (and a step can
      * be captured in a CUDA graph); cuBLASLt calls get the same one (same stream, in order). */
     WF_CUDA_CHECK(cudaMalloc(&im->workspace, WF_CUBLAS_WORKSPACE));

@@ -23,6 +23,10 @@ struct wf_cuda_impl {
     void *workspace; /* WF_CUBLAS_WORKSPACE bytes of device memory for cuBLAS/cuBLASLt */
     size_t workspace_bytes;
     int sm_count; /* caps grid-stride grids; never affects results */
+    /* WF_CUDA_ATTENTION, read at open: 0 "flash" (default: tiled kernels where they apply, the
+     * simple ones elsewhere), 1 "simple" (simple kernels always), 2 "flash-only" (calls the tiled
+     * kernels cannot take fail as unsupported: lets the op tests prove which cases they ran) */
+    int attention_variant;
 };
 
 static inline wf_cuda_impl *wf_cuda_impl_of(const wf_backend *be) {
@@ -87,7 +91,7 @@ wf_status wf_cuda_adamw(wf_backend *, wf_tensor *, const wf_tensor *, wf_tensor 
                         wf_tensor *, int64_t, const wf_adamw_hparams *, const wf_step_state *);
 wf_status wf_cuda_step_end(wf_backend *, wf_step_state *, const wf_scaler_hparams *);
 wf_status wf_cuda_mse(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
-                      float);
+                      float, const float *);
 }
 
 #endif

@@ -13,8 +13,9 @@
 template <typename T>
 __global__ void __launch_bounds__(WF_ROW_BLOCK)
     cross_entropy_kernel(float *losses, T *dlogits, const T *logits, const int32_t *targets,
-                         int64_t n, int64_t v, int32_t ignore, float dscale) {
+                         int64_t n, int64_t v, int32_t ignore, float dscale, const float *mul) {
     __shared__ float sh[WF_ROW_BLOCK / 32];
+    if (dlogits && mul) dscale *= *mul; /* the loss scale, read on the device: no host sync */
     const float nan = __int_as_float(0x7fc00000);
     for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
         const T *z = logits + r * v;
@@ -60,7 +61,7 @@ extern "C" wf_status wf_cuda_cross_entropy(wf_backend *be, const wf_cross_entrop
         cross_entropy_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
             (float *)ce->losses->data, ce->dlogits ? (T *)ce->dlogits->data : (T *)NULL,
             (const T *)ce->logits->data, (const int32_t *)ce->targets->data, n, v,
-            ce->ignore_index, ce->dscale);
+            ce->ignore_index, ce->dscale, ce->dscale_mul);
         WF_CUDA_LAUNCHED("cross_entropy");
         return WF_OK;
     });

@@ -44,6 +44,9 @@ extern "C" wf_status wf_cuda_ia3_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *d
         int64_t rows = wf_tensor_rows(x), cols = wf_tensor_cols(x);
         ia3_bwd_term<T> f = {(const T *)dy->data, (const T *)x->data, (const T *)l->data,
                              dx ? (T *)dx->data : (T *)NULL, cols};
-        return wf_colsum(be, "ia3_bwd", rows, cols, (T *)dl->data, true, f);
+        return wf_cuda_by_dtype("ia3_bwd", dl->dtype, [&](auto ltag) { /* x's dtype or fp32 */
+            using Tl = decltype(ltag);
+            return wf_colsum(be, "ia3_bwd", rows, cols, (Tl *)dl->data, true, f);
+        });
     });
 }

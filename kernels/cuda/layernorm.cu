@@ -1,7 +1,8 @@
 /* LayerNorm forward and backward on the GPU (MATH.md "Normalisation"): y = (x - mean) * rstd * g
  * + bias, the variance by a second pass over the row (no cancellation). One block per row
  * (grid-stride over rows), fp32 sums in a fixed order (reduce.cuh); dx "+=" in the row kernel;
- * dg, dbias "+=" by the deterministic two-pass column sum (colsum.cuh), no float atomics.
+ * dg, dbias "+=" by the deterministic two-pass column sum (colsum.cuh), no float atomics, into
+ * x's dtype or fp32.
  * Reference: kernels/cpu/layernorm.c. */
 #include "colsum.cuh"
 #include "reduce.cuh"
@@ -102,12 +103,18 @@ extern "C" wf_status wf_cuda_layernorm_bwd(wf_backend *be, wf_tensor *dx, wf_ten
         layernorm_bwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
             (T *)dx->data, dyp, xp, mp, rp, (const T *)g->data, n, c);
         WF_CUDA_LAUNCHED("layernorm_bwd");
-        if (dg)
-            WF_TRY(wf_colsum(be, "layernorm_bwd", n, c, (T *)dg->data, true,
-                             layernorm_dg_term<T>{dyp, xp, mp, rp, c}));
+        if (dg) /* dg, dbias: x's dtype or fp32 (mixed precision's flat gradient) */
+            WF_TRY(wf_cuda_by_dtype("layernorm_bwd", dg->dtype, [&](auto gtag) {
+                using Tg = decltype(gtag);
+                return wf_colsum(be, "layernorm_bwd", n, c, (Tg *)dg->data, true,
+                                 layernorm_dg_term<T>{dyp, xp, mp, rp, c});
+            }));
         if (dbias)
-            WF_TRY(wf_colsum(be, "layernorm_bwd", n, c, (T *)dbias->data, true,
-                             layernorm_db_term<T>{dyp, c}));
+            WF_TRY(wf_cuda_by_dtype("layernorm_bwd", dbias->dtype, [&](auto gtag) {
+                using Tg = decltype(gtag);
+                return wf_colsum(be, "layernorm_bwd", n, c, (Tg *)dbias->data, true,
+                                 layernorm_db_term<T>{dyp, c});
+            }));
         return WF_OK;
     });
 }

@@ -83,7 +83,10 @@ extern "C" wf_status wf_cuda_rmsnorm_bwd(wf_backend *be, wf_tensor *dx, wf_tenso
             (T *)dx->data, dyp, xp, rp, (const T *)g->data, n, c);
         WF_CUDA_LAUNCHED("rmsnorm_bwd");
         if (!dg) return WF_OK;
-        return wf_colsum(be, "rmsnorm_bwd", n, c, (T *)dg->data, true,
-                         rmsnorm_dg_term<T>{dyp, xp, rp, c});
+        return wf_cuda_by_dtype("rmsnorm_bwd", dg->dtype, [&](auto gtag) { /* x's dtype or fp32 */
+            using Tg = decltype(gtag);
+            return wf_colsum(be, "rmsnorm_bwd", n, c, (Tg *)dg->data, true,
+                             rmsnorm_dg_term<T>{dyp, xp, rp, c});
+        });
     });
 }

@@ -35,6 +35,22 @@
 #define WF_ATT_WARPS 4
 #define WF_ATT_MAX_D 256
 
+/* AdamW (optim.cu): threads per block of the fused step (4 elements per thread per pass). */
+#define WF_ADAMW_BLOCK 256
+
+/* Flash attention (attention_flash.cuh): WF_FLASH_WARPS warps per block, each owning 16 query
+ * rows (forward, dq) or 16 key rows (dk/dv) of the block's tile; keys (forward, dq) or queries
+ * (dk/dv) stream through shared memory WF_FLASH_BN / WF_FLASH_BQ at a time. Rows of the shared
+ * tiles are padded by WF_FLASH_PAD elements (16 bytes) so the fragment loads of a quad of lanes
+ * hit distinct banks. WF_FLASH_BN and WF_FLASH_BQ set how the sums over keys (queries) are cut
+ * into tiles, so they move the last bits of the results; that grouping depends on them and on
+ * the sizes alone, never on scheduling (deterministic). mma.cuh's fragment code assumes 16-row
+ * warps: WF_FLASH_BN and WF_FLASH_BQ must be multiples of 16. */
+#define WF_FLASH_WARPS 4
+#define WF_FLASH_BN 64
+#define WF_FLASH_BQ 32
+#define WF_FLASH_PAD 8
+
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)

@@ -14,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void batches(const wf_dataset *d, int64_t T, bool packing) {
-    wf_loader_opts o = {2, T, packing, true, 1, 0, 1, false};
+    wf_loader_opts o = {.B = 2, .T = T, .packing = packing, .shuffle = true, .seed = 1, .world = 1};
     wf_loader *l;
     if (wf_loader_create(d, &o, &l) != WF_OK) return;
     wf_batch_host h;

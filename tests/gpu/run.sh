@@ -2,10 +2,13 @@
 # The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
-# CUDA-vs-CPU in fp32/bf16/fp16, a 20-step training parity run CUDA-vs-CPU (train_parity), the
-# device ceilings (copy bandwidth, cuBLAS GEMM), and the op benchmark smoke + benchmark sizes in
-# bf16. Logs go to OUTDIR (default $OUT or gpu-check/);
-# a table of results is printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
+# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
+# simple at long T: attention_check), 20-step training parity runs CUDA-vs-CPU (train_parity:
+# fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40), the device ceilings
+# (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
+# bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
+# with the simple kernel. Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
+# printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
 # leaves out the bf16 benchmark sizes, ~2 of those minutes).
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
 # Debian machine), carried along; sourced here when present.
@@ -35,11 +38,23 @@ rm -rf build-gpu
 if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' && ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
+  # attention again: only through the tiled kernels (the cases they cannot take print "skip",
+  # so the log shows which ones they passed), then only through the simple kernels
+  step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
+  step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
+  step attention_check build-gpu/tests/attention_check
   step train_parity build-gpu/tests/train_parity
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
-  [ "${GPU_CHECK_QUICK:-0}" = 1 ] ||
+  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~60 s; skips without torch
+  if python3 -c 'import torch' 2>/dev/null; then
+    step bench_vs_torch python3 bench/bench_kernels_vs_torch.py --build build-gpu
+  fi
+  if [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
     step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
+    step bench_attention_simple build-gpu/bench/bench_ops --backend cuda --dtype bf16 \
+      --op attention --case gpt2 --case llama1b --variant attention=simple --min-time 0.05
+  fi
 fi
 
 echo
@@ -52,5 +67,7 @@ for i in "${!names[@]}"; do
 done
 grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
 grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
-grep -h 'fp32' "$out/train_parity.log" 2>/dev/null
+grep -hE '^(ok|FAIL|skip) ' "$out/train_parity.log" 2>/dev/null
+cat "$out/attention_check.log" 2>/dev/null
+sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
 exit $fail

@@ -13,7 +13,15 @@
  * weight tolerance (lr = 5e-3 times 0.1 of a scale ~1) covers. A wrong kernel shows as an O(1e-2)
  * loss difference within the first steps: the full fine-tune takes the loss from 5.27 to 0.58 in
  * 20 steps. "train_parity cpu cpu" (suite cpu) runs the tool itself everywhere: the CPU is
- * bit-identical to itself, so it must report zero differences. */
+ * bit-identical to itself, so it must report zero differences.
+ *
+ * Mixed precision (GPU only; DESIGN.md "Precision"): the same full and LoRA runs in bf16 against
+ * the fp32 CPU run (tolerances at lowp_tols), and an fp16 run with dynamic loss scaling from
+ * 2^40 (growth every 4 clean steps): the first steps overflow and must be skipped with the
+ * weights untouched while the scale halves, the scale must follow GradScaler's rule at every
+ * attempt and grow at least once, and the clean steps must match fp32 (check_scaler). On the
+ * CPU the scaler path runs in fp32 from 2^60 and must match the unscaled run exactly.
+ * Last, check_loss_slots: a step of many micro-batches reports the loss their evaluation gives. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +37,30 @@ enum { STEPS = 20, MICRO = 2, B = 2, T = 12, VOCAB = 96, C = 32, FF = 48, LAYERS
 #define TOL_NORM 1e-3
 #define TOL_W 5e-4
 
+/* One training run: its backend, compute dtype, method, and loss scaling (scale0 > 0: dynamic
+ * scaling from scale0, growing after `interval` clean steps). */
+typedef struct run_cfg {
+    const char *backend;
+    wf_dtype dt;
+    bool lora;
+    float scale0;
+    int interval;
+} run_cfg;
+
+enum { MAX_TRIES = STEPS + 64 }; /* 2^40 backs off to ~2^17 in ~23 skipped steps */
+
 typedef struct run_out {
     double loss[STEPS], norm[STEPS];
     int n_params;
     char (*names)[192];
     int64_t *offset, *numel;
     float *w; /* final trainable weights, flat */
+    /* loss scaling: every attempt (skipped or not), in order */
+    int tries;
+    bool skipped[MAX_TRIES];
+    double scale[MAX_TRIES], next[MAX_TRIES];
+    int moved_on_skip; /* skipped attempts after which a master weight had changed */
+    int64_t lowp_mismatch; /* compute-copy values != the master rounded to the compute dtype */
 } run_out;
 
 static int fail(const char *what) {
@@ -124,17 +150,75 @@ static void make_batches(int32_t *ids, int32_t *targets) {
             }
 }
 
-static int train(const char *dir, const char *backend, bool lora, run_out *o) {
+/* Counts compute-copy values that differ from their master value rounded to the compute
+ * dtype (AdamW writes both in one pass; the copy is what the next forward uses). */
+static int64_t lowp_mismatches(wf_backend *be, const wf_trainable *t, const float *p) {
+    if (!t->p_lowp.data) return 0;
+    uint16_t *h = malloc((size_t)t->total * sizeof *h);
+    int64_t bad = 0;
+    if (!h || be->copy(be, h, t->p_lowp.data, (size_t)t->total * 2, WF_COPY_D2H) != WF_OK ||
+        be->sync(be) != WF_OK)
+        bad = -1;
+    for (int64_t i = 0; bad >= 0 && i < t->total; i++) {
+        uint16_t r = t->p_lowp.dtype == WF_BF16 ? wf_f32_to_bf16(p[i]) : wf_f32_to_f16(p[i]);
+        bad += h[i] != r;
+    }
+    free(h);
+    return bad < 0 ? t->total : bad;
+}
+
+static int read_master(wf_backend *be, const wf_trainable *t, float *w) {
+    if (be->copy(be, w, t->p.data, (size_t)t->total * sizeof(float), WF_COPY_D2H) != WF_OK ||
+        be->sync(be) != WF_OK)
+        return fail("read back");
+    return 0;
+}
+
+/* The steps: an attempt whose gradients overflow is skipped and retried with the same batch,
+ * learning rate and dropout step (the optimizer step it did not take), so the k-th clean step
+ * of a scaled run is comparable with step k of an unscaled one. */
+static int steps(wf_backend *be, wf_trainer *tr, const wf_trainable *t, const run_cfg *cfg,
+                 const wf_batch_host *micro, run_out *o) {
+    wf_lr_schedule sched = {.kind = WF_SCHED_LINEAR, .lr = LR, .warmup_steps = 3, .total_steps = STEPS};
+    float *before = malloc((size_t)t->total * sizeof *before);
+    float *after = malloc((size_t)t->total * sizeof *after);
+    int s = 0, rc = 0;
+    while (!rc && s < STEPS) {
+        if (o->tries == MAX_TRIES) {
+            fprintf(stderr, "train_parity: %d attempts for %d steps\n", MAX_TRIES, s);
+            rc = 1;
+            break;
+        }
+        if (cfg->scale0 > 0) rc = read_master(be, t, before);
+        wf_step_result r;
+        if (!rc && wf_trainer_step(tr, micro, MICRO, wf_lr_at(&sched, s), (uint32_t)s, &r) != WF_OK)
+            rc = fail("step");
+        if (rc) break;
+        int k = o->tries++;
+        o->skipped[k] = r.skipped, o->scale[k] = r.loss_scale, o->next[k] = r.next_scale;
+        if (r.skipped) {
+            rc = read_master(be, t, after);
+            if (!rc && memcmp(before, after, (size_t)t->total * sizeof(float)) != 0) o->moved_on_skip++;
+            continue;
+        }
+        o->loss[s] = r.loss, o->norm[s] = r.grad_norm;
+        s++;
+    }
+    free(before), free(after);
+    return rc;
+}
+
+static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_backend *be = NULL;
     wf_model m;
     wf_trainable t;
     wf_trainer tr;
-    if (wf_backend_open(backend, NULL, &be) != WF_OK) return fail(backend);
-    if (wf_model_load(dir, be, WF_F32, &m) != WF_OK) return fail("load");
+    if (wf_backend_open(cfg->backend, NULL, &be) != WF_OK) return fail(cfg->backend);
+    if (wf_model_load(dir, be, cfg->dt, &m) != WF_OK) return fail("load");
     wf_peft_spec sp;
     wf_peft_spec_default(&sp);
     sp.method = WF_METHOD_FULL;
-    if (lora) {
+    if (cfg->lora) {
         sp.method = WF_METHOD_LORA, sp.lora_r = 4, sp.lora_alpha = 8, sp.n_targets = 3;
         strcpy(sp.targets[0], "q_proj"), strcpy(sp.targets[1], "v_proj");
         strcpy(sp.targets[2], "down_proj");
@@ -143,18 +227,14 @@ static int train(const char *dir, const char *backend, bool lora, run_out *o) {
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                            .weight_decay = 0.01f, .max_grad_norm = 1.0f};
     if (wf_trainer_init(&tr, &m, &t, B, T, &hp, 1234) != WF_OK) return fail("trainer");
+    wf_scaler_hparams sh = {.dynamic = true, .growth = 2.0f, .backoff = 0.5f, .interval = cfg->interval};
+    if (cfg->scale0 > 0 && wf_trainer_set_scaler(&tr, cfg->scale0, &sh) != WF_OK) return fail("scaler");
     static int32_t ids[MICRO * B * T], targets[MICRO * B * T];
     make_batches(ids, targets);
     wf_batch_host micro[MICRO];
     for (int k = 0; k < MICRO; k++)
         micro[k] = (wf_batch_host){.B = B, .T = T, .ids = ids + k * B * T, .targets = targets + k * B * T};
-    wf_lr_schedule sched = {.kind = WF_SCHED_LINEAR, .lr = LR, .warmup_steps = 3, .total_steps = STEPS};
-    for (int s = 0; s < STEPS; s++) {
-        wf_step_result r;
-        if (wf_trainer_step(&tr, micro, MICRO, wf_lr_at(&sched, s), (uint32_t)s, &r) != WF_OK)
-            return fail("step");
-        o->loss[s] = r.loss, o->norm[s] = r.grad_norm;
-    }
+    if (steps(be, &tr, &t, cfg, micro, o)) return 1;
     o->n_params = t.n_params;
     o->names = calloc((size_t)t.n_params, sizeof *o->names);
     o->offset = calloc((size_t)t.n_params, sizeof *o->offset);
@@ -164,8 +244,8 @@ static int train(const char *dir, const char *backend, bool lora, run_out *o) {
         snprintf(o->names[i], sizeof o->names[i], "%s", t.params[i].name);
         o->offset[i] = t.params[i].offset, o->numel[i] = wf_tensor_numel(t.params[i].weight);
     }
-    if (be->copy(be, o->w, t.p.data, (size_t)t.total * sizeof(float), WF_COPY_D2H) != WF_OK)
-        return fail("read back");
+    if (read_master(be, &t, o->w)) return 1;
+    o->lowp_mismatch = lowp_mismatches(be, &t, o->w);
     wf_trainer_free(&tr);
     wf_trainable_free(&m, &t);
     wf_model_free(&m);
@@ -173,14 +253,40 @@ static int train(const char *dir, const char *backend, bool lora, run_out *o) {
     return 0;
 }
 
+/* Tolerances of a run against the fp32 reference. */
+typedef struct tols {
+    double loss, norm, w;
+    int norm_steps; /* grad norms compared over the first norm_steps steps */
+} tols;
+
+/* fp32 on both sides: see the file comment. */
+static const tols k_tol_f32 = {TOL_LOSS, TOL_NORM, TOL_W, STEPS};
+/* bf16/fp16 against fp32: 20 units of roundoff u (bf16 2^-9, fp16 2^-11) for losses, and for the
+ * grad norms of the first 5 steps. Each op rounds its output to the compute dtype once (an
+ * accumulation in fp32 before it), a forward + backward is ~30 such roundings deep here, and
+ * their relative errors add up like a random walk (~sqrt(30) u ~ 5u) in the logits and the
+ * gradients; the loss of a token whose target probability is near 1 has a relative error ~ the
+ * logits' absolute error, so at the end (loss ~0.6, logits ~10) it reaches several u; 20u leaves
+ * room for the trajectories' drift over 20 steps (the fp32 runs drift to ~3 u32, 2e-7). A
+ * scaling bug (no unscale: grad norms x S; a stale compute copy; gradients rounded to bf16 and
+ * misread) is orders of magnitude above that. Later grad norms measure the residual error the
+ * training has left, which rounding changes most, so they are not compared. Weights: AdamW
+ * turns a rounding-sized gradient difference into a full +-lr step on weights whose gradient is
+ * near 0, so low-precision weights are checked through their losses, and through the compute
+ * copy (exactly the master rounded) instead. */
+static tols lowp_tols(wf_dtype dt) {
+    double u = dt == WF_BF16 ? 0x1p-9 : 0x1p-11;
+    return (tols){20 * u, 20 * u, -1, 5};
+}
+
 /* Compares run a (the backend) with run r (the reference); prints a summary line. */
-static int compare(const char *what, const run_out *a, const run_out *r) {
+static int compare(const char *what, const run_out *a, const run_out *r, tols tol) {
     int bad = 0;
     double worst_loss = 0, worst_norm = 0, worst_w = 0;
     for (int s = 0; s < STEPS; s++) {
         double dl = fabs(a->loss[s] - r->loss[s]) / fabs(r->loss[s]);
-        double dn = fabs(a->norm[s] - r->norm[s]) / fmax(fabs(r->norm[s]), 1e-12);
-        if (!(dl <= TOL_LOSS) || !(dn <= TOL_NORM)) {
+        double dn = s < tol.norm_steps ? fabs(a->norm[s] - r->norm[s]) / fmax(fabs(r->norm[s]), 1e-12) : 0;
+        if (!(dl <= tol.loss) || !(dn <= tol.norm)) {
             if (bad++ < 5)
                 fprintf(stderr, "  %s step %d: loss %.9g vs %.9g, grad norm %.9g vs %.9g\n", what, s,
                         a->loss[s], r->loss[s], a->norm[s], r->norm[s]);
@@ -191,24 +297,121 @@ static int compare(const char *what, const run_out *a, const run_out *r) {
         fprintf(stderr, "  %s: %d trainable tensors vs %d\n", what, a->n_params, r->n_params);
         return 1;
     }
-    for (int i = 0; i < r->n_params; i++) {
+    for (int i = 0; tol.w >= 0 && i < r->n_params; i++) {
         const float *x = a->w + a->offset[i], *y = r->w + r->offset[i];
         double scale = 0, d = 0;
         for (int64_t k = 0; k < r->numel[i]; k++) scale = fmax(scale, fabs(y[k]));
         for (int64_t k = 0; k < r->numel[i]; k++) d = fmax(d, fabs((double)x[k] - y[k]));
         double rel = d / fmax(scale, 1e-12);
-        if (!(rel <= TOL_W) && bad++ < 10)
+        if (!(rel <= tol.w) && bad++ < 10)
             fprintf(stderr, "  %s: %s max |diff| %.3g of scale %.3g\n", what, r->names[i], d, scale);
         worst_w = fmax(worst_w, rel);
     }
-    printf("%-4s %-18s steps %d  loss %.6f -> %.6f  worst rel diff: loss %.2e (tol %.0e), grad norm "
-           "%.2e (tol %.0e), weights %.2e (tol %.0e)\n",
-           bad ? "FAIL" : "ok", what, STEPS, r->loss[0], r->loss[STEPS - 1], worst_loss, TOL_LOSS,
-           worst_norm, TOL_NORM, worst_w, TOL_W);
+    if (a->lowp_mismatch && bad++ < 10)
+        fprintf(stderr, "  %s: %lld compute-copy values are not the master weight rounded\n", what,
+                (long long)a->lowp_mismatch);
+    char wtxt[64] = "weights via compute copy (exact)";
+    if (tol.w >= 0) snprintf(wtxt, sizeof wtxt, "weights %.2e (tol %.0e)", worst_w, tol.w);
+    printf("%-4s %-20s steps %d  loss %.6f -> %.6f  worst rel diff: loss %.2e (tol %.1e), grad norm "
+           "%.2e (tol %.1e, %d steps), %s\n",
+           bad ? "FAIL" : "ok", what, STEPS, r->loss[0], r->loss[STEPS - 1], worst_loss, tol.loss,
+           worst_norm, tol.norm, tol.norm_steps, wtxt);
+    return bad != 0;
+}
+
+/* The loss-scale record of a scaled run: every skipped attempt left the weights alone; the
+ * scale followed GradScaler's rule (x0.5 on a skipped step, x2 after `interval` clean steps in
+ * a row, else unchanged) at every attempt; and, when asked, at least one backoff came first and
+ * at least one growth happened. */
+static int check_scaler(const char *what, const run_out *a, const run_cfg *cfg, bool want_backoff) {
+    int bad = 0, tracker = 0, backoffs = 0, growths = 0, lead = 0;
+    double s = cfg->scale0;
+    for (int k = 0; k < a->tries; k++) {
+        double want = s;
+        if (a->skipped[k]) want = s * 0.5, tracker = 0, backoffs++;
+        else if (++tracker >= cfg->interval) want = s * 2, tracker = 0, growths++;
+        if (a->skipped[k] && k == lead) lead++;
+        if (a->scale[k] != s || a->next[k] != want) {
+            if (bad++ < 5)
+                fprintf(stderr, "  %s attempt %d (%s): scale %g -> %g, expected %g -> %g\n", what, k,
+                        a->skipped[k] ? "skipped" : "clean", a->scale[k], a->next[k], s, want);
+        }
+        s = a->next[k];
+    }
+    if (a->moved_on_skip && bad++ < 10)
+        fprintf(stderr, "  %s: %d skipped steps changed the weights\n", what, a->moved_on_skip);
+    if (want_backoff && lead == 0 && bad++ < 10)
+        fprintf(stderr, "  %s: the first step did not overflow at scale %g\n", what, cfg->scale0);
+    if (growths == 0 && bad++ < 10) fprintf(stderr, "  %s: the scale never grew\n", what);
+    printf("%-4s %-20s scale %g: %d steps skipped first (scale then %g), %d backoffs, %d growths "
+           "(interval %d), %d attempts for %d steps, weights unchanged on skipped steps: %s\n",
+           bad ? "FAIL" : "ok", what, (double)cfg->scale0, lead, lead < a->tries ? a->scale[lead] : 0.0,
+           backoffs, growths, cfg->interval, a->tries, STEPS, a->moved_on_skip ? "no" : "yes");
     return bad != 0;
 }
 
 static void free_out(run_out *o) { free(o->names), free(o->offset), free(o->numel), free(o->w); }
+
+/* Runs cfg and compares it with the reference ref (and the scaler record when scaled). */
+static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols tol, bool backoff) {
+    run_out a = {0};
+    char what[64];
+    snprintf(what, sizeof what, "%s %s %s%s", cfg->lora ? "lora" : "full", wf_dtype_name(cfg->dt),
+             cfg->backend, cfg->scale0 > 0 ? " scaled" : "");
+    int rc = train(dir, cfg, &a);
+    if (!rc) rc = compare(what, &a, ref, tol);
+    if (!rc && cfg->scale0 > 0) rc = check_scaler(what, &a, cfg, backoff);
+    free_out(&a);
+    return rc;
+}
+
+/* A step of more micro-batches than the trainer keeps losses of on the device
+ * (WF_TRAINER_LOSS_SLOTS), each with its own ignored targets, must report the loss that
+ * evaluating the same batches at the same weights gives: the same per-token losses summed in
+ * the same order. This checks the slots, their flush mid-step and the one read-back at the end.
+ * Exact on the CPU; elsewhere within 1e-6 (the same kernels on the same inputs; cuBLAS does not
+ * promise bitwise-equal repeats). */
+enum { MANY = 2 * WF_TRAINER_LOSS_SLOTS + 3 };
+static int check_loss_slots(const char *dir, const char *backend) {
+    wf_backend *be = NULL;
+    wf_model m;
+    wf_trainable t;
+    wf_trainer tr;
+    if (wf_backend_open(backend, NULL, &be) != WF_OK) return fail(backend);
+    if (wf_model_load(dir, be, WF_F32, &m) != WF_OK) return fail("load");
+    wf_peft_spec sp;
+    wf_peft_spec_default(&sp);
+    sp.method = WF_METHOD_FULL;
+    wf_adamw_hparams hp = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    if (wf_trainable_build(&m, &sp, &t) != WF_OK || wf_trainer_init(&tr, &m, &t, B, T, &hp, 1) != WF_OK)
+        return fail("setup");
+    static int32_t ids[MANY * B * T], targets[MANY * B * T];
+    wf_batch_host micro[MANY];
+    for (int k = 0; k < MANY; k++) {
+        for (int i = 0; i < B * T; i++)
+            ids[k * B * T + i] = (int32_t)(wf_rng_uniform(99, 0, 1, (uint64_t)(k * B * T + i)) * VOCAB);
+        for (int i = 0; i < B * T; i++) { /* row 0 loses its first k % 7 targets */
+            bool ignored = i % T == T - 1 || i < k % 7;
+            targets[k * B * T + i] = ignored ? -100 : ids[k * B * T + i + 1];
+        }
+        micro[k] = (wf_batch_host){.B = B, .T = T, .ids = ids + k * B * T, .targets = targets + k * B * T};
+    }
+    wf_eval_acc acc = {0};
+    for (int k = 0; k < MANY; k++)
+        if (wf_trainer_eval_batch(&tr, &micro[k], &acc) != WF_OK) return fail("eval");
+    wf_step_result r;
+    if (wf_trainer_step(&tr, micro, MANY, 1e-3, 0, &r) != WF_OK) return fail("step");
+    double want = acc.loss_sum / (double)acc.count, tol = strcmp(backend, "cpu") ? 1e-6 : 0;
+    bool ok = r.tokens == acc.count && fabs(r.loss - want) <= tol * want;
+    printf("%-4s %-20s %d micro-batches (%d loss slots): step loss %.9g, eval loss %.9g, %lld vs "
+           "%lld tokens\n", ok ? "ok" : "FAIL", "loss slots", MANY, WF_TRAINER_LOSS_SLOTS, r.loss,
+           want, (long long)r.tokens, (long long)acc.count);
+    wf_trainer_free(&tr);
+    wf_trainable_free(&m, &t);
+    wf_model_free(&m);
+    wf_backend_close(be);
+    return !ok;
+}
 
 int main(int argc, char **argv) {
     const char *backend = argc > 1 ? argv[1] : "cuda", *ref = argc > 2 ? argv[2] : "cpu";
@@ -216,17 +419,32 @@ int main(int argc, char **argv) {
         printf("train_parity: no %s device: skipped\n", backend);
         return 77;
     }
+    bool lowp = strcmp(backend, "cpu") != 0; /* the CPU computes in fp32 only */
     char dir[] = "/tmp/weft-parity-XXXXXX";
     if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
     int rc = write_model(dir);
     for (int lora = 0; !rc && lora < 2; lora++) {
-        run_out a = {0}, r = {0};
-        char what[64];
-        snprintf(what, sizeof what, "%s fp32 %s", lora ? "lora" : "full", backend);
-        rc = train(dir, backend, lora, &a) || train(dir, ref, lora, &r);
-        if (!rc) rc = compare(what, &a, &r);
-        free_out(&a), free_out(&r);
+        run_out r = {0};
+        run_cfg rcfg = {ref, WF_F32, lora, 0, 0}, f32 = {backend, WF_F32, lora, 0, 0};
+        run_cfg bf16 = {backend, WF_BF16, lora, 0, 0};
+        rc = train(dir, &rcfg, &r);
+        if (!rc) rc = check(dir, &f32, &r, k_tol_f32, false);
+        if (!rc && lowp) rc = check(dir, &bf16, &r, lowp_tols(WF_BF16), false);
+        if (!rc && !lora) {
+            /* fp16 dynamic loss scaling from 2^40: the first steps overflow (fp16 holds up to
+             * 65504) and are skipped while the scale halves; then the scale grows every 4 clean
+             * steps. On the CPU (self-check) the same path runs in fp32 from 2^60, where every
+             * scale is a power of two: scaling and unscaling are exact, so the losses must equal
+             * the unscaled run's bit for bit (whether or not a step overflows). */
+            run_cfg sc = lowp ? (run_cfg){backend, WF_F16, false, 0x1p40f, 4}
+                              : (run_cfg){backend, WF_F32, false, 0x1p60f, 2};
+            tols t = lowp ? lowp_tols(WF_F16) : (tols){0, 0, 0, STEPS};
+            rc = check(dir, &sc, &r, t, lowp);
+        }
+        if (!lowp && !rc) printf("skip bf16/fp16 runs: the %s backend computes in fp32 only\n", backend);
+        free_out(&r);
     }
+    if (!rc) rc = check_loss_slots(dir, backend);
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);

@@ -12,8 +12,8 @@
   and exit 1;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
-- every config in configs/ runs (2 steps, its model from the package, its data from
-  scripts/fortunes_to_jsonl.sh).
+- every `weft train` config in configs/ runs (2 steps, its model from the package or configs/models,
+  its data from scripts/fortunes_to_jsonl.sh or the Debian package).
 
 usage: test_train_run.py WEFT_EXE REPO_ROOT
 """
@@ -220,6 +220,10 @@ def bad_input_cases(tmp, data, good_run):
     check("broken config: names the line", res.returncode == 1 and "line 2" in res.stderr, res.stderr)
     res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-c")), "--set", "train.learning_rate=1"])
     check("unknown key: suggests train.lr", res.returncode == 1 and "train.lr" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-c")), "--set", "model.dtype=bf16",
+               "--set", "backend.name=cpu"])
+    check("bf16 on the cpu backend: clear error, no fallback",
+          res.returncode == 1 and "'model.dtype' bf16 needs the cuda backend" in res.stderr, res.stderr)
     res = run(["train", base_config(tmp, os.path.join(tmp, "missing.jsonl"), os.path.join(tmp, "run-d"))])
     check("missing data file: named", res.returncode == 1 and "missing.jsonl" in res.stderr, res.stderr)
     bad_data = os.path.join(tmp, "bad.jsonl")
@@ -255,12 +259,13 @@ def configs_case(tmp):
     models = {"models/SmolLM2-135M-Instruct.Q4_1.gguf": GGUF, "models/all-MiniLM-L6-v2": MINILM}
     cdir = os.path.join(ROOT, "configs")
     for name in sorted(os.listdir(cdir)):
-        if not name.endswith(".json"):
-            continue
+        if not name.endswith(".json") or name.startswith("compare-"):
+            continue  # compare-*.json are `weft compare` configs: test_compare.py runs them
         cfg = json.load(open(os.path.join(cdir, name)))
         train = cfg["data"]["train"].replace("data/fortunes", data)
         out = os.path.join(tmp, "cfg-" + name[:-5])
-        res = run(["train", os.path.join(cdir, name), "--set", f"model.path={models[cfg['model']['path']]}",
+        model = models.get(cfg["model"]["path"], os.path.join(ROOT, cfg["model"]["path"]))
+        res = run(["train", os.path.join(cdir, name), "--set", f"model.path={model}",
                    "--set", f"data.train={train}", "--set", "train.max_steps=2", "--set", "train.warmup_steps=0",
                    "--set", "eval.max_batches=1",
                    "--set", f"output.dir={out}", "--set", "train.micro_batch=2"])

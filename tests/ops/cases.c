@@ -6,6 +6,7 @@
 #define T TC_TEST
 #define B TC_BENCH
 #define NF TC_NO_FD
+#define G32 TC_F32_GRAD /* parameter gradients in fp32 (mixed precision), whatever the dtype */
 
 const tc_case tc_cases[] = {
     /* ---- gelu: p = {rows, cols, tanh} ---- */
@@ -28,6 +29,8 @@ const tc_case tc_cases[] = {
     {&tc_op_embedding, "no ids", {0, 5, 7, 0, 0, 0}, {0}, T},
     {&tc_op_embedding, "600 ids into 3x128 (omp)", {600, 3, 128, 0, 0, 0}, {0}, T},
     {&tc_op_embedding, "512 ids into 1000x256", {512, 1000, 256, 1, 0, 0}, {0}, T | NF},
+    {&tc_op_embedding, "f32 dtable, 12 ids into 5x7", {12, 5, 7, 0, 0, 0}, {0}, T | G32},
+    {&tc_op_embedding, "f32 dtable, 600 ids into 3x128", {600, 3, 128, 0, 0, 0}, {0}, T | G32},
     {&tc_op_embedding, "GPT-2 wte 2048 ids", {2048, 50257, 768, 0, 0, 0}, {0}, B},
     /* ---- matmul: p = {Bc, M, N, K, trans_a, trans_b, Ba, Bb} (B 0: 2-D); f = {alpha, beta} -- */
     {&tc_op_matmul, "NN 5x7x6", {0, 5, 7, 6, 0, 0, 0, 0}, {1, 0}, T},
@@ -58,6 +61,8 @@ const tc_case tc_cases[] = {
     {&tc_op_linear, "no rows", {0, 10, 8, 1, 0, 0, 0}, {0}, T},
     {&tc_op_linear, "no dx, 520x2->128 (omp)", {520, 2, 128, 1, 0, 1, 0}, {0}, T},
     {&tc_op_linear, "256x384->512 bias", {256, 384, 512, 1, 0, 0, 0}, {0}, T | NF},
+    {&tc_op_linear, "f32 dw dbias 6x10->8", {6, 10, 8, 1, 0, 0, 0}, {0}, T | G32},
+    {&tc_op_linear, "f32 dw dbias 256x384->512", {256, 384, 512, 1, 0, 0, 0}, {0}, T | NF | G32},
     {&tc_op_linear, "GPT-2 qkv 2048x768->2304", {2048, 768, 2304, 1, 0, 0, 0}, {0}, B},
     {&tc_op_linear, "Llama-1B up 2048x2048->8192", {2048, 2048, 8192, 0, 0, 0, 0}, {0}, B},
     /* ---- lora: p = {N, K, M, r, bias, frozen base, no dx}; f = {scale, dropout p} ---- */
@@ -68,6 +73,9 @@ const tc_case tc_cases[] = {
     {&tc_op_lora, "r 1", {5, 8, 6, 1, 0, 1, 0}, {4, 0}, T},
     {&tc_op_lora, "no dx, dropout (omp)", {260, 64, 4, 2, 0, 1, 1}, {2, 0.1}, T},
     {&tc_op_lora, "256x384->256 r 8 p 0.1", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF},
+    {&tc_op_lora, "f32 grads, trainable base, bias", {6, 12, 10, 4, 1, 0, 0}, {2, 0}, T | G32},
+    {&tc_op_lora, "f32 dA dB, frozen, dropout 0.1", {6, 12, 10, 4, 1, 1, 0}, {2, 0.1}, T | G32},
+    {&tc_op_lora, "f32 grads 256x384->256 r 8", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF | G32},
     {&tc_op_lora, "r 16 on 2048x2048->2048", {2048, 2048, 2048, 16, 0, 1, 0}, {2, 0.05}, B},
 
 
@@ -81,6 +89,8 @@ const tc_case tc_cases[] = {
     {&tc_op_layernorm, "bert eps, 2 col chunks 3x67", {3, 67, 1, 1, 1, 0, 0}, {1e-12}, T},
     {&tc_op_layernorm, "2 row blocks 40x6", {40, 6, 1, 1, 1, 0, 0}, {1e-5}, T},
     {&tc_op_layernorm, "512x768", {512, 768, 1, 1, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_layernorm, "f32 dg dbias 8x32", {8, 32, 1, 1, 1, 0, 0}, {1e-5}, T | G32},
+    {&tc_op_layernorm, "f32 dg dbias 512x768", {512, 768, 1, 1, 1, 0, 0}, {1e-5}, T | NF | G32},
     {&tc_op_layernorm, "gpt2 8192x768", {8192, 768, 1, 1, 1, 0, 0}, {1e-5}, B},
     {&tc_op_layernorm, "8192x2048", {8192, 2048, 1, 1, 1, 0, 0}, {1e-5}, B},
     /* rmsnorm: p = {rows, cols, stats, train_g, batch, zero_row}, f = {eps} */
@@ -91,6 +101,8 @@ const tc_case tc_cases[] = {
     {&tc_op_rmsnorm, "2 col chunks 3x67", {3, 67, 1, 1, 0, 0}, {1e-6}, T},
     {&tc_op_rmsnorm, "2 row blocks 40x6", {40, 6, 1, 1, 0, 0}, {1e-6}, T},
     {&tc_op_rmsnorm, "512x2048", {512, 2048, 1, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_rmsnorm, "f32 dg 8x32", {8, 32, 1, 1, 0, 0}, {1e-6}, T | G32},
+    {&tc_op_rmsnorm, "f32 dg 512x2048", {512, 2048, 1, 1, 0, 0}, {1e-5}, T | NF | G32},
     {&tc_op_rmsnorm, "gpt2 8192x768", {8192, 768, 1, 1, 0, 0}, {1e-6}, B},
     {&tc_op_rmsnorm, "llama-1b 8192x2048", {8192, 2048, 1, 1, 0, 0}, {1e-5}, B},
 
@@ -125,6 +137,8 @@ const tc_case tc_cases[] = {
     {&tc_op_ia3, "2 col chunks 3x70", {3, 70, 1}, {0}, T},
     {&tc_op_ia3, "2 row blocks 40x6", {40, 6, 1}, {0}, T},
     {&tc_op_ia3, "512x768", {512, 768, 1}, {0}, T | NF},
+    {&tc_op_ia3, "f32 dl 5x12", {5, 12, 1}, {0}, T | G32},
+    {&tc_op_ia3, "f32 dl 512x768", {512, 768, 1}, {0}, T | NF | G32},
     {&tc_op_ia3, "llama-1b 8192x2048", {8192, 2048, 1}, {0}, B},
     /* dropout: p = {rows, cols, seed, step, stream}, f = {p} */
     {&tc_op_dropout, "p=0.1 8x16", {8, 16, 1234, 7, 3}, {0.1}, T},
@@ -161,8 +175,24 @@ const tc_case tc_cases[] = {
     {&tc_op_attention, "causal gqa d64 t128", {2, 128, 128, 4, 2, 64, 1, 3}, {0}, T | NF},
     {&tc_op_attention, "bidir mha d64 t96", {2, 96, 96, 4, 4, 64, 0, 1}, {0}, T | NF},
     {&tc_op_attention, "decode d128 s300", {3, 2, 300, 8, 2, 128, 1, 1}, {0}, T | NF},
+    /* the tiled kernels (CUDA, bf16/fp16, D in {32, 64, 80, 96, 128}): every head dim, partial
+     * tiles (T, S not multiples of 64), T < S and T > S, GQA 2/1, 4/1, 8/2, docs, long T */
+    {&tc_op_attention, "tiled d32 t70 gqa", {1, 70, 70, 2, 1, 32, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d80 t100 docs keys", {3, 100, 100, 4, 2, 80, 1, 3}, {0}, T | NF},
+    {&tc_op_attention, "tiled d96 bidir t65 s130", {2, 65, 130, 2, 2, 96, 0, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 causal t130 s50", {1, 130, 50, 2, 2, 128, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 gqa 8/2 docs", {2, 200, 200, 8, 2, 64, 1, 2}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 mqa t257 keys", {3, 257, 257, 4, 1, 128, 1, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 bidir t1 s200", {2, 1, 200, 4, 2, 64, 0, 1}, {0}, T | NF},
+    {&tc_op_attention, "tiled d64 causal t1024", {1, 1024, 1024, 2, 1, 64, 1, 0}, {0}, T | NF},
+    {&tc_op_attention, "tiled d128 docs t1024", {1, 1024, 1024, 2, 2, 128, 1, 2}, {0}, T | NF},
     {&tc_op_attention, "gpt2 1024 causal", {1, 1024, 1024, 12, 12, 64, 1, 0}, {0}, B},
     {&tc_op_attention, "llama1b 2048 gqa", {1, 2048, 2048, 32, 8, 64, 1, 0}, {0}, B},
+    /* bench/bench_kernels_vs_torch.py times these against torch SDPA (same shapes, causal) */
+    {&tc_op_attention, "sdpa d64 b4 h16 s2048", {4, 2048, 2048, 16, 16, 64, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d128 b4 h16 s2048", {4, 2048, 2048, 16, 16, 128, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d64 b1 h16 s8192", {1, 8192, 8192, 16, 16, 64, 1, 0}, {0}, B},
+    {&tc_op_attention, "sdpa d128 b1 h16 s8192", {1, 8192, 8192, 16, 16, 128, 1, 0}, {0}, B},
 
 
     /* ==== cross_entropy, mse (op_loss.c) ==== */
@@ -174,6 +204,7 @@ const tc_case tc_cases[] = {
     {&tc_op_cross_entropy, "ignore=0 rejections 4x33", {4, 33, 0, 0, 1}, {1, 0, 2}, T},
     {&tc_op_cross_entropy, "large logits 4x37", {4, 37, 1, -100}, {0.3, 100, 3}, T},
     {&tc_op_cross_entropy, "one class 3x1", {3, 1, 1, -100}, {0.5, 0, 2}, T},
+    {&tc_op_cross_entropy, "fused, device loss scale 6x50", {6, 50, 1, -100, 0, 1}, {0.37 / 1024, 0, 2}, T},
     {&tc_op_cross_entropy, "fused 64x10000", {64, 10000, 1, -100}, {1.0 / 3000, 0, 3}, T | NF},
     {&tc_op_cross_entropy, "in place 16x9000", {16, 9000, 2, -100}, {1.0 / 700, 1, 4}, T | NF},
     {&tc_op_cross_entropy, "GPT-2 2048x50257", {2048, 50257, 1, -100}, {1.0 / 2048, 0, 3}, B},
@@ -181,6 +212,7 @@ const tc_case tc_cases[] = {
     /* mse: p = {n, fused, rejections}, f = {dscale} */
     {&tc_op_mse, "fwd rejections 37", {37, 0, 1}, {1}, T},
     {&tc_op_mse, "fused 50", {50, 1}, {0.02}, T},
+    {&tc_op_mse, "fused, device loss scale 50", {50, 1, 0, 1}, {0.02 / 1024}, T},
     {&tc_op_mse, "fused 200000", {200000, 1}, {5e-6}, T | NF},
     {&tc_op_mse, "fused 4M", {4 << 20, 1}, {1.0 / (4 << 20)}, B},
 

@@ -92,6 +92,13 @@ static wf_dtype kind_dtype(tc_kind k, wf_dtype dt) {
     }
 }
 
+/* The dtype of the gradient of input s in a run of dtype dt: the input's, or fp32 for a
+ * parameter in a TC_F32_GRAD case. */
+static wf_dtype grad_dtype(const tc_case *c, const tc_spec *s, wf_dtype dt) {
+    if ((c->flags & TC_F32_GRAD) && (s->flags & TC_PARAM)) return WF_F32;
+    return kind_dtype(s->kind, dt);
+}
+
 /* The value a double becomes when stored in dtype dt and read back. */
 static double round_to(double v, wf_dtype dt) {
     float f = (float)v;
@@ -218,10 +225,11 @@ static void run_data(tc_run *r, wf_dtype values_dt) {
         wf_dtype d = kind_dtype(s->kind, values_dt);
         for (int64_t k = 0; k < n; k++) r->hin[i][k] = round_to(r->hin[i][k], d);
         if (s->flags & TC_DIFF) {
+            wf_dtype gd = grad_dtype(c, s, values_dt);
             r->hdin0[i] = dalloc(n);
             for (int64_t k = 0; k < n; k++)
                 r->hdin0[i][k] = (s->flags & TC_GRAD_ACC)
-                                     ? round_to(normal(seed, 100 + (uint32_t)i, (uint64_t)k), d)
+                                     ? round_to(normal(seed, 100 + (uint32_t)i, (uint64_t)k), gd)
                                      : NAN;
         }
     }
@@ -276,7 +284,8 @@ static tc_run *run_create(wf_backend *be, const tc_case *c, wf_dtype dt, wf_dtyp
         wf_dtype d = kind_dtype(s->kind, dt);
         ok = buf_create(be, &r->bin[i], s, d, &r->io.in[i]) == WF_OK &&
              buf_upload(be, &r->bin[i], r->hin[i], tc_numel(s)) == WF_OK;
-        if (ok && (s->flags & TC_DIFF)) ok = buf_create(be, &r->bdin[i], s, d, &r->io.din[i]) == WF_OK;
+        if (ok && (s->flags & TC_DIFF))
+            ok = buf_create(be, &r->bdin[i], s, grad_dtype(c, s, dt), &r->io.din[i]) == WF_OK;
     }
     for (int j = 0; ok && j < r->plan.nout; j++) {
         const tc_spec *s = &r->plan.out[j];

@@ -43,6 +43,8 @@ enum {
     TC_ACC = 1u << 3,     /* output: the op reads it ("+=" / in place): it starts from the
                              input of the same name + "0" instead of NaN */
     TC_NOCMP = 1u << 4,   /* output: not compared (e.g. scratch) */
+    TC_PARAM = 1u << 5,   /* input: a parameter (weight, bias, gain, LoRA A/B, IA3 vector, table):
+                             in TC_F32_GRAD cases its gradient is fp32 whatever the dtype */
 };
 
 typedef struct tc_spec {
@@ -99,6 +101,8 @@ enum {
     TC_TEST = 1u << 0,  /* run by the tests */
     TC_BENCH = 1u << 1, /* run by the benchmark */
     TC_NO_FD = 1u << 2, /* too big for finite differences */
+    TC_F32_GRAD = 1u << 3, /* TC_PARAM inputs' gradients are fp32 (mixed precision's flat
+                              gradient buffer: fp32 accumulation from bf16/fp16 inputs) */
 };
 
 struct tc_case {

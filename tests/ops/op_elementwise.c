@@ -87,7 +87,7 @@ const tc_op tc_op_swiglu = {
 static void ia3_plan(const tc_case *c, tc_plan *p) {
     int64_t R = c->p[0], C = c->p[1];
     tc_add_in(p, "x", TC_FLOAT, TC_INIT_NORMAL, 0, 1, c->p[2] ? TC_DIFF : 0, TC_DIMS(R, C));
-    tc_add_in(p, "l", TC_FLOAT, TC_INIT_NORMAL, 1, 0.2, TC_DIFF | TC_GRAD_ACC, TC_DIMS(C));
+    tc_add_in(p, "l", TC_FLOAT, TC_INIT_NORMAL, 1, 0.2, TC_DIFF | TC_GRAD_ACC | TC_PARAM, TC_DIMS(C));
     tc_add_out(p, "y", TC_FLOAT, TC_LOSS, TC_DIMS(R, C));
 }
 

@@ -31,7 +31,8 @@ static void emb_plan(const tc_case *c, tc_plan *p) {
         tc_add_in(p, "ids", TC_I32, TC_INIT_INT, lo, (double)v, 0, TC_DIMS(split, n / split));
     else
         tc_add_in(p, "ids", TC_I32, TC_INIT_INT, lo, (double)v, 0, TC_DIMS(n));
-    tc_add_in(p, "table", TC_FLOAT, TC_INIT_NORMAL, 0, 1, TC_DIFF | TC_GRAD_ACC, TC_DIMS(v, cols));
+    tc_add_in(p, "table", TC_FLOAT, TC_INIT_NORMAL, 0, 1, TC_DIFF | TC_GRAD_ACC | TC_PARAM,
+              TC_DIMS(v, cols));
     unsigned acc = c->p[3] ? TC_ACC : 0;
     if (c->p[3]) tc_add_in(p, "out0", TC_FLOAT, TC_INIT_NORMAL, 0, 1, 0, TC_DIMS(n, cols));
     if (split)
@@ -155,8 +156,8 @@ static void lin_plan(const tc_case *c, tc_plan *p) {
     } else {
         tc_add_in(p, "x", TC_FLOAT, TC_INIT_NORMAL, 0, 1, dx, TC_DIMS(n, k));
     }
-    tc_add_in(p, "w", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, base, TC_DIMS(m, k));
-    if (c->p[3]) tc_add_in(p, "bias", TC_FLOAT, TC_INIT_NORMAL, 0, 1, base, TC_DIMS(m));
+    tc_add_in(p, "w", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, base | TC_PARAM, TC_DIMS(m, k));
+    if (c->p[3]) tc_add_in(p, "bias", TC_FLOAT, TC_INIT_NORMAL, 0, 1, base | TC_PARAM, TC_DIMS(m));
     if (split) tc_add_out(p, "y", TC_FLOAT, TC_LOSS, TC_DIMS(split, n / split, m));
     else tc_add_out(p, "y", TC_FLOAT, TC_LOSS, TC_DIMS(n, m));
 }
@@ -218,11 +219,11 @@ static void lora_plan(const tc_case *c, tc_plan *p) {
     int64_t n = c->p[0], k = c->p[1], m = c->p[2], r = c->p[3];
     unsigned base = c->p[5] ? 0 : TC_DIFF | TC_GRAD_ACC, dx = c->p[6] ? 0 : TC_DIFF;
     tc_add_in(p, "x", TC_FLOAT, TC_INIT_NORMAL, 0, 1, dx, TC_DIMS(n, k));
-    tc_add_in(p, "w", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, base, TC_DIMS(m, k));
-    if (c->p[4]) tc_add_in(p, "bias", TC_FLOAT, TC_INIT_NORMAL, 0, 1, base, TC_DIMS(m));
+    tc_add_in(p, "w", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, base | TC_PARAM, TC_DIMS(m, k));
+    if (c->p[4]) tc_add_in(p, "bias", TC_FLOAT, TC_INIT_NORMAL, 0, 1, base | TC_PARAM, TC_DIMS(m));
     /* B is not PEFT's zero init: a zero B would leave dA = 0 and test nothing. */
-    tc_add_in(p, "a", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, TC_DIFF | TC_GRAD_ACC, TC_DIMS(r, k));
-    tc_add_in(p, "b", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, TC_DIFF | TC_GRAD_ACC, TC_DIMS(m, r));
+    tc_add_in(p, "a", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, TC_DIFF | TC_GRAD_ACC | TC_PARAM, TC_DIMS(r, k));
+    tc_add_in(p, "b", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, TC_DIFF | TC_GRAD_ACC | TC_PARAM, TC_DIMS(m, r));
     tc_add_out(p, "y", TC_FLOAT, TC_LOSS, TC_DIMS(n, m));
     tc_add_out(p, "h", TC_FLOAT, 0, TC_DIMS(n, r));
 }

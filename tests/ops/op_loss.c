@@ -1,11 +1,13 @@
 /* Op cases for the losses, softmax cross-entropy and MSE. Both are fused ops (dout_scalar): the
  * descriptor's backward runs the op again with dscale = the loss weight read back from dout,
  * writing the gradient of the logits (of y).
- * cross_entropy: p = {N, V, mode, ignore_index, check rejections}, f = {dscale of the forward,
+ * The forward may take a device multiplier of dscale ("mul", one fp32 in backend memory: the
+ * loss scale); the backward (finite differences) runs without it.
+ * cross_entropy: p = {N, V, mode, ignore_index, check rejections, mul}, f = {dscale of the forward,
  *   logit mean, logit std (0: 2)}. mode 0: forward only (dlogits NULL); 1: the forward also
  *   writes "dlogits" (dscale f[0]); 2: dlogits overwrite the logits in place ("z", starting
  *   from "z0"), so the in-place result is checked as a forward output.
- * mse: p = {n, fused, check rejections}, f = {dscale of the forward}. */
+ * mse: p = {n, fused, check rejections, mul}, f = {dscale of the forward}. */
 #include <math.h>
 #include <string.h>
 
@@ -37,6 +39,7 @@ static void ce_plan(const tc_case *c, tc_plan *p) {
     }
     tc_add_in(p, "targets", TC_I32, TC_INIT_HOLES, (double)c->p[3], (double)v, 0, TC_DIMS(n));
     tc_add_out(p, "losses", TC_F32, TC_LOSS, TC_DIMS(n));
+    if (c->p[5]) tc_add_in(p, "mul", TC_F32, TC_INIT_INT, 1024, 1025, 0, TC_DIMS(1)); /* 2^10 */
     if (c->p[2] == CE_FUSED) tc_add_out(p, "dlogits", TC_FLOAT, 0, TC_DIMS(n, v));
     if (c->p[2] == CE_INPLACE) tc_add_out(p, "z", TC_FLOAT, TC_ACC, TC_DIMS(n, v));
 }
@@ -92,6 +95,7 @@ static wf_status ce_fwd(wf_backend *be, const tc_case *c, tc_io *io) {
                            .targets = tc_in(io, "targets"),
                            .ignore_index = (int32_t)c->p[3],
                            .dscale = (float)c->f[0]};
+    if (c->p[5]) ce.dscale_mul = tc_in(io, "mul")->data;
     if (c->p[2] == CE_INPLACE) ce.logits = ce.dlogits = tc_out(io, "z");
     if (c->p[4]) WF_TRY(ce_rejects(be, c, &ce));
     return wf_op_cross_entropy(be, &ce);
@@ -114,7 +118,8 @@ static void ce_ref(const tc_case *c, const tc_plan *p, double *const *in, double
     const int64_t n = c->p[0], v = c->p[1];
     const bool inplace = c->p[2] == CE_INPLACE;
     const double *z = tc_ref_in(p, in, inplace ? "z0" : "logits");
-    const double *tg = tc_ref_in(p, in, "targets"), dscale = (float)c->f[0];
+    const double *tg = tc_ref_in(p, in, "targets"), *mul = tc_ref_in(p, in, "mul");
+    const double dscale = (float)c->f[0] * (mul ? mul[0] : 1);
     double *loss = tc_ref_out(p, out, "losses"), *d = tc_ref_out(p, out, inplace ? "z" : "dlogits");
     for (int64_t i = 0; i < n; i++) {
         const double *zi = z + i * v;
@@ -153,6 +158,7 @@ static void mse_plan(const tc_case *c, tc_plan *p) {
     const int64_t n = c->p[0];
     tc_add_in(p, "y", TC_FLOAT, TC_INIT_NORMAL, 0, 1, TC_DIFF, TC_DIMS(n));
     tc_add_in(p, "t", TC_FLOAT, TC_INIT_NORMAL, 0, 1, 0, TC_DIMS(n));
+    if (c->p[3]) tc_add_in(p, "mul", TC_F32, TC_INIT_INT, 1024, 1025, 0, TC_DIMS(1)); /* 2^10 */
     tc_add_out(p, "losses", TC_F32, TC_LOSS, TC_DIMS(n));
     if (c->p[1]) tc_add_out(p, "dy", TC_FLOAT, 0, TC_DIMS(n));
 }
@@ -161,31 +167,34 @@ static wf_status mse_rejects(wf_backend *be, const tc_case *c, tc_io *io) {
     wf_tensor *y = tc_in(io, "y"), *t = tc_in(io, "t"), *l = tc_out(io, "losses");
     wf_tensor bad = *t;
     bad.ndim = 2, bad.shape[0] = 1, bad.shape[1] = t->shape[0];
-    WF_TRY(expect_invalid(c, "t of another shape", wf_op_mse(be, l, NULL, y, &bad, 1.0f)));
+    WF_TRY(expect_invalid(c, "t of another shape", wf_op_mse(be, l, NULL, y, &bad, 1.0f, NULL)));
     bad = *l, bad.dtype = WF_F16;
-    WF_TRY(expect_invalid(c, "f16 losses", wf_op_mse(be, &bad, NULL, y, t, 1.0f)));
+    WF_TRY(expect_invalid(c, "f16 losses", wf_op_mse(be, &bad, NULL, y, t, 1.0f, NULL)));
     bad = *l, bad.shape[0]--;
-    WF_TRY(expect_invalid(c, "losses of n-1 elements", wf_op_mse(be, &bad, NULL, y, t, 1.0f)));
+    WF_TRY(expect_invalid(c, "losses of n-1 elements", wf_op_mse(be, &bad, NULL, y, t, 1.0f, NULL)));
     bad = *y, bad.dtype = y->dtype == WF_F32 ? WF_BF16 : WF_F32;
-    WF_TRY(expect_invalid(c, "dy of another dtype", wf_op_mse(be, l, &bad, y, t, 1.0f)));
+    WF_TRY(expect_invalid(c, "dy of another dtype", wf_op_mse(be, l, &bad, y, t, 1.0f, NULL)));
     return WF_OK;
 }
 
 static wf_status mse_fwd(wf_backend *be, const tc_case *c, tc_io *io) {
     if (c->p[2]) WF_TRY(mse_rejects(be, c, io));
+    wf_tensor *mul = tc_in(io, "mul");
     return wf_op_mse(be, tc_out(io, "losses"), tc_out(io, "dy"), tc_in(io, "y"), tc_in(io, "t"),
-                     (float)c->f[0]);
+                     (float)c->f[0], mul ? (const float *)mul->data : NULL);
 }
 
 static wf_status mse_bwd(wf_backend *be, const tc_case *c, tc_io *io) {
     (void)c;
     float w = 0;
     WF_TRY(read_weight(be, tc_dout(io, "losses"), &w));
-    return wf_op_mse(be, tc_out(io, "losses"), tc_din(io, "y"), tc_in(io, "y"), tc_in(io, "t"), w);
+    return wf_op_mse(be, tc_out(io, "losses"), tc_din(io, "y"), tc_in(io, "y"), tc_in(io, "t"), w,
+                     NULL);
 }
 
 static void mse_ref(const tc_case *c, const tc_plan *p, double *const *in, double *const *out) {
-    const double *y = tc_ref_in(p, in, "y"), *t = tc_ref_in(p, in, "t"), dscale = (float)c->f[0];
+    const double *y = tc_ref_in(p, in, "y"), *t = tc_ref_in(p, in, "t"), *mul = tc_ref_in(p, in, "mul");
+    const double dscale = (float)c->f[0] * (mul ? mul[0] : 1);
     double *loss = tc_ref_out(p, out, "losses"), *dy = tc_ref_out(p, out, "dy");
     for (int64_t i = 0; i < c->p[0]; i++) {
         loss[i] = (y[i] - t[i]) * (y[i] - t[i]);

@@ -41,7 +41,7 @@ static int x_shape(int64_t rows, int64_t cols, int64_t batch, int64_t *xs, int64
 static void ln_plan(const tc_case *c, tc_plan *p) {
     int64_t xs[3], ss[2];
     int nd = x_shape(c->p[0], c->p[1], c->p[5], xs, ss);
-    unsigned pf = c->p[4] ? TC_DIFF | TC_GRAD_ACC : 0, sf = c->p[3] ? 0 : TC_NOCMP;
+    unsigned pf = (c->p[4] ? TC_DIFF | TC_GRAD_ACC : 0) | TC_PARAM, sf = c->p[3] ? 0 : TC_NOCMP;
     tc_add_in(p, "x", TC_FLOAT, TC_INIT_CUSTOM, 0, 0, TC_DIFF | TC_GRAD_ACC, nd, xs);
     tc_add_in(p, "g", TC_FLOAT, TC_INIT_NORMAL, 1, 0.3, pf, TC_DIMS(c->p[1]));
     if (c->p[2]) tc_add_in(p, "bias", TC_FLOAT, TC_INIT_NORMAL, 0, 0.5, pf, TC_DIMS(c->p[1]));
@@ -116,8 +116,8 @@ static void rms_plan(const tc_case *c, tc_plan *p) {
     int64_t xs[3], ss[2];
     int nd = x_shape(c->p[0], c->p[1], c->p[4], xs, ss);
     tc_add_in(p, "x", TC_FLOAT, TC_INIT_CUSTOM, 0, 0, TC_DIFF | TC_GRAD_ACC, nd, xs);
-    tc_add_in(p, "g", TC_FLOAT, TC_INIT_NORMAL, 1, 0.3, c->p[3] ? TC_DIFF | TC_GRAD_ACC : 0,
-              TC_DIMS(c->p[1]));
+    tc_add_in(p, "g", TC_FLOAT, TC_INIT_NORMAL, 1, 0.3,
+              (c->p[3] ? TC_DIFF | TC_GRAD_ACC : 0) | TC_PARAM, TC_DIMS(c->p[1]));
     tc_add_out(p, "y", TC_FLOAT, TC_LOSS, nd, xs);
     tc_add_out(p, "rstd", TC_F32, c->p[2] ? 0 : TC_NOCMP, nd - 1, ss);
 }

@@ -3,6 +3,8 @@
  * (seed, epoch); disjoint rank shards with equal batch counts whose union per global batch is
  * the one-rank batch; cursor save/restore giving identical next batches; eval loaders that see
  * every row once; sequence and image batches; argument errors. */
+#include <math.h>
+
 #include "data_fixture.h"
 #include "weft/data.h"
 
@@ -19,7 +21,8 @@ static void add_lm(wf_dataset *d, const int32_t *ids, const char *loss, int64_t 
 
 static wf_loader *loader(const wf_dataset *d, int64_t B, int64_t T, bool packing, bool shuffle,
                          uint64_t seed, int rank, int world, bool drop_last) {
-    wf_loader_opts o = {B, T, packing, shuffle, seed, rank, world, drop_last};
+    wf_loader_opts o = {.B = B, .T = T, .packing = packing, .shuffle = shuffle, .seed = seed,
+                        .rank = rank, .world = world, .drop_last = drop_last};
     wf_loader *l = NULL;
     CHECK(wf_loader_create(d, &o, &l) == WF_OK, "loader: %s", wf_last_error());
     return l;
@@ -49,7 +52,7 @@ static void test_padded(void) {
     CHECK(wf_loader_next(l, &h) == WF_OK && wf_loader_cursor_get(l).epoch == 1,
           "the next epoch starts");
     wf_loader_free(l);
-    wf_loader_opts o = {2, 3, false, false, 0, 0, 1, true};
+    wf_loader_opts o = {.B = 2, .T = 3, .world = 1, .drop_last = true};
     CHECK(wf_loader_create(d, &o, &l) == WF_ERR_INVALID && strstr(wf_last_error(), "has 4 tokens"),
           "too long for T: %s", wf_last_error());
     o.T = 6, o.rank = 1;
@@ -229,11 +232,68 @@ static void test_sequence_and_images(void) {
     wf_dataset_free(d);
 }
 
+/* Images fitted to a model input (image.c): a 2x2 gray image enlarged to 4x4 with half-pixel
+ * bilinear taps (per axis: in0, 3/4 in0 + 1/4 in1, 1/4 in0 + 3/4 in1, in1), replicated over 3
+ * channels, normalized per channel; the processor settings read from
+ * preprocessor_config.json; bad settings name the file and key. */
+static void test_image_fit(void) {
+    wf_dataset *d;
+    CHECK(wf_dataset_create(WF_HEAD_IMAGE_CLS, 0, &d) == WF_OK &&
+              wf_dataset_set_image(d, 1, 2, 2) == WF_OK, "images");
+    float raw[4] = {0.0f, 1.0f, 0.5f, 0.25f}, px[4]; /* (y, x) in [0, 1] */
+    for (int i = 0; i < 4; i++) px[i] = (raw[i] - 0.5f) / 0.5f; /* as datasets store them */
+    wf_example e = {.pixels = px, .label = 1};
+    CHECK(wf_dataset_add(d, &e) == WF_OK, "add image");
+    FILE *f = fopen(scratch("preprocessor_config.json"), "w");
+    fputs("{\"image_mean\": [0.1, 0.2, 0.3], \"image_std\": 0.25, \"size\": {\"height\": 4}}", f);
+    fclose(f);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", scratch("preprocessor_config.json"));
+    *strrchr(dir, '/') = 0;
+    wf_loader_opts o = {.B = 1, .T = 17, .world = 1, .drop_last = true};
+    CHECK(wf_image_spec_for_model(dir, 3, 4, &o.image) == WF_OK && o.image.mean[2] == 0.3f &&
+              o.image.std[1] == 0.25f, "processor config: %s", wf_last_error());
+    wf_loader *l = NULL;
+    wf_batch_host h;
+    CHECK(wf_loader_create(d, &o, &l) == WF_OK && wf_loader_next(l, &h) == WF_OK, "fit loader: %s",
+          wf_last_error());
+    const float w[4][2] = {{1, 0}, {0.75f, 0.25f}, {0.25f, 0.75f}, {0, 1}};
+    int bad = 0;
+    for (int c = 0; l && c < 3; c++)
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++) {
+                double v = 0;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) v += w[y][i] * w[x][j] * raw[i * 2 + j];
+                double want = (v - 0.1 * (c + 1)) / 0.25, got = h.pixels[(c * 4 + y) * 4 + x];
+                /* float32 taps and normalization: a few ulps of values below 4 */
+                if (fabs(got - want) > 1e-5 && bad++ < 3)
+                    fprintf(stderr, "  fit c%d y%d x%d: expected %g, got %g\n", c, y, x, want, got);
+            }
+    CHECK(l && !bad, "bilinear 2x2 -> 3x4x4, normalized per channel");
+    wf_loader_free(l);
+    wf_image_spec id;
+    CHECK(wf_image_spec_for_model(NULL, 1, 2, &id) == WF_OK && id.mean[0] == 0.5f && !id.source[0],
+          "ViT defaults without a processor config");
+    f = fopen(scratch("preprocessor_config.json"), "w");
+    fputs("{\"image_mean\": [0.1, 0.2]}", f);
+    fclose(f);
+    CHECK(wf_image_spec_for_model(dir, 3, 4, &id) == WF_ERR_FORMAT &&
+              strstr(wf_last_error(), "preprocessor_config.json: key 'image_mean'"),
+          "mean list of the wrong length: %s", wf_last_error());
+    remove(scratch("preprocessor_config.json"));
+    o.image.ch = 2; /* 1-channel images replicate; 2 stored channels would not fit 3 */
+    CHECK(wf_loader_create(d, &o, &l) == WF_OK, "gray to 2 channels: %s", wf_last_error());
+    wf_loader_free(l);
+    wf_dataset_free(d);
+}
+
 int main(void) {
     test_padded();
     test_packed();
     test_shuffle_and_shards();
     test_sequence_and_images();
+    test_image_fit();
     if (failures)
         fprintf(stderr, "%d failures\n", failures);
     else

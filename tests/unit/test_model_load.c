@@ -1,6 +1,7 @@
 /* Loading model directories: a complete tiny llama loads; a missing tensor, a wrong shape, a
  * wrong dtype, an unknown architecture and a missing config each give an error naming the file
- * and the tensor or key, and load nothing. */
+ * and the tensor or key, and load nothing; a random init from config.json alone follows its rule. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,45 @@ static void expect(wf_backend *be, wf_status want, const char *msg1, const char 
     }
 }
 
+/* model.init random (init_random.c): config.json alone; norm gains 1, biases 0, matrices and the
+ * CLS token N(0, initializer_range); the same seed gives the same weights, another seed others. */
+static void random_init(wf_backend *be) {
+    write_text("config.json", "{\"model_type\":\"vit\",\"image_size\":8,\"patch_size\":4,"
+               "\"num_channels\":1,\"hidden_size\":16,\"num_hidden_layers\":1,"
+               "\"num_attention_heads\":2,\"intermediate_size\":32,\"initializer_range\":0.05}");
+    wf_load_opts o = {.head = WF_HEAD_IMAGE_CLS, .n_labels = 3, .seed = 7, .random_init = true};
+    wf_model a, b;
+    if (wf_model_load_ex(dir, be, WF_F32, &o, &a) != WF_OK) {
+        fprintf(stderr, "FAIL random init: %s\n", wf_last_error());
+        failures++;
+        return;
+    }
+    const float *g = a.w.layers[0].ln1_g.data, *bias = a.w.layers[0].bq.data, *wq = a.w.layers[0].wq.data;
+    const float *cls = a.w.cls_token.data;
+    double ss = 0, cs = 0;
+    bool gains = true, zeros = true;
+    for (int i = 0; i < 16; i++) gains &= g[i] == 1.0f, zeros &= bias[i] == 0.0f, cs += fabs(cls[i]);
+    for (int i = 0; i < 256; i++) ss += (double)wq[i] * wq[i];
+    double sd = sqrt(ss / 256);
+    /* 256 normal draws: the sample std is within 0.05 * (1 +- 0.16) at ~3.6 standard errors */
+    if (!gains || !zeros || !(sd > 0.042 && sd < 0.058) || !(cs > 0)) {
+        fprintf(stderr, "FAIL random init rule: gains %d, zero biases %d, std %g, |cls| %g\n", gains, zeros, sd, cs);
+        failures++;
+    }
+    bool same = wf_model_load_ex(dir, be, WF_F32, &o, &b) == WF_OK &&
+                !memcmp(b.w.layers[0].wq.data, wq, 256 * sizeof(float));
+    if (same) wf_model_free(&b);
+    o.seed = 8;
+    bool other = wf_model_load_ex(dir, be, WF_F32, &o, &b) == WF_OK &&
+                 memcmp(b.w.layers[0].wq.data, wq, 256 * sizeof(float)) != 0;
+    if (other) wf_model_free(&b);
+    if (!same || !other) {
+        fprintf(stderr, "FAIL random init: same seed same weights %d, other seed other weights %d\n", same, other);
+        failures++;
+    }
+    wf_model_free(&a);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/weft-test-model-load-%ld", (long)getpid());
     mkdir(dir, 0755);
@@ -103,6 +143,7 @@ int main(void) {
     expect(be, WF_ERR_FORMAT, "'model.layers.0.mlp.up_proj.weight'", "has shape [3], expected [16, 8]");
     write_weights(NULL, NULL, WF_ST_I32);
     expect(be, WF_ERR_FORMAT, "has dtype I32", "embed_tokens");
+    random_init(be);
     write_text("config.json", "{\"model_type\":\"mamba\"}");
     expect(be, WF_ERR_UNSUPPORTED, "config.json", "model_type \"mamba\" is not supported");
     char p[512];

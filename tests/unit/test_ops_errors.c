@@ -70,6 +70,27 @@ static void test_linear(wf_backend *cpu) {
     wf_tensor yb = wf_tensor_make(buf[2], WF_BF16, 2, (int64_t)4, (int64_t)8);
     EXPECT_ERR(wf_op_linear_fwd(cpu, &yb, &xb, &w16, NULL), WF_ERR_UNSUPPORTED, "linear_fwd",
                "bf16");
+    /* mixed precision: bf16 inputs may feed fp32 parameter gradients (the wrapper lets them
+     * through to the backend, which the CPU refuses as a dtype it does not compute in), but a
+     * gradient in a third dtype is an argument error naming it */
+    wf_tensor dw32 = wf_tensor_make(buf[4], WF_F32, 2, (int64_t)8, (int64_t)16);
+    wf_tensor db32 = wf_tensor_make(buf[5], WF_F32, 1, (int64_t)8);
+    EXPECT_ERR(wf_op_linear_bwd(cpu, NULL, &dw32, &db32, &yb, &xb, &w16), WF_ERR_UNSUPPORTED,
+               "linear_bwd", "bf16");
+    wf_tensor dw16 = wf_tensor_make(buf[4], WF_F16, 2, (int64_t)8, (int64_t)16);
+    EXPECT_ERR(wf_op_linear_bwd(cpu, NULL, &dw16, NULL, &yb, &xb, &w16), WF_ERR_INVALID,
+               "linear_bwd", "'dw' has dtype f16, expected bf16 or f32");
+    wf_tensor db16 = wf_tensor_make(buf[5], WF_F16, 1, (int64_t)8);
+    EXPECT_ERR(wf_op_linear_bwd(cpu, NULL, NULL, &db16, &yb, &xb, &w16), WF_ERR_INVALID,
+               "linear_bwd", "'dbias'");
+    /* an fp32 gradient with fp32 inputs and a bf16 table is no such case: the table's dtype
+     * (bf16) rules, and an f32 dout does not match it */
+    int32_t ids[2] = {0, 1};
+    wf_tensor tid = wf_tensor_make(ids, WF_I32, 1, (int64_t)2);
+    wf_tensor tab16 = wf_tensor_make(buf[1], WF_BF16, 2, (int64_t)4, (int64_t)8);
+    wf_tensor dout = wf_tensor_make(buf[2], WF_F32, 2, (int64_t)2, (int64_t)8);
+    EXPECT_ERR(wf_op_embedding_bwd(cpu, &tab16, &tid, &dout), WF_ERR_INVALID, "embedding_bwd",
+               "'dtable'");
 }
 
 static void test_matmul(wf_backend *cpu) {

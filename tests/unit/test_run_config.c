@@ -50,6 +50,9 @@ static void defaults(void) {
     static wf_run_config c;
     load_ok(NULL, k_req, 2, &c);
     EXPECT(!strcmp(c.model.path, "m") && c.model.dtype == WF_CFG_DTYPE_FP32);
+    /* fp16 loss scaling: torch.cuda.amp.GradScaler's defaults */
+    EXPECT(c.train.loss_scale.init_scale == 65536 && c.train.loss_scale.growth_factor == 2);
+    EXPECT(c.train.loss_scale.backoff_factor == 0.5 && c.train.loss_scale.growth_interval == 2000);
     EXPECT(c.model.head == WF_CFG_HEAD_AUTO && c.model.num_labels == 0);
     EXPECT(!strcmp(c.data.train, "t.jsonl") && !strcmp(c.data.eval, ""));
     EXPECT(c.data.format == WF_CFG_FORMAT_AUTO && c.data.eval_split == 0.1 && c.data.seq_len == 512);
@@ -129,6 +132,10 @@ static void errors(void) {
              "'train.betas[1]': 1 is out of range [0, 1)");
     load_err("{" REQ_JSON ", \"train\": {\"betas\": [0.9]}}", NULL, 0,
              "'train.betas': expected a list of two numbers, each in [0, 1), got [0.9]");
+    load_err("{" REQ_JSON ", \"train\": {\"loss_scale\": {\"backoff_factor\": 1}}}", NULL, 0,
+             "'train.loss_scale.backoff_factor'");
+    load_err("{" REQ_JSON ", \"train\": {\"loss_scale\": {\"growth_interval\": 0}}}", NULL, 0,
+             "'train.loss_scale.growth_interval'");
     load_err("{" REQ_JSON ", \"model\": {\"dtype\": \"fp8\"}}", NULL, 0,
              "'model.dtype': expected one of fp32, bf16, fp16, got \"fp8\"");
     load_err("{" REQ_JSON ", \"data\": {\"packing\": \"yes\"}}", NULL, 0,
