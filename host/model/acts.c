@@ -5,6 +5,19 @@
 
 #include "weft/graph.h"
 
+/* Whether any LoRA site is a DoRA site (it then needs the DoRA buffers). */
+static bool has_dora(const wf_model *m) {
+    for (int64_t i = 0; m->lora && i < m->arch.n_layers * WF_N_SITES; i++)
+        if (m->lora[i].mag.data) return true;
+    return false;
+}
+
+/* The widest matrix side of a block: DoRA scratch is (W, W), vectors (W). */
+static int64_t widest(const wf_arch *a) {
+    int64_t w = a->hidden > a->ffn ? a->hidden : a->ffn, hd = a->n_heads * a->head_dim;
+    return w > hd ? w : hd;
+}
+
 typedef struct layout {
     wf_arena *arena; /* NULL: only count bytes */
     size_t bytes;
@@ -47,6 +60,21 @@ static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int6
     for (int s = 0; m->lora && s < WF_N_SITES; s++) {
         const wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
         if (ad->a.data) take(l, &la->lora_h[s], dt, 2, N, ad->a.shape[0], 0, 0);
+        if (!ad->mag.data) continue;
+        int64_t M = ad->mag.shape[0];
+        take(l, &la->dora_z[s], dt, 2, N, M, 0, 0);
+        take(l, &la->dora_s[s], dt, 1, M, 0, 0, 0);
+        take(l, &la->dora_rn[s], WF_F32, 1, M, 0, 0, 0);
+    }
+    for (int k = 0; m->adapters && k < 2; k++) {
+        int64_t r = m->adapters[2 * li + k].down_w.shape[0];
+        take(l, &la->ad_x[k], dt, 2, N, C, 0, 0);
+        take(l, &la->ad_h1[k], dt, 2, N, r, 0, 0);
+        take(l, &la->ad_h2[k], dt, 2, N, r, 0, 0);
+    }
+    for (int s = 0; m->ia3 && s < WF_N_SITES; s++) {
+        const wf_ia3_vec *iv = &m->ia3[li * WF_N_SITES + s];
+        if (iv->l.data) take(l, &la->ia3_x[s], dt, 2, N, iv->l.shape[0], 0, 0);
     }
 }
 
@@ -67,6 +95,20 @@ static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_gr
     take(l, &d->dk, dt, 2, N, KD, 0, 0);
     take(l, &d->dv, dt, 2, N, KD, 0, 0);
     take(l, &d->tok_loss, WF_F32, 1, N, 0, 0, 0);
+    if (m->adapters) {
+        int64_t r = m->adapters[0].down_w.shape[0];
+        take(l, &d->dad, dt, 2, N, C, 0, 0);
+        take(l, &d->dad_h1, dt, 2, N, r, 0, 0);
+        take(l, &d->dad_h2, dt, 2, N, r, 0, 0);
+    }
+    if (has_dora(m)) {
+        take(l, &d->ddora_s, dt, 1, widest(a), 0, 0, 0);
+        take(l, &d->ddora_t, dt, 1, widest(a), 0, 0, 0);
+    }
+    if (m->ia3 || has_dora(m)) {
+        int64_t w = C > F ? C : F;
+        take(l, &d->dia3, dt, 2, N, w > HD ? w : HD, 0, 0);
+    }
     if (a->head == WF_HEAD_LM) {
         int64_t R = N < WF_LM_CHUNK_ROWS ? N : WF_LM_CHUNK_ROWS;
         take(l, &d->lm_chunk, dt, 2, R, a->vocab, 0, 0);
@@ -83,6 +125,7 @@ static void plan_grads(layout *l, const wf_model *m, int64_t B, int64_t T, wf_gr
 static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *x) {
     const wf_arch *a = &m->arch;
     wf_dtype dt = m->dtype;
+    T = wf_model_seq_len(m, T);
     int64_t N = B * T, C = a->hidden;
     x->B = B, x->T = T;
     take(l, &x->emb, dt, 2, N, C, 0, 0);
@@ -102,6 +145,13 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigne
         take(l, &x->final_rstd, WF_F32, 1, N, 0, 0, 0);
     }
     take(l, &x->tmp, dt, 2, N, C, 0, 0);
+    if (has_dora(m)) {
+        int64_t W = widest(a);
+        take(l, &x->dora_w1, dt, 2, W, W, 0, 0);
+        take(l, &x->dora_w2, dt, 2, W, W, 0, 0);
+        take(l, &x->dora_ones, dt, 1, W, 0, 0, 0);
+        take(l, &x->dora_zeros, WF_I32, 1, N, 0, 0, 0);
+    }
     if (a->head == WF_HEAD_LM) {
         if (flags & WF_ACTS_LOGITS) take(l, &x->head_out, dt, 2, N, a->vocab, 0, 0);
     } else if (a->head != WF_HEAD_NONE) {
@@ -110,6 +160,19 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigne
         take(l, &x->head_out, dt, 2, B, a->n_labels, 0, 0);
     }
     if (flags & WF_ACTS_TRAIN) plan_grads(l, m, B, T, &x->d);
+}
+
+/* DoRA's constant vectors: ones (the norm's gains), zeros (the bias row index of every row). */
+static wf_status fill_dora(const wf_model *m, wf_acts *x) {
+    int64_t W = x->dora_ones.shape[0];
+    float *one = malloc((size_t)W * sizeof *one);
+    if (!one) return wf_error(WF_ERR_OOM, "activations: out of host memory");
+    for (int64_t i = 0; i < W; i++) wf_store_f32(one, m->dtype, (size_t)i, 1.0f);
+    wf_status s = m->be->copy(m->be, x->dora_ones.data, one, wf_tensor_nbytes(&x->dora_ones), WF_COPY_H2D);
+    if (s == WF_OK) s = m->be->sync(m->be);
+    free(one);
+    if (s == WF_OK) s = m->be->memset(m->be, x->dora_zeros.data, 0, wf_tensor_nbytes(&x->dora_zeros));
+    return s;
 }
 
 size_t wf_acts_bytes_by_dtype(const wf_model *m, int64_t B, int64_t T, unsigned flags,
@@ -129,9 +192,11 @@ size_t wf_acts_bytes(const wf_model *m, int64_t B, int64_t T, unsigned flags) {
 }
 
 wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags, wf_acts *out) {
-    if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && T > m->arch.max_positions))
-        return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length must be in [1, %lld] "
-                        "for this model", (long long)B, (long long)T, (long long)m->arch.max_positions);
+    int64_t Tv = wf_model_seq_len(m, T); /* with the soft prompt's virtual tokens */
+    if (B < 1 || T < 1 || (m->arch.pos == WF_POS_LEARNED && Tv > m->arch.max_positions))
+        return wf_error(WF_ERR_INVALID, "batch %lld x %lld: sequence length (with %lld virtual tokens) "
+                        "must be in [1, %lld] for this model", (long long)B, (long long)T,
+                        (long long)(Tv - T), (long long)m->arch.max_positions);
     memset(out, 0, sizeof *out);
     out->layers = calloc((size_t)m->arch.n_layers, sizeof *out->layers);
     if (!out->layers) return wf_error(WF_ERR_OOM, "activations: out of host memory");
@@ -139,6 +204,7 @@ wf_status wf_acts_create(const wf_model *m, int64_t B, int64_t T, unsigned flags
     wf_status s = wf_backend_arena_create(m->be, &out->arena, "activations", bytes);
     layout l = {.arena = &out->arena};
     if (s == WF_OK) plan_all(&l, m, B, T, flags, out), s = l.status;
+    if (s == WF_OK && out->dora_ones.data) s = fill_dora(m, out);
     if (s != WF_OK) wf_acts_destroy(m, out);
     return s;
 }

@@ -22,6 +22,46 @@ static wf_status zero(bctx *c, wf_tensor *t) {
     return c->be->memset(c->be, t->data, 0, wf_tensor_nbytes(t));
 }
 
+/* Backward of an IA3 site (forward.c site_ia3_fwd); the gradient between the scaling and the
+ * linear passes through d.dia3. */
+static wf_status site_ia3_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const wf_tensor *dy,
+                              const wf_tensor *x, const wf_tensor *W, wf_tensor *gW, wf_tensor *gbias) {
+    const wf_ia3_vec *iv = &c->m->ia3[li * WF_N_SITES + s];
+    wf_tensor *dl = &c->g->ia3[li * WF_N_SITES + s].l;
+    int64_t n = iv->l.shape[0];
+    wf_tensor saved = V2(c->x->layers[li].ia3_x[s], c->N, n), t = V2(c->x->d.dia3, c->N, n);
+    if (iv->ff) { /* y = xs W^T + b, xs = x * l */
+        WF_TRY(wf_op_linear_bwd(c->be, &t, OPTW(*gW), gbias, dy, &saved, W));
+        return wf_op_ia3_bwd(c->be, dx, dl, &t, x, &iv->l);
+    }
+    WF_TRY(wf_op_ia3_bwd(c->be, &t, dl, dy, &saved, &iv->l)); /* y = z * l, z = x W^T + b */
+    return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, &t, x, W);
+}
+
+/* Backward of a DoRA site (forward.c site_dora_fwd), the row scale a constant as in peft:
+ * dz = dy * s; d(mag) += colsum(dy * z) * rn; dbias += colsum(dy); then LoRA's backward from dz. */
+static wf_status site_dora_bwd(bctx *c, int64_t li, wf_site st, wf_lora *l, wf_tensor *gbias,
+                               wf_tensor *gmag) {
+    wf_layer_acts *la = &c->x->layers[li];
+    int64_t M = l->w->shape[0];
+    wf_tensor rn = V1(la->dora_rn[st], M), s = V1(la->dora_s[st], M), z = V2(la->dora_z[st], c->N, M);
+    wf_tensor dz = V2(c->x->d.dia3, c->N, M), ds = V1(c->x->d.ddora_s, M);
+    wf_tensor ds2 = wf_view(&c->x->d.ddora_s, 2, 1, M, 0, 0), t2 = wf_view(&c->x->d.ddora_t, 2, 1, M, 0, 0);
+    WF_TRY(zero(c, &ds));
+    WF_TRY(wf_op_ia3_bwd(c->be, &dz, &ds, l->dy, &z, &s));
+    if (gmag->data) {
+        wf_tensor g2 = wf_view(gmag, 2, 1, M, 0, 0);
+        WF_TRY(wf_op_ia3_fwd(c->be, &t2, &ds2, &rn));
+        WF_TRY(wf_op_add(c->be, &g2, &g2, &t2));
+    }
+    if (gbias) {
+        wf_tensor rows = V1(c->x->dora_zeros, c->N), table = wf_view(gbias, 2, 1, M, 0, 0);
+        WF_TRY(wf_op_embedding_bwd(c->be, &table, &rows, l->dy));
+    }
+    l->dy = &dz, l->bias = NULL, l->dbias = NULL;
+    return wf_op_lora_bwd(c->be, l);
+}
+
 /* Backward of site s of layer li: dx "=" (when dx), weight grads "+=". x is the site's input. */
 static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const wf_tensor *dy,
                           const wf_tensor *x) {
@@ -29,6 +69,8 @@ static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const w
     const wf_tensor *W = wf_model_site_weight(w, li, s), *bias = wf_model_site_bias(w, li, s);
     wf_tensor *gW = wf_model_site_weight(gw, li, s), *gb = wf_model_site_bias(gw, li, s);
     wf_tensor *gbias = gb && gb->data ? gb : NULL;
+    if (c->m->ia3 && c->m->ia3[li * WF_N_SITES + s].l.data)
+        return site_ia3_bwd(c, li, s, dx, dy, x, W, gW, gbias);
     const wf_lora_adapter *ad = c->m->lora ? &c->m->lora[li * WF_N_SITES + s] : NULL;
     if (!ad || !ad->a.data) return wf_op_linear_bwd(c->be, dx, OPTW(*gW), gbias, dy, x, W);
     wf_lora_adapter *gad = &c->g->lora[li * WF_N_SITES + s];
@@ -38,6 +80,7 @@ static wf_status site_bwd(bctx *c, int64_t li, wf_site s, wf_tensor *dx, const w
                  .drop = {.p = c->x->training ? ad->dropout : 0.0f, .seed = c->x->seed,
                           .step = c->x->step, .stream = ad->stream},
                  .dx = dx, .dw = OPTW(*gW), .dbias = gbias, .da = &gad->a, .db = &gad->b, .dy = dy};
+    if (ad->mag.data) return site_dora_bwd(c, li, s, &l, gbias, &gad->mag);
     return wf_op_lora_bwd(c->be, &l);
 }
 
@@ -103,6 +146,26 @@ static wf_status attention_bwd(bctx *c, int64_t li, wf_tensor *dh, const wf_tens
     return wf_op_add(c->be, dh, dh, &tmp);
 }
 
+/* Houlsby adapter k of layer li (forward.c adapter): with dy the gradient of its output, *dy
+ * becomes the gradient of its input, in d.dad (the adapter's skip adds dy back); parameter
+ * gradients "+=". Without adapters *dy stays. */
+static wf_status adapter_bwd(bctx *c, int64_t li, int k, wf_tensor *dad, const wf_tensor **dy) {
+    if (!c->m->adapters) return WF_OK;
+    const wf_houlsby *ad = &c->m->adapters[2 * li + k];
+    wf_houlsby *g = &c->g->adapters[2 * li + k];
+    wf_layer_acts *la = &c->x->layers[li];
+    int64_t r = ad->down_w.shape[0], C = c->m->arch.hidden;
+    wf_tensor ax = V2(la->ad_x[k], c->N, C), h1 = V2(la->ad_h1[k], c->N, r), h2 = V2(la->ad_h2[k], c->N, r);
+    wf_tensor dh1 = V2(c->x->d.dad_h1, c->N, r), dh2 = V2(c->x->d.dad_h2, c->N, r);
+    *dad = V2(c->x->d.dad, c->N, C);
+    WF_TRY(wf_op_linear_bwd(c->be, &dh2, OPTW(g->up_w), OPTW(g->up_b), *dy, &h2, &ad->up_w));
+    WF_TRY(wf_op_gelu_bwd(c->be, &dh1, &dh2, &h1, false));
+    WF_TRY(wf_op_linear_bwd(c->be, dad, OPTW(g->down_w), OPTW(g->down_b), &dh1, &ax, &ad->down_w));
+    WF_TRY(wf_op_add(c->be, dad, dad, *dy));
+    *dy = dad;
+    return WF_OK;
+}
+
 /* Pre-norm block: dx holds dL/d(block output) on entry and dL/d(block input) on exit. */
 static wf_status block_pre_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_tensor *dx) {
     const wf_layer *w = &c->m->w.layers[li];
@@ -110,11 +173,15 @@ static wf_status block_pre_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_ten
     wf_layer_acts *la = &c->x->layers[li];
     int64_t C = c->m->arch.hidden;
     wf_tensor dh = V2(c->x->d.da, c->N, C), ln2 = V2(la->ln2, c->N, C), ln1 = V2(la->ln1, c->N, C);
-    wf_tensor s1 = V2(la->s1, c->N, C);
-    WF_TRY(mlp_bwd(c, li, &dh, dx, &ln2));                  /* s2 = s1 + mlp(norm2(s1)) */
+    wf_tensor s1 = V2(la->s1, c->N, C), dad;
+    const wf_tensor *dy = dx;
+    WF_TRY(adapter_bwd(c, li, 1, &dad, &dy));
+    WF_TRY(mlp_bwd(c, li, &dh, dy, &ln2));                  /* s2 = s1 + mlp(norm2(s1)) */
     WF_TRY(norm_bwd(c, dx, &dh, &s1, &la->ln2_mean, &la->ln2_rstd, &w->ln2_g, &w->ln2_b,
                     &gw->ln2_g, &gw->ln2_b));
-    WF_TRY(attention_bwd(c, li, &dh, dx, &ln1));            /* s1 = x + attn(norm1(x)) */
+    dy = dx;
+    WF_TRY(adapter_bwd(c, li, 0, &dad, &dy));
+    WF_TRY(attention_bwd(c, li, &dh, dy, &ln1));            /* s1 = x + attn(norm1(x)) */
     return norm_bwd(c, dx, &dh, xin, &la->ln1_mean, &la->ln1_rstd, &w->ln1_g, &w->ln1_b,
                     &gw->ln1_g, &gw->ln1_b);
 }
@@ -130,13 +197,31 @@ static wf_status block_post_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_te
     WF_TRY(zero(c, &ds));
     WF_TRY(norm_bwd(c, &ds, dx, &s2, &la->ln2_mean, &la->ln2_rstd, &w->ln2_g, &w->ln2_b,
                     &gw->ln2_g, &gw->ln2_b));                     /* ds = dL/ds2 */
-    WF_TRY(mlp_bwd(c, li, dx, &ds, &ln1));                     /* dx = mlp path to ln1 */
+    wf_tensor dad;
+    const wf_tensor *dy = &ds;
+    WF_TRY(adapter_bwd(c, li, 1, &dad, &dy));
+    WF_TRY(mlp_bwd(c, li, dx, dy, &ln1));                      /* dx = mlp path to ln1 */
     WF_TRY(wf_op_add(c->be, &ds, &ds, dx));                    /* + residual: dL/d ln1 */
     WF_TRY(zero(c, dx));
     WF_TRY(norm_bwd(c, dx, &ds, &s1, &la->ln1_mean, &la->ln1_rstd, &w->ln1_g, &w->ln1_b,
                     &gw->ln1_g, &gw->ln1_b));                     /* dx = dL/ds1 */
-    WF_TRY(attention_bwd(c, li, &ds, dx, xin));                /* ds = attention path to x */
+    dy = dx;
+    WF_TRY(adapter_bwd(c, li, 0, &dad, &dy));
+    WF_TRY(attention_bwd(c, li, &ds, dy, xin));                /* ds = attention path to x */
     return wf_op_add(c->be, dx, dx, &ds);                      /* + residual */
+}
+
+/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. */
+static wf_status prompt_bwd(bctx *c, const wf_tensor *d) {
+    wf_tensor *gp = (wf_tensor *)&c->g->w.prompt;
+    if (!gp->data) return WF_OK;
+    int64_t Nv = gp->shape[0], C = gp->shape[1];
+    for (int64_t b = 0; b < c->B; b++) {
+        wf_tensor rows = {.dtype = d->dtype, .ndim = 2, .shape = {Nv, C}};
+        rows.data = (char *)d->data + (size_t)(b * c->T * C) * wf_dtype_size(d->dtype);
+        WF_TRY(wf_op_add(c->be, gp, gp, &rows));
+    }
+    return WF_OK;
 }
 
 /* Embeddings: dx is dL/d(block 0 input). "+=" into the tables that train. */
@@ -158,6 +243,7 @@ static wf_status embed_bwd(bctx *c, wf_tensor *dx) {
         }
     }
     if (gw->pos_emb.data) WF_TRY(wf_op_embedding_bwd(c->be, (wf_tensor *)&gw->pos_emb, &pos, d));
+    WF_TRY(prompt_bwd(c, d));
     if (m->arch.family != WF_FAMILY_VIT) {
         if (gw->tok_emb.data) WF_TRY(wf_op_embedding_bwd(c->be, (wf_tensor *)&gw->tok_emb, &ids, d));
         return WF_OK;

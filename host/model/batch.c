@@ -1,7 +1,9 @@
 /* Host -> device micro-batches (graph.h wf_batch_upload): positions (restarting per packed
  * document), the row each sequence head reads (CLS, or a decoder's last real token), token
  * types, and for ViT the image patches in the conv weight's (ch, P, P) order with the rows each
- * position gathers from [cls; patch embeddings]. */
+ * position gathers from [cls; patch embeddings]. With a soft prompt every row starts with its
+ * Nv virtual tokens, as PEFT's prompt tuning builds them: no loss, attended by every token,
+ * positions 0..Nv-1 with the real tokens after them (forward.c fills their embeddings). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ static int64_t n_patches(const wf_arch *a) {
 
 size_t wf_batch_bytes(const wf_model *m, int64_t B, int64_t T) {
     const wf_arch *a = &m->arch;
+    T = wf_model_seq_len(m, T);
     size_t al = WF_ARENA_ALIGN, n = (size_t)(B * T) * 4;
     /* 7 (B, T) int32 tensors, and pick, labels, values of (B) */
     size_t bytes = 7 * ((n + al) / al * al) + 3 * (((size_t)B * 4 + al) / al * al);
@@ -81,7 +84,7 @@ static wf_status upload_values(const wf_model *m, wf_arena *ar, wf_tensor *t, co
     return s;
 }
 
-wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out) {
+static wf_status upload_batch(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out) {
     const wf_arch *a = &m->arch;
     int64_t B = h->B, T = h->T, N = B * T;
     bool vit = a->family == WF_FAMILY_VIT;
@@ -123,5 +126,40 @@ wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *a
     }
     if (s == WF_OK) s = be->sync(be); /* host buffers are freed next */
     free(hb.pos), free(hb.types), free(hb.pick), free(hb.gather), free(hb.patches);
+    return s;
+}
+
+/* h with Nv virtual tokens before each row: ids 0 (forward.c overwrites their embeddings),
+ * mask 1, types 0, targets -100; the rest as given. */
+static wf_status with_prompt(const wf_batch_host *h, int64_t Nv, wf_batch_host *o, int32_t **bufs) {
+    int64_t B = h->B, T = h->T, Tv = T + Nv;
+    const int32_t *src[4] = {h->ids, h->mask, h->types, h->targets};
+    const int32_t fill[4] = {0, 1, 0, -100};
+    *o = *h;
+    o->T = Tv, o->pos_offset = 0;
+    for (int k = 0; k < 4; k++) {
+        bufs[k] = NULL;
+        if (!src[k] && k != 1) continue; /* a mask is needed once some rows have padding only */
+        if (!(bufs[k] = malloc((size_t)(B * Tv) * sizeof **bufs))) return wf_error(WF_ERR_OOM, "batch: out of host memory");
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < Tv; t++)
+                bufs[k][b * Tv + t] = t < Nv ? fill[k] : src[k] ? src[k][b * T + t - Nv] : 1;
+    }
+    o->ids = bufs[0], o->mask = bufs[1], o->types = bufs[2], o->targets = bufs[3];
+    return WF_OK;
+}
+
+wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out) {
+    int64_t Nv = wf_model_seq_len(m, 0);
+    if (Nv == 0) return upload_batch(m, h, arena, out);
+    if (h->doc_ids || h->pos_offset)
+        return wf_error(WF_ERR_INVALID, "batch: a soft prompt (prompt tuning) needs unpacked rows "
+                        "(data.packing false) and no KV cache");
+    if (!h->ids) return wf_error(WF_ERR_INVALID, "batch: no token ids");
+    wf_batch_host hp;
+    int32_t *bufs[4] = {0};
+    wf_status s = with_prompt(h, Nv, &hp, bufs);
+    if (s == WF_OK) s = upload_batch(m, &hp, arena, out);
+    for (int k = 0; k < 4; k++) free(bufs[k]);
     return s;
 }

@@ -24,11 +24,64 @@ static wf_dropout site_dropout(const fctx *f, const wf_lora_adapter *ad) {
                         .step = f->x->step, .stream = ad->stream};
 }
 
-/* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter when it has one. */
+/* IA3 on a site: y = (x * l) W^T + b (feed-forward) or (x W^T + b) * l, the scaled input or the
+ * unscaled output saved in ia3_x for the backward. */
+static wf_status site_ia3_fwd(fctx *f, const wf_ia3_vec *iv, wf_tensor *saved, wf_tensor *y,
+                              const wf_tensor *x, const wf_tensor *w, const wf_tensor *b) {
+    wf_tensor t = V2(*saved, f->N, iv->l.shape[0]);
+    if (iv->ff) {
+        WF_TRY(wf_op_ia3_fwd(f->be, &t, x, &iv->l));
+        return wf_op_linear_fwd(f->be, y, &t, w, b);
+    }
+    WF_TRY(wf_op_linear_fwd(f->be, &t, x, w, b));
+    return wf_op_ia3_fwd(f->be, y, &t, &iv->l);
+}
+
+/* DoRA's row scale of a site: rn (M) = 1 / ||W + scale B A||_row and s (M) = mag * rn. The rows
+ * of W + scale B A are formed scaled by sqrt(K) (matmul alpha, beta), so that the RMS norm's
+ * rstd = 1 / sqrt(mean(row^2) + eps) is 1 / ||row|| (eps 1e-30 is far below any row's square). */
+static wf_status dora_scale(fctx *f, const wf_lora_adapter *ad, const wf_tensor *w, wf_tensor *rn,
+                            wf_tensor *s) {
+    int64_t M = w->shape[0], K = w->shape[1];
+    wf_acts *x = f->x;
+    wf_tensor c = V2(x->dora_w1, M, K), y = V2(x->dora_w2, M, K), g = V1(x->dora_ones, K);
+    WF_TRY(f->be->copy(f->be, c.data, w->data, wf_tensor_nbytes(w), WF_COPY_D2D));
+    float rk = sqrtf((float)K);
+    wf_matmul mm = {.c = &c, .a = &ad->b, .b = &ad->a, .alpha = ad->scale * rk, .beta = rk};
+    WF_TRY(wf_op_matmul(f->be, &mm));
+    WF_TRY(wf_op_rmsnorm_fwd(f->be, &y, rn, &c, &g, 1e-30f));
+    wf_tensor mag = wf_view(&ad->mag, 2, 1, M, 0, 0), s2 = wf_view(s, 2, 1, M, 0, 0);
+    return wf_op_ia3_fwd(f->be, &s2, &mag, rn);
+}
+
+/* DoRA on a LoRA site (peft's DoraLinearLayer with dropout 0): z = x W^T + scale (x A^T) B^T,
+ * y = s * z + b; z, s and rn are saved for the backward. The bias is added as row 0 of a
+ * one-row table looked up by every row (the embedding op's accumulate). */
+static wf_status site_dora_fwd(fctx *f, int64_t li, wf_site st, const wf_lora_adapter *ad,
+                               wf_tensor *y, const wf_tensor *x, const wf_tensor *w, const wf_tensor *b) {
+    wf_layer_acts *la = &f->x->layers[li];
+    int64_t M = w->shape[0];
+    wf_tensor rn = V1(la->dora_rn[st], M), s = V1(la->dora_s[st], M), z = V2(la->dora_z[st], f->N, M);
+    wf_tensor h = V2(la->lora_h[st], f->N, ad->a.shape[0]);
+    WF_TRY(dora_scale(f, ad, w, &rn, &s));
+    wf_lora l = {.y = &z, .h = &h, .x = x, .w = w, .bias = NULL, .a = &ad->a, .b = &ad->b,
+                 .scale = ad->scale, .drop = site_dropout(f, ad)};
+    WF_TRY(wf_op_lora_fwd(f->be, &l));
+    WF_TRY(wf_op_ia3_fwd(f->be, y, &z, &s));
+    if (!b) return WF_OK;
+    wf_tensor rows = V1(f->x->dora_zeros, f->N), table = wf_view(b, 2, 1, M, 0, 0);
+    return wf_op_embedding_fwd(f->be, y, &rows, &table, true);
+}
+
+/* y = x W^T + b through the layer's linear site `s`, with its LoRA adapter or IA3 vector when it
+ * has one. */
 static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf_tensor *x,
                           const wf_tensor *w, const wf_tensor *b) {
+    const wf_ia3_vec *iv = f->m->ia3 ? &f->m->ia3[li * WF_N_SITES + s] : NULL;
+    if (iv && iv->l.data) return site_ia3_fwd(f, iv, &f->x->layers[li].ia3_x[s], y, x, w, b);
     const wf_lora_adapter *ad = f->m->lora ? &f->m->lora[li * WF_N_SITES + s] : NULL;
     if (!ad || !ad->a.data) return wf_op_linear_fwd(f->be, y, x, w, b);
+    if (ad->mag.data) return site_dora_fwd(f, li, s, ad, y, x, w, b);
     wf_tensor h = V2(f->x->layers[li].lora_h[s], f->N, ad->a.shape[0]);
     wf_lora l = {.y = y, .h = &h, .x = x, .w = w, .bias = b, .a = &ad->a, .b = &ad->b,
                  .scale = ad->scale, .drop = site_dropout(f, ad)};
@@ -102,6 +155,22 @@ static wf_status mlp(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la, 
     return site_fwd(f, li, WF_SITE_DOWN, tmp, &act, &w->w_down, OPT(w->b_down));
 }
 
+/* Houlsby adapter k (0: after attention, 1: after the MLP) of layer li on tmp (N, C), in place:
+ * tmp = tmp + up(gelu(down(tmp))); the input and the bottleneck are saved for the backward. */
+static wf_status adapter(fctx *f, int64_t li, int k, wf_tensor *tmp) {
+    if (!f->m->adapters) return WF_OK;
+    const wf_houlsby *ad = &f->m->adapters[2 * li + k];
+    wf_layer_acts *la = &f->x->layers[li];
+    int64_t r = ad->down_w.shape[0];
+    wf_tensor ax = V2(la->ad_x[k], f->N, tmp->shape[1]), h1 = V2(la->ad_h1[k], f->N, r);
+    wf_tensor h2 = V2(la->ad_h2[k], f->N, r);
+    WF_TRY(f->be->copy(f->be, ax.data, tmp->data, wf_tensor_nbytes(&ax), WF_COPY_D2D));
+    WF_TRY(wf_op_linear_fwd(f->be, &h1, &ax, &ad->down_w, &ad->down_b));
+    WF_TRY(wf_op_gelu_fwd(f->be, &h2, &h1, false));
+    WF_TRY(wf_op_linear_fwd(f->be, tmp, &h2, &ad->up_w, &ad->up_b));
+    return wf_op_add(f->be, tmp, tmp, &ax);
+}
+
 static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) {
     const wf_layer *w = &f->m->w.layers[li];
     wf_layer_acts *la = &f->x->layers[li];
@@ -111,15 +180,19 @@ static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) 
     if (f->m->arch.pre_norm) {
         WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, x, &w->ln1_g, &w->ln1_b));
         WF_TRY(attention(f, li, w, la, &ln1, tmp));
+        WF_TRY(adapter(f, li, 0, tmp));
         WF_TRY(wf_op_add(f->be, &s1, x, tmp));
         WF_TRY(norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s1, &w->ln2_g, &w->ln2_b));
         WF_TRY(mlp(f, li, w, la, &ln2, tmp));
+        WF_TRY(adapter(f, li, 1, tmp));
         return wf_op_add(f->be, &s2, &s1, tmp);
     }
     WF_TRY(attention(f, li, w, la, x, tmp));
+    WF_TRY(adapter(f, li, 0, tmp));
     WF_TRY(wf_op_add(f->be, &s1, x, tmp));
     WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, &s1, &w->ln1_g, &w->ln1_b));
     WF_TRY(mlp(f, li, w, la, &ln1, tmp));
+    WF_TRY(adapter(f, li, 1, tmp));
     WF_TRY(wf_op_add(f->be, &s2, &ln1, tmp));
     return norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s2, &w->ln2_g, &w->ln2_b);
 }
@@ -139,15 +212,30 @@ static wf_status vit_embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     return wf_op_embedding_fwd(f->be, emb, &gather, &rows, false);
 }
 
+/* Prompt tuning: the first Nv rows of every sequence take the soft prompt in place of token
+ * embeddings (PEFT concatenates it to inputs_embeds; positions and BERT's types add after). */
+static wf_status prompt_rows(fctx *f, wf_tensor *dst) {
+    const wf_tensor *p = &f->m->w.prompt;
+    if (!p->ndim) return WF_OK;
+    size_t row = (size_t)dst->shape[1] * wf_dtype_size(dst->dtype);
+    for (int64_t b = 0; b < f->B; b++)
+        WF_TRY(f->be->copy(f->be, (char *)dst->data + (size_t)(b * f->T) * row, p->data,
+                           wf_tensor_nbytes(p), WF_COPY_D2D));
+    return WF_OK;
+}
+
 static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     const wf_model *m = f->m;
     const wf_weights *w = &m->w;
     int64_t C = m->arch.hidden;
     wf_tensor ids = V1(f->b->ids, f->N), pos = V1(f->b->pos, f->N);
     switch (m->arch.family) {
-    case WF_FAMILY_LLAMA: return wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false);
+    case WF_FAMILY_LLAMA:
+        WF_TRY(wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false));
+        return prompt_rows(f, emb);
     case WF_FAMILY_GPT2:
         WF_TRY(wf_op_embedding_fwd(f->be, emb, &ids, &w->tok_emb, false));
+        WF_TRY(prompt_rows(f, emb));
         return wf_op_embedding_fwd(f->be, emb, &pos, &w->pos_emb, true);
     case WF_FAMILY_VIT:
         WF_TRY(vit_embed(f, x, emb));
@@ -155,6 +243,7 @@ static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
     case WF_FAMILY_BERT: {
         wf_tensor pre = V2(x->emb_pre, f->N, C);
         WF_TRY(wf_op_embedding_fwd(f->be, &pre, &ids, &w->tok_emb, false));
+        WF_TRY(prompt_rows(f, &pre));
         WF_TRY(wf_op_embedding_fwd(f->be, &pre, &pos, &w->pos_emb, true));
         if (w->type_emb.data) {
             if (!f->b->types.data)
@@ -200,6 +289,9 @@ wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
     if (b->B > x->B || b->T > x->T || b->B * b->T > x->B * x->T)
         return wf_error(WF_ERR_INVALID, "forward: batch %lld x %lld exceeds the planned %lld x %lld",
                         (long long)b->B, (long long)b->T, (long long)x->B, (long long)x->T);
+    if (m->w.prompt.ndim && x->kv)
+        return wf_error(WF_ERR_UNSUPPORTED, "forward: generation with a soft prompt (prompt tuning) "
+                        "is not supported");
     fctx f = {m, b, x, m->be, b->B, b->T, b->B * b->T};
     int64_t C = m->arch.hidden;
     wf_tensor emb = V2(x->emb, f.N, C), tmp = V2(x->tmp, f.N, C);

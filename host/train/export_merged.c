@@ -1,10 +1,12 @@
 /* Merged model export (export.h): the weight plan (weights.c) walked backwards. Each slot's
  * tensor is read (trained ones from the fp32 master), LoRA is merged in HF Linear layout
  * (W' = W + s B A, MATH.md "Merge for export"; for GPT-2's Conv1D that is the transpose of the
- * stored [in, out] merge), the load transform is undone, and the result is streamed into
+ * stored [in, out] merge) and IA3 vectors scale rows (and the bias) or columns (feed-forward) as
+ * PEFT's IA3 merge does, the load transform is undone, and the result is streamed into
  * model.safetensors one tensor at a time. config.json and the tokenizer files come from the
  * source directory, or config.json is generated from the architecture of a GGUF source. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,22 @@ static bool site_of(const wf_model *m, const wf_tensor *w, int64_t *layer, wf_si
     return false;
 }
 
+/* DoRA (peft's merge): W' = (mag / ||W'||_row) W' for W' = W + scale B A already in W. */
+static wf_status merge_dora(const merger *g, const wf_param *pm, float *W, int64_t M, int64_t K) {
+    WF_ASSERT(pm->numel == M);
+    float *mag = malloc((size_t)M * sizeof *mag);
+    if (!mag) return wf_error(WF_ERR_OOM, "merge: out of host memory");
+    wf_status st = read_values(g, pm->weight, mag);
+    for (int64_t i = 0; st == WF_OK && i < M; i++) {
+        double ss = 0;
+        for (int64_t k = 0; k < K; k++) ss += (double)W[i * K + k] * W[i * K + k];
+        float f = mag[i] / (float)sqrt(ss);
+        for (int64_t k = 0; k < K; k++) W[i * K + k] *= f;
+    }
+    free(mag);
+    return st;
+}
+
 /* W (M, K) += scale * B (M, r) A (r, K) for the adapter on the slot's site, if it has one. The
  * product is summed over r first and then scaled, as PEFT's get_delta_weight does. */
 static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64_t M, int64_t K) {
@@ -82,8 +100,9 @@ static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64
     int64_t owner = l * WF_N_SITES + (fused ? WF_SITE_Q : s);
     const wf_lora_adapter *ad = &m->lora[owner];
     if (ad->scale == 0) return WF_OK;
-    const wf_param *pa = param_of(g->t, &g->t->lora_t[2 * owner]);
-    const wf_param *pb = param_of(g->t, &g->t->lora_t[2 * owner + 1]);
+    const wf_param *pa = param_of(g->t, &g->t->lora_t[3 * owner]);
+    const wf_param *pb = param_of(g->t, &g->t->lora_t[3 * owner + 1]);
+    const wf_param *pm = param_of(g->t, &g->t->lora_t[3 * owner + 2]); /* DoRA magnitude, or NULL */
     WF_ASSERT(pa && pb);
     int64_t r = pa->weight->shape[0];
     WF_ASSERT(pa->weight->shape[1] == K && pb->weight->shape[0] == M && pb->weight->shape[1] == r);
@@ -101,7 +120,48 @@ static wf_status merge_lora(const merger *g, const wf_tensor *w, float *W, int64
             W[i * K + k] += scale * acc;
         }
     free(A);
+    if (st == WF_OK && pm) st = merge_dora(g, pm, W, M, K);
     return st;
+}
+
+/* The (layer, site) whose bias is `b`, if any. */
+static bool bias_site_of(const wf_model *m, const wf_tensor *b, int64_t *layer, wf_site *site) {
+    wf_weights *ws = (wf_weights *)&m->w;
+    for (int64_t l = 0; l < m->arch.n_layers; l++)
+        for (int s = 0; s < WF_N_SITES; s++)
+            if (wf_model_site_bias(ws, l, (wf_site)s) == b) {
+                *layer = l, *site = (wf_site)s;
+                return true;
+            }
+    return false;
+}
+
+/* IA3 merged as PEFT's IA3 Linear.merge: W (M, K) *= l along its rows (output scaling, and the
+ * bias too: then K = 1) or along its columns (feed-forward: input scaling; bias untouched). */
+static wf_status merge_ia3(const merger *g, const wf_tensor *w, float *W, int64_t M, int64_t K, bool bias) {
+    const wf_model *m = g->m;
+    int64_t l;
+    wf_site s;
+    if (!m->ia3 || !g->t || !(bias ? bias_site_of(m, w, &l, &s) : site_of(m, w, &l, &s))) return WF_OK;
+    bool fused = m->arch.family == WF_FAMILY_GPT2 && s <= WF_SITE_V; /* c_attn: Q owns the vector */
+    int64_t owner = l * WF_N_SITES + (fused ? WF_SITE_Q : s);
+    const wf_ia3_vec *iv = &m->ia3[owner];
+    if (iv->l.ndim == 0 || (bias && iv->ff)) return WF_OK;
+    const wf_param *p = param_of(g->t, &g->t->ia3_t[owner]);
+    WF_ASSERT(p && p->numel == (iv->ff ? K : M));
+    float *v = malloc((size_t)p->numel * sizeof *v);
+    if (!v) return wf_error(WF_ERR_OOM, "merge: out of host memory");
+    wf_status st = read_values(g, p->weight, v);
+    for (int64_t i = 0; st == WF_OK && i < M; i++)
+        for (int64_t k = 0; k < K; k++) W[i * K + k] *= v[iv->ff ? k : i];
+    free(v);
+    return st;
+}
+
+/* Both adapters' merges of a 2-D weight (LoRA and IA3 never share a site). */
+static wf_status merge_all(const merger *g, const wf_tensor *w, float *W, int64_t M, int64_t K) {
+    WF_TRY(merge_lora(g, w, W, M, K));
+    return merge_ia3(g, w, W, M, K, false);
 }
 
 /* dst (c, r) = src (r, c)^T */
@@ -119,10 +179,10 @@ static wf_status produce(merger *g, int64_t i) {
     switch (sl->xform) {
     case WF_XFORM_NONE: case WF_XFORM_FLATTEN:
         WF_TRY(read_values(g, d, g->hf));
-        return d->ndim == 2 ? merge_lora(g, d, g->hf, rows, cols) : WF_OK;
+        return d->ndim == 2 ? merge_all(g, d, g->hf, rows, cols) : merge_ia3(g, d, g->hf, cols, 1, true);
     case WF_XFORM_TRANSPOSE: /* Conv1D: merge as Linear (out, in), store [in, out] */
         WF_TRY(read_values(g, d, g->lin));
-        WF_TRY(merge_lora(g, d, g->lin, rows, cols));
+        WF_TRY(merge_all(g, d, g->lin, rows, cols));
         transpose(g->hf, g->lin, rows, cols);
         return WF_OK;
     case WF_XFORM_QKV_Q: { /* c_attn: q | k | v rows (Linear layout), one adapter over all 3C */
@@ -131,9 +191,9 @@ static wf_status produce(merger *g, int64_t i) {
         for (int k = 0; k < 3; k++) WF_TRY(read_values(g, g->m->slots[parts[k]].dst, g->lin + k * n));
         if (d->ndim == 1) {
             memcpy(g->hf, g->lin, (size_t)(3 * n) * sizeof *g->hf);
-            return WF_OK;
+            return merge_ia3(g, d, g->hf, 3 * n, 1, true);
         }
-        WF_TRY(merge_lora(g, d, g->lin, 3 * rows, cols));
+        WF_TRY(merge_all(g, d, g->lin, 3 * rows, cols));
         transpose(g->hf, g->lin, 3 * rows, cols);
         return WF_OK;
     }
@@ -319,9 +379,15 @@ wf_status wf_export_merged(const wf_model *m, const wf_trainable *t, const char 
     if (!src_model_path || !wf_path_exists(src_model_path))
         return wf_error(WF_ERR_INVALID, "merged export to %s: the source model '%s' (for config.json "
                         "and the tokenizer) does not exist", dir, src_model_path ? src_model_path : "(null)");
-    if (m->lora && !t)
-        return wf_error(WF_ERR_INVALID, "merged export to %s: the model carries LoRA adapters; pass "
-                        "the trainable set that holds them", dir);
+    if (m->adapters)
+        return wf_error(WF_ERR_INVALID, "merged export to %s: Houlsby adapters are nonlinear and cannot "
+                        "be merged into the weights; export the adapter", dir);
+    if (m->w.prompt.ndim)
+        return wf_error(WF_ERR_INVALID, "merged export to %s: a soft prompt (prompt tuning) cannot be "
+                        "merged into the weights; export the PEFT adapter", dir);
+    if ((m->lora || m->ia3) && !t)
+        return wf_error(WF_ERR_INVALID, "merged export to %s: the model carries LoRA/IA3 adapters; "
+                        "pass the trainable set that holds them", dir);
     char tmp[WF_PATH_MAX];
     WF_TRY(wf_outdir_begin(dir, tmp));
     wf_status s = write_dir(m, t, src_model_path, tmp);

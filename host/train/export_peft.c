@@ -1,8 +1,9 @@
-/* PEFT LoRA adapter export (export.h): adapter_config.json with the keys peft 0.21 writes (sorted
- * as its save_pretrained sorts them; peft-version-specific blocks at their defaults) and
- * adapter_model.safetensors with the LoRA A/B and modules_to_save tensors from the fp32 master
- * buffer. Written into "<dir>.tmp.<pid>" and swapped in whole (outdir.h).
- * Reference: peft/src/peft/tuners/lora/config.py (LoraConfig), peft/utils/save_and_load.py. */
+/* PEFT adapter export (export.h), LoRA and IA3: adapter_config.json with the keys peft 0.21
+ * writes (sorted as its save_pretrained sorts them; peft-version-specific blocks at their
+ * defaults) and adapter_model.safetensors with the LoRA A/B or IA3 vectors and the
+ * modules_to_save tensors from the fp32 master buffer. Written into "<dir>.tmp.<pid>" and
+ * swapped in whole (outdir.h). Reference: peft/src/peft/tuners/{lora,ia3}/config.py (LoraConfig,
+ * IA3Config), peft/utils/save_and_load.py. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,16 @@ static bool ends_with(const char *s, const char *tail) {
 }
 
 static bool is_lora(const wf_param *p) {
-    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight");
+    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight") ||
+           ends_with(p->name, ".lora_magnitude_vector");
+}
+
+static bool is_houlsby(const wf_param *p) {
+    return strstr(p->name, ".adapter_attn.") || strstr(p->name, ".adapter_mlp.");
+}
+
+static bool is_adapter(const wf_param *p) {
+    return is_lora(p) || ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings") || is_houlsby(p);
 }
 
 static const char *task_type(const wf_arch *a) {
@@ -63,7 +73,7 @@ static cJSON *modules_to_save(const wf_trainable *t) {
     cJSON *arr = NULL;
     for (int k = 0; k < t->n_params; k++) {
         const wf_param *p = &t->params[k];
-        if (is_lora(p)) continue;
+        if (is_adapter(p)) continue;
         char mod[192];
         snprintf(mod, sizeof mod, "%s", p->name);
         char *dot = strrchr(mod, '.');
@@ -121,10 +131,82 @@ static cJSON *adapter_config(const wf_model *m, const wf_trainable *t, const wf_
     else cJSON_AddNullToObject(o, "task_type");
     cJSON_AddNullToObject(o, "trainable_token_indices");
     cJSON_AddNullToObject(o, "use_bdlora");
-    cJSON_AddFalseToObject(o, "use_dora");
+    cJSON_AddBoolToObject(o, "use_dora", sp->dora);
     cJSON_AddFalseToObject(o, "use_qalora");
     cJSON_AddBoolToObject(o, "use_rslora", sp->rslora);
     cJSON_AddNullToObject(o, "velora_config");
+    return o;
+}
+
+/* The IA3Config as peft's save_pretrained writes it (keys sorted); targets as resolved. */
+static cJSON *ia3_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                         const char *base) {
+    cJSON *o = cJSON_CreateObject(), *tm = cJSON_CreateArray(), *ff = cJSON_CreateArray();
+    const char *tt = task_type(&m->arch);
+    for (int i = 0; i < sp->n_ia3_targets; i++) add_unique(tm, sp->ia3_targets[i]);
+    for (int i = 0; i < sp->n_ia3_ff; i++) add_unique(ff, sp->ia3_ff[i]);
+    cJSON_AddNullToObject(o, "auto_mapping");
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddNullToObject(o, "exclude_modules");
+    cJSON_AddBoolToObject(o, "fan_in_fan_out", m->arch.family == WF_FAMILY_GPT2);
+    cJSON_AddItemToObject(o, "feedforward_modules", ff);
+    cJSON_AddTrueToObject(o, "inference_mode");
+    cJSON_AddTrueToObject(o, "init_ia3_weights");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
+    cJSON_AddStringToObject(o, "peft_type", "IA3");
+    cJSON_AddNullToObject(o, "revision");
+    cJSON_AddItemToObject(o, "target_modules", tm);
+    if (tt) cJSON_AddStringToObject(o, "task_type", tt);
+    else cJSON_AddNullToObject(o, "task_type");
+    return o;
+}
+
+/* The PromptTuningConfig as peft's save_pretrained writes it after get_peft_model (model sizes
+ * filled in); a TEXT init names the base model as the tokenizer. */
+static cJSON *prompt_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                            const char *base) {
+    cJSON *o = cJSON_CreateObject();
+    bool text = sp->prompt_init_ids && sp->prompt_init_text;
+    const char *tt = task_type(&m->arch);
+    cJSON_AddNullToObject(o, "auto_mapping");
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddTrueToObject(o, "inference_mode");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
+    cJSON_AddNumberToObject(o, "num_attention_heads", (double)m->arch.n_heads);
+    cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
+    cJSON_AddNumberToObject(o, "num_transformer_submodules", 1);
+    cJSON_AddNumberToObject(o, "num_virtual_tokens", sp->prompt_tokens);
+    cJSON_AddStringToObject(o, "peft_type", "PROMPT_TUNING");
+    cJSON_AddStringToObject(o, "prompt_tuning_init", text ? "TEXT" : "RANDOM");
+    if (text) cJSON_AddStringToObject(o, "prompt_tuning_init_text", sp->prompt_init_text);
+    else cJSON_AddNullToObject(o, "prompt_tuning_init_text");
+    cJSON_AddNullToObject(o, "revision");
+    if (tt) cJSON_AddStringToObject(o, "task_type", tt);
+    else cJSON_AddNullToObject(o, "task_type");
+    cJSON_AddNumberToObject(o, "token_dim", (double)m->arch.hidden);
+    cJSON_AddNullToObject(o, "tokenizer_kwargs");
+    if (text && base) cJSON_AddStringToObject(o, "tokenizer_name_or_path", base);
+    else cJSON_AddNullToObject(o, "tokenizer_name_or_path");
+    return o;
+}
+
+/* weft_adapter.json of a Houlsby adapter directory (export.h has the format). */
+static cJSON *houlsby_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                             const char *base) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "weft-houlsby-adapter");
+    cJSON_AddNumberToObject(o, "format_version", 1);
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddNumberToObject(o, "adapter_size", sp->adapter_size);
+    cJSON_AddNumberToObject(o, "hidden_size", (double)m->arch.hidden);
+    cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
+    cJSON_AddStringToObject(o, "nonlinearity", "gelu");
+    cJSON_AddStringToObject(o, "placement", "h + up(gelu(down(h))) on the output of each block's attention "
+                            "output projection and of its MLP, before the residual add (Houlsby et al. 2019)");
+    cJSON_AddItemToObject(o, "modules_to_save", modules_to_save(t));
     return o;
 }
 
@@ -138,7 +220,11 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
     if (s == WF_OK) s = m->be->sync(m->be);
     for (int i = 0; s == WF_OK && i < t->n_params; i++) {
         const wf_param *p = &t->params[i];
-        snprintf(names[i], sizeof names[i], PEFT_PREFIX "%s", p->name);
+        /* peft saves the soft prompt unprefixed and prompt learning's heads under "base_model."
+         * (its base model is the transformers model itself); weft's Houlsby format is bare */
+        bool bare = !strcmp(p->name, "prompt_embeddings") || m->adapters;
+        const char *pre = bare ? "" : m->w.prompt.ndim ? "base_model." : PEFT_PREFIX;
+        snprintf(names[i], sizeof names[i], "%s%s", pre, p->name);
         e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
     }
     if (s == WF_OK) s = wf_st_write(path, e, t->n_params, NULL, 0);
@@ -148,12 +234,18 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
 
 wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
                          const char *base_model_path, const char *dir) {
-    int n_lora = 0;
-    for (int i = 0; i < t->n_params; i++) n_lora += is_lora(&t->params[i]);
-    if (spec->method != WF_METHOD_LORA || n_lora == 0 || !m->lora)
-        return wf_error(WF_ERR_INVALID, "%s: a PEFT adapter holds LoRA weights, and this run trains "
-                        "none (method %s); export a merged model instead", dir,
-                        spec->method == WF_METHOD_FULL ? "full" : spec->method == WF_METHOD_FREEZE ? "freeze" : "lora");
+    int n_adapter = 0;
+    for (int i = 0; i < t->n_params; i++) n_adapter += is_adapter(&t->params[i]);
+    bool ia3 = spec->method == WF_METHOD_IA3, prompt = spec->method == WF_METHOD_PROMPT;
+    bool houlsby = spec->method == WF_METHOD_ADAPTER;
+    bool wired = ia3 ? m->ia3 != NULL : prompt ? m->w.prompt.ndim != 0 : houlsby ? m->adapters != NULL : m->lora != NULL;
+    if ((spec->method != WF_METHOD_LORA && !ia3 && !prompt && !houlsby) || n_adapter == 0 || !wired)
+        return wf_error(WF_ERR_INVALID, "%s: a PEFT adapter holds LoRA or IA3 weights, and this run "
+                        "trains none (method %s); export a merged model instead", dir,
+                        spec->method == WF_METHOD_FULL ? "full" : spec->method == WF_METHOD_FREEZE ? "freeze"
+                        : spec->method == WF_METHOD_BITFIT ? "bitfit" : "lora");
+    wf_peft_spec resolved;
+    if (ia3) WF_TRY(wf_ia3_resolve(m, spec, &resolved));
     for (int i = 0; i < t->n_params; i++) /* the config's r must describe the tensors */
         if (ends_with(t->params[i].name, ".lora_A.weight") && t->params[i].weight->shape[0] != spec->lora_r)
             return wf_error(WF_ERR_INVALID, "%s: the spec says r = %d but '%s' has rank %lld (pass the "
@@ -161,11 +253,13 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
                             t->params[i].name, (long long)t->params[i].weight->shape[0]);
     char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
     WF_TRY(wf_outdir_begin(dir, tmp));
-    cJSON *cfg = adapter_config(m, t, spec, base_model_path);
+    cJSON *cfg = ia3 ? ia3_config(m, t, &resolved, base_model_path)
+               : prompt ? prompt_config(m, t, spec, base_model_path)
+               : houlsby ? houlsby_config(m, t, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
     wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
     if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
     if (s == WF_OK) s = write_tensors(m, t, path);
-    if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_config.json");
+    if (s == WF_OK) s = wf_path_join(path, tmp, houlsby ? "weft_adapter.json" : "adapter_config.json");
     if (s == WF_OK) s = wf_json_write(path, cfg);
     cJSON_Delete(cfg);
     if (s != WF_OK) {

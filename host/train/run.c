@@ -80,13 +80,25 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
     memset(s, 0, sizeof *s);
     s->method = c->method.type == WF_CFG_METHOD_LORA ? WF_METHOD_LORA
               : c->method.type == WF_CFG_METHOD_FREEZE ? WF_METHOD_FREEZE
-              : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT : WF_METHOD_FULL;
+              : c->method.type == WF_CFG_METHOD_BITFIT ? WF_METHOD_BITFIT
+              : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3
+              : c->method.type == WF_CFG_METHOD_PROMPT_TUNING ? WF_METHOD_PROMPT
+              : c->method.type == WF_CFG_METHOD_ADAPTER ? WF_METHOD_ADAPTER : WF_METHOD_FULL;
+    s->adapter_size = (int)c->method.adapter.size;
+    s->prompt_tokens = (int)c->method.prompt_tuning.num_virtual_tokens;
     s->lora_r = (int)c->method.lora.r;
     s->lora_alpha = (float)c->method.lora.alpha, s->lora_dropout = (float)c->method.lora.dropout;
-    s->rslora = c->method.lora.rslora;
+    s->rslora = c->method.lora.rslora, s->dora = c->method.lora.use_dora;
     for (int64_t i = 0; i < c->method.lora.target_modules.n && i < WF_MAX_TARGETS; i++)
         snprintf(s->targets[s->n_targets++], sizeof s->targets[0], "%s", c->method.lora.target_modules.item[i]);
     s->seed = (uint64_t)c->train.seed;
+    const wf_cfg_list *it = &c->method.ia3.target_modules, *ff = &c->method.ia3.feedforward_modules;
+    bool auto_t = it->n == 1 && !strcmp(it->item[0], "auto");
+    for (int64_t i = 0; !auto_t && i < it->n && i < WF_MAX_TARGETS; i++)
+        snprintf(s->ia3_targets[s->n_ia3_targets++], sizeof s->ia3_targets[0], "%s", it->item[i]);
+    s->ia3_ff_auto = ff->n == 1 && !strcmp(ff->item[0], "auto");
+    for (int64_t i = 0; !s->ia3_ff_auto && i < ff->n && i < WF_MAX_TARGETS; i++)
+        snprintf(s->ia3_ff[s->n_ia3_ff++], sizeof s->ia3_ff[0], "%s", ff->item[i]);
     s->train_top_layers = (int)c->method.freeze.train_top_layers;
     for (int64_t i = 0; i < c->method.freeze.modules.n && i < WF_MAX_NAMES; i++)
         snprintf(s->modules[s->n_modules++], sizeof s->modules[0], "%s", c->method.freeze.modules.item[i]);
@@ -99,6 +111,32 @@ static int64_t row_len(const wf_run *r) {
     if (a->family != WF_FAMILY_VIT) return r->cfg->data.seq_len;
     int64_t side = a->image_size / a->patch_size;
     return side * side + 1;
+}
+
+/* Prompt tuning's checks and TEXT init ids (the tokenizer's __call__: special tokens added). */
+static wf_status prompt_setup(wf_run *r) {
+    const wf_run_config *c = r->cfg;
+    if (c->method.type == WF_CFG_METHOD_ADAPTER && c->output.export_merged)
+        return wf_error(WF_ERR_INVALID, "'output.export_merged': Houlsby adapters (method.type adapter) "
+                        "are nonlinear and cannot be merged; the run exports its adapter");
+    if (c->method.type != WF_CFG_METHOD_PROMPT_TUNING) return WF_OK;
+    if (c->data.packing)
+        return wf_error(WF_ERR_INVALID, "'method.type' prompt_tuning needs 'data.packing' false (the "
+                        "soft prompt starts every row)");
+    if (c->output.export_merged)
+        return wf_error(WF_ERR_INVALID, "'output.export_merged': a soft prompt (prompt_tuning) is not a "
+                        "weight change and cannot be merged; the run exports its PEFT adapter");
+    if (c->method.prompt_tuning.init != WF_CFG_PROMPT_INIT_TEXT) return WF_OK;
+    const char *text = c->method.prompt_tuning.init_text;
+    if (!text[0] || !r->tok)
+        return wf_error(WF_ERR_INVALID, "'method.prompt_tuning.init' text needs a non-empty "
+                        "'method.prompt_tuning.init_text' and a tokenizer");
+    WF_TRY(wf_tokenizer_encode(r->tok, text, strlen(text), true, &r->prompt_ids));
+    if (r->prompt_ids.len == 0)
+        return wf_error(WF_ERR_INVALID, "'method.prompt_tuning.init_text' gives no tokens");
+    r->spec.prompt_init_ids = r->prompt_ids.data, r->spec.n_prompt_init_ids = (int64_t)r->prompt_ids.len;
+    r->spec.prompt_init_text = text;
+    return WF_OK;
 }
 
 /* ViT inputs: the dataset's images fitted to the model as its image processor would (image.c). */
@@ -115,6 +153,7 @@ static wf_status image_spec(const wf_run *r, wf_image_spec *s) {
 static wf_status build(wf_run *r) {
     const wf_run_config *c = r->cfg;
     peft_spec(c, &r->spec);
+    WF_TRY(prompt_setup(r));
     /* ZeRO-1: AdamW moments for this rank's shard only (--dry-run on one rank plans rank 0's
      * shard of dist.cpu_ranks) */
     bool zero1 = c->dist.zero_stage == 1;
@@ -316,6 +355,7 @@ void wf_run_cleanup(wf_run *r) {
     if (r->m.slots) wf_model_free(&r->m);
     wf_dataset_free(r->train), wf_dataset_free(r->eval);
     wf_tokenizer_free(r->tok);
+    wf_ids_free(&r->prompt_ids);
     wf_backend_close(r->be);
     if (r->quiet) fclose(r->quiet);
 }

@@ -63,10 +63,11 @@ wf_status wf_run_resume(wf_run *r, const char *path) {
 wf_status wf_run_export(wf_run *r) {
     char dir[4200];
     if (r->comm->rank != 0) return wf_comm_barrier(r->comm); /* rank 0 writes the exports */
-    if (r->spec.method == WF_METHOD_LORA) {
+    wf_method mt = r->spec.method;
+    if (mt != WF_METHOD_FULL && mt != WF_METHOD_FREEZE && mt != WF_METHOD_BITFIT) {
         snprintf(dir, sizeof dir, "%s/adapter", r->dir);
         WF_TRY(wf_export_peft(&r->m, &r->t, &r->spec, r->cfg->model.path, dir));
-        wf_progress_note(&r->progress, "adapter (PEFT format): %s", dir);
+        wf_progress_note(&r->progress, "adapter (%s format): %s", mt == WF_METHOD_ADAPTER ? "weft Houlsby" : "PEFT", dir);
     }
     if (r->cfg->output.export_merged) {
         snprintf(dir, sizeof dir, "%s/merged", r->dir);

@@ -25,7 +25,8 @@ static const char *const k_format[] = {"auto",    "text",           "prompt_comp
                                        "regression", "idx",         NULL};
 static const char *const k_chat[] = {"auto", "chatml", "llama3", "alpaca", NULL};
 static const char *const k_bad[] = {"error", "skip", NULL};
-static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", NULL};
+static const char *const k_method[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", "adapter", NULL};
+static const char *const k_prompt_init[] = {"random", "text", NULL};
 static const char *const k_sched[] = {"constant", "linear", "cosine", NULL};
 static const char *const k_mode[] = {"min", "max", NULL};
 static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
@@ -33,8 +34,18 @@ static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
 const wf_cfg_section wf_cfg_sections[] = {
     {"model", "The pretrained model and the precision it computes in."},
     {"data", "Training and evaluation data, and how records become token rows."},
-    {"method", "What trains: every weight, LoRA adapters, or the top layers only."},
+    {"method", "What trains: every weight, LoRA adapters, IA3 vectors, biases, or the top layers only."},
     {"method.lora", "LoRA adapters (Hu et al. 2021), used when `method.type` is `lora`."},
+    {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3`: "
+                   "a learned vector scales each target layer's output, or its input for "
+                   "feed-forward modules; the vectors start at 1."},
+    {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; LM and sequence heads): "
+                             "trained virtual-token embeddings before every row, used when "
+                             "`method.type` is `prompt_tuning`; needs `data.packing` false."},
+    {"method.adapter", "Houlsby adapters (Houlsby et al. 2019), used when `method.type` is `adapter`: "
+                       "h + up(gelu(down(h))) after every block's attention output projection and "
+                       "MLP, before the residual add; up starts at zero. Exported in weft's own "
+                       "format (peft has no such adapter)."},
     {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
     {"train.loss_scale", "Dynamic loss scaling for `model.dtype` `fp16` (as torch.cuda.amp."
@@ -93,7 +104,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head)",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
      .aliases = "peft_type"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
@@ -111,10 +122,42 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "method.lora.rslora", .type = WF_CFG_BOOL, F(method.lora.rslora), .def = "false",
      .doc = "rank-stabilized scale alpha / sqrt(r) (Kalajdzievski 2023)",
      .aliases = "use_rslora"},
+    {.path = "method.lora.use_dora", .type = WF_CFG_BOOL, F(method.lora.use_dora), .def = "false",
+     .doc = "DoRA (Liu et al. 2024, as peft's use_dora): a trained magnitude per output row times the "
+            "direction W + (alpha / r) B A, its norm held constant in the backward; needs "
+            "`method.lora.dropout` 0", .aliases = "dora"},
     {.path = "method.lora.init_from", .type = WF_CFG_STRING, F(method.lora.init_from), .def = "\"\"",
      .doc = "start from this PEFT adapter (a directory with adapter_model.safetensors, e.g. a "
             "run's adapter/) instead of a fresh init; its r and targets must match",
      .aliases = "adapter resume_adapter"},
+    {.path = "method.ia3.target_modules", .type = WF_CFG_STRLIST, F(method.ia3.target_modules),
+     .def = "[\"auto\"]", GE(1), .solo = "auto",
+     .doc = "linear layers that get a vector (HF names, matched as PEFT matches them); \"auto\": "
+            "PEFT's default for the model type (llama/mistral: k_proj, v_proj, down_proj; qwen2: "
+            "q_proj, v_proj, down_proj; gpt2: c_attn, mlp.c_proj; bert: key, value, output.dense)",
+     .aliases = "ia3_target_modules"},
+    {.path = "method.ia3.feedforward_modules", .type = WF_CFG_STRLIST,
+     F(method.ia3.feedforward_modules), .def = "[\"auto\"]", .solo = "auto",
+     .doc = "targets whose input (not output) is scaled: a module whose name ends with one of these; "
+            "a subset of `method.ia3.target_modules` when both are listed; \"auto\": PEFT's default "
+            "for the model type (down_proj, mlp.c_proj, output.dense)",
+     .aliases = "ia3_feedforward_modules feedforward"},
+    {.path = "method.prompt_tuning.num_virtual_tokens", .type = WF_CFG_INT,
+     F(method.prompt_tuning.num_virtual_tokens), .def = "20", IN(1, 4096), .unit = "tokens",
+     .doc = "virtual tokens prepended to every row (the row grows by this many positions)",
+     .aliases = "num_virtual_tokens virtual_tokens"},
+    {.path = "method.prompt_tuning.init", .type = WF_CFG_ENUM, F(method.prompt_tuning.init),
+     .def = "\"random\"", .values = k_prompt_init,
+     .doc = "random: N(0, 1) (PEFT's RANDOM); text: the embeddings of `init_text`'s tokens, "
+            "repeated and cut to the number of virtual tokens (PEFT's TEXT)",
+     .aliases = "prompt_tuning_init"},
+    {.path = "method.prompt_tuning.init_text", .type = WF_CFG_STRING,
+     F(method.prompt_tuning.init_text), .def = "\"\"",
+     .doc = "text for the text init (tokenized as the tokenizer's __call__, special tokens added)",
+     .aliases = "prompt_tuning_init_text"},
+    {.path = "method.adapter.size", .type = WF_CFG_INT, F(method.adapter.size), .def = "64", GE(1),
+     .unit = "features", .doc = "bottleneck width m of each adapter (down: C -> m, up: m -> C)",
+     .aliases = "adapter_size bottleneck reduction"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
      .doc = "train only the last N transformer layers (and the head); 0: all layers",

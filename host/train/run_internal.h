@@ -20,6 +20,7 @@ typedef struct wf_run {
     wf_dataset *train, *eval;
     wf_data_report report;
     wf_peft_spec spec;
+    wf_ids prompt_ids;           /* prompt tuning's TEXT init: the init text's token ids */
     wf_trainable t;
     wf_trainer tr;
     wf_loader *train_loader, *eval_loader;

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainable_internal.h"
 #include "weft/comm.h"
 #include "weft/rng.h"
 #include "weft/safetensors.h"
-#include "weft/trainable.h"
 
 #define ALIGN_ELEMS 64 /* each tensor starts 256-byte aligned in the flat buffers */
 
@@ -27,7 +27,7 @@ void wf_peft_spec_default(wf_peft_spec *s) {
 }
 
 /* HF module path (without the head-model prefix) of a block's linear site; NULL if none. */
-static const char *site_module(wf_family f, wf_site s) {
+const char *wf_tr_site_module(wf_family f, wf_site s) {
     static const char *const llama[] = {"layers.%d.self_attn.q_proj", "layers.%d.self_attn.k_proj",
         "layers.%d.self_attn.v_proj", "layers.%d.self_attn.o_proj", "layers.%d.mlp.gate_proj",
         "layers.%d.mlp.up_proj", "layers.%d.mlp.down_proj"};
@@ -47,8 +47,8 @@ static const char *site_module(wf_family f, wf_site s) {
 
 /* The PEFT module path of site s in layer l: with the base-model prefix when the model has a
  * head (PEFT wraps the head model), e.g. "model.layers.3.self_attn.q_proj". */
-static void module_path(const wf_model *m, int64_t l, wf_site s, char *out, size_t cap) {
-    const char *fmt = site_module(m->arch.family, s);
+void wf_tr_module_path(const wf_model *m, int64_t l, wf_site s, char *out, size_t cap) {
+    const char *fmt = wf_tr_site_module(m->arch.family, s);
     char mod[128];
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -57,11 +57,10 @@ static void module_path(const wf_model *m, int64_t l, wf_site s, char *out, size
     snprintf(out, cap, "%s%s", m->arch.head == WF_HEAD_NONE ? "" : m->prefix, mod);
 }
 
-/* PEFT's rule: a target matches the module whose full path equals it or ends in "." + it. */
-static bool target_matches(const wf_peft_spec *sp, const char *path) {
+bool wf_tr_target_matches(const char (*targets)[64], int n_targets, const char *path) {
     size_t n = strlen(path);
-    for (int i = 0; i < sp->n_targets; i++) {
-        const char *t = sp->targets[i];
+    for (int i = 0; i < n_targets; i++) {
+        const char *t = targets[i];
         size_t k = strlen(t);
         if (strcmp(t, "all-linear") == 0) return true;
         if (strcmp(path, t) == 0 || (n > k && path[n - k - 1] == '.' && strcmp(path + n - k, t) == 0))
@@ -70,13 +69,7 @@ static bool target_matches(const wf_peft_spec *sp, const char *path) {
     return false;
 }
 
-/* A growing list of parameters before layout. */
-typedef struct plist {
-    wf_param *v;
-    int n, cap;
-} plist;
-
-static wf_status push(plist *l, const char *name, wf_tensor *w, bool decay) {
+wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, bool decay) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 64;
         wf_param *v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -90,7 +83,7 @@ static wf_status push(plist *l, const char *name, wf_tensor *w, bool decay) {
     return WF_OK;
 }
 
-static bool ends_with(const char *s, const char *tail) {
+bool wf_tr_ends_with(const char *s, const char *tail) {
     size_t n = strlen(s), k = strlen(tail);
     return n >= k && strcmp(s + n - k, tail) == 0;
 }
@@ -139,7 +132,9 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
     switch (sp->method) {
     case WF_METHOD_FULL: return true;
     case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
-    case WF_METHOD_BITFIT: return cls_head || ends_with(s->name, ".bias");
+    case WF_METHOD_BITFIT: return cls_head || wf_tr_ends_with(s->name, ".bias");
+    case WF_METHOD_IA3: return cls_head; /* modules_to_save, as with LoRA */
+    case WF_METHOD_PROMPT: case WF_METHOD_ADAPTER: return cls_head;
     case WF_METHOD_FREEZE: break;
     }
     for (int i = 0; i < sp->n_modules; i++)
@@ -153,7 +148,7 @@ static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot
 }
 
 /* LoRA adapters on every targeted site; A and B tensors get shapes here, memory at layout. */
-static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, plist *l, wf_tensor *owned) {
+static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, wf_tensor *owned) {
     int64_t L = m->arch.n_layers;
     m->lora = calloc((size_t)(L * WF_N_SITES), sizeof *m->lora);
     if (!m->lora) return wf_error(WF_ERR_OOM, "lora: out of memory");
@@ -161,35 +156,40 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, plist *l, wf_ten
     int matched = 0;
     for (int64_t li = 0; li < L; li++)
         for (int s = 0; s < WF_N_SITES; s++) {
-            if (!site_module(m->arch.family, (wf_site)s)) continue;
+            if (!wf_tr_site_module(m->arch.family, (wf_site)s)) continue;
             wf_tensor *W = wf_model_site_weight(&m->w, li, (wf_site)s);
             char path[160], name[192];
-            module_path(m, li, (wf_site)s, path, sizeof path);
-            if (!W->data || !target_matches(sp, path)) continue;
+            wf_tr_module_path(m, li, (wf_site)s, path, sizeof path);
+            if (!W->data || !wf_tr_target_matches(sp->targets, sp->n_targets, path)) continue;
             wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
             ad->scale = scale, ad->dropout = sp->lora_dropout;
             ad->stream = (uint32_t)(li * WF_N_SITES + s);
             bool fused_tail = m->arch.family == WF_FAMILY_GPT2 && (s == WF_SITE_K || s == WF_SITE_V);
             if (fused_tail) continue; /* GPT-2 c_attn: K and V share Q's adapter (layout splits B) */
             int64_t M = W->shape[0] * (m->arch.family == WF_FAMILY_GPT2 && s == WF_SITE_Q ? 3 : 1);
-            wf_tensor *A = &owned[2 * (li * WF_N_SITES + s)], *B = A + 1;
+            wf_tensor *A = &owned[3 * (li * WF_N_SITES + s)], *B = A + 1, *mag = A + 2;
             *A = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->lora_r, W->shape[1]}};
             *B = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {M, sp->lora_r}};
             snprintf(name, sizeof name, "%s.lora_A.weight", path);
-            WF_TRY(push(l, name, A, true));
+            WF_TRY(wf_tr_push(l, name, A, true));
             snprintf(name, sizeof name, "%s.lora_B.weight", path);
-            WF_TRY(push(l, name, B, true));
+            WF_TRY(wf_tr_push(l, name, B, true));
+            if (sp->dora) { /* peft's file name: "<module>.lora_magnitude_vector", shape (out) */
+                *mag = (wf_tensor){.dtype = m->dtype, .ndim = 1, .shape = {M}};
+                snprintf(name, sizeof name, "%s.lora_magnitude_vector", path);
+                WF_TRY(wf_tr_push(l, name, mag, true));
+            }
             matched++;
         }
     if (!matched)
         return wf_error(WF_ERR_INVALID, "lora: no module of this %s model matches the targets "
                         "(e.g. '%s'); examples of module names: %s", m->arch.model_type,
-                        sp->n_targets ? sp->targets[0] : "", site_module(m->arch.family, WF_SITE_Q));
+                        sp->n_targets ? sp->targets[0] : "", wf_tr_site_module(m->arch.family, WF_SITE_Q));
     return WF_OK;
 }
 
 /* Decayed parameters first, each group in plan order; offsets aligned. */
-static void layout(wf_trainable *t, plist *l) {
+static void layout(wf_trainable *t, wf_tr_plist *l) {
     wf_param *v = malloc((size_t)(l->n ? l->n : 1) * sizeof *v);
     WF_ASSERT(v);
     int n = 0;
@@ -214,17 +214,54 @@ static wf_tensor flat_view(const wf_tensor *flat, const wf_tensor *shape_of, int
     return v;
 }
 
+/* The soft prompt's initial values (Nv, C): PEFT's TEXT init takes the token embeddings of the
+ * init ids cycled to Nv; RANDOM is torch.nn.Embedding's N(0, 1) (Box-Muller on weft's RNG). */
+static wf_status prompt_init(const wf_model *m, const wf_peft_spec *sp, float *host) {
+    int64_t Nv = m->w.prompt.shape[0], C = m->w.prompt.shape[1];
+    const wf_tensor *E = &m->w.tok_emb;
+    size_t es = wf_dtype_size(E->dtype);
+    for (int64_t i = 0; sp->prompt_init_ids && i < Nv; i++) {
+        int32_t id = sp->prompt_init_ids[i % sp->n_prompt_init_ids];
+        if (id < 0 || id >= E->shape[0])
+            return wf_error(WF_ERR_INVALID, "prompt tuning: init token id %d is outside the vocabulary", id);
+        WF_TRY(m->be->copy(m->be, host + i * C, (const char *)E->data + (size_t)(id * C) * es,
+                           (size_t)C * es, WF_COPY_D2H));
+        if (E->dtype != WF_F32)
+            for (int64_t k = C - 1; k >= 0; k--) host[i * C + k] = wf_load_f32(host + i * C, E->dtype, (size_t)k);
+    }
+    if (sp->prompt_init_ids) return m->be->sync(m->be);
+    for (int64_t i = 0; i < Nv * C; i++) {
+        float u1 = wf_rng_uniform(sp->seed, 1, 0, (uint64_t)i), u2 = wf_rng_uniform(sp->seed, 1, 1, (uint64_t)i);
+        host[i] = sqrtf(-2.0f * logf(u1 > 1e-12f ? u1 : 1e-12f)) * cosf(6.2831853f * u2);
+    }
+    return WF_OK;
+}
+
 /* Initial fp32 values of a parameter: LoRA A kaiming-uniform(a = sqrt(5)) as PEFT (bound
  * 1/sqrt(in_features)), LoRA B zeros, anything else its current (loaded) value. */
 static wf_status initial_values(const wf_model *m, const wf_peft_spec *sp, const wf_param *p,
                                 int index, float *host) {
-    if (ends_with(p->name, ".lora_A.weight")) {
+    if (p->weight == &m->w.prompt) return prompt_init(m, sp, host);
+    if (strstr(p->name, ".adapter_attn.") || strstr(p->name, ".adapter_mlp.")) {
+        /* Houlsby: down as LoRA A (kaiming-uniform, bound 1/sqrt(C)), the rest zero (identity) */
+        bool down_w = wf_tr_ends_with(p->name, ".down.weight");
+        float bound = 1.0f / sqrtf((float)p->weight->shape[p->weight->ndim - 1]);
+        for (int64_t i = 0; i < p->numel; i++)
+            host[i] = down_w ? bound * (2.0f * wf_rng_uniform(sp->seed, 0, (uint32_t)index, (uint64_t)i) - 1.0f) : 0.0f;
+        return WF_OK;
+    }
+    if (wf_tr_ends_with(p->name, ".ia3_l")) { /* PEFT's init_ia3_weights: ones */
+        for (int64_t i = 0; i < p->numel; i++) host[i] = 1.0f;
+        return WF_OK;
+    }
+    if (wf_tr_ends_with(p->name, ".lora_A.weight")) {
         float bound = 1.0f / sqrtf((float)p->weight->shape[1]);
         for (int64_t i = 0; i < p->numel; i++)
             host[i] = bound * (2.0f * wf_rng_uniform(sp->seed, 0, (uint32_t)index, (uint64_t)i) - 1.0f);
         return WF_OK;
     }
-    if (ends_with(p->name, ".lora_B.weight")) {
+    if (wf_tr_ends_with(p->name, ".lora_B.weight") || wf_tr_ends_with(p->name, ".lora_magnitude_vector")) {
+        /* B = 0; DoRA magnitudes are set from the weights' norms after layout (dora_init) */
         memset(host, 0, (size_t)p->numel * sizeof *host);
         return WF_OK;
     }
@@ -245,14 +282,13 @@ wf_status wf_trainable_set(const wf_model *m, wf_trainable *t, const wf_param *p
     return wf_op_cast(be, &low, &master);
 }
 
-static const wf_param *param_of(const wf_trainable *t, const wf_tensor *w) {
+const wf_param *wf_tr_param_of(const wf_trainable *t, const wf_tensor *w) {
     for (int i = 0; i < t->n_params; i++)
         if (t->params[i].weight == w) return &t->params[i];
     return NULL;
 }
 
-/* Rows [r0, r0 + n) of a 2-D tensor. */
-static wf_tensor row_slice(const wf_tensor *x, int64_t r0, int64_t n) {
+wf_tensor wf_tr_row_slice(const wf_tensor *x, int64_t r0, int64_t n) {
     wf_tensor v = *x;
     v.data = (char *)x->data + (size_t)(r0 * x->shape[1]) * wf_dtype_size(x->dtype);
     v.shape[0] = n;
@@ -273,6 +309,50 @@ static void map_grads(const wf_model *m, wf_trainable *t) {
     if (m->arch.head == WF_HEAD_LM && m->arch.tied_embeddings) t->grads.w.lm_head = t->grads.w.tok_emb;
 }
 
+/* Elements [off, off + n) of a 1-D tensor. */
+static wf_tensor vec_slice(const wf_tensor *v, int64_t off, int64_t n) {
+    wf_tensor r = *v;
+    r.data = (char *)v->data + (size_t)off * wf_dtype_size(v->dtype);
+    r.shape[0] = n;
+    return r;
+}
+
+/* DoRA's initial magnitudes, peft's ||W + scale B A||_row with B = 0: the rows' norms of W
+ * (GPT-2 c_attn: of q, k and v's rows in turn), from the frozen weights on the backend. */
+static wf_status dora_init(wf_model *m, wf_trainable *t) {
+    for (int64_t i = 0; i < m->arch.n_layers * WF_N_SITES; i++) {
+        const wf_tensor *mag = &t->lora_t[3 * i + 2];
+        if (!mag->ndim) continue;
+        const wf_param *p = wf_tr_param_of(t, mag);
+        int64_t li = i / WF_N_SITES, s0 = i % WF_N_SITES, M = mag->shape[0], row = 0;
+        float *host = malloc((size_t)M * sizeof *host);
+        if (!host) return wf_error(WF_ERR_OOM, "dora: out of host memory");
+        wf_status st = WF_OK;
+        for (int64_t s = s0; st == WF_OK && row < M; s++) { /* c_attn: sites Q, K, V */
+            const wf_tensor *W = wf_model_site_weight(&m->w, li, (wf_site)s);
+            int64_t R = W->shape[0], K = W->shape[1];
+            float *w = malloc((size_t)(R * K) * sizeof *w);
+            st = w ? m->be->copy(m->be, w, W->data, (size_t)(R * K) * wf_dtype_size(W->dtype), WF_COPY_D2H)
+                   : wf_error(WF_ERR_OOM, "dora: out of host memory");
+            if (st == WF_OK) st = m->be->sync(m->be);
+            for (int64_t r = 0; st == WF_OK && r < R; r++) {
+                double ss = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double v = wf_load_f32(w, W->dtype, (size_t)(r * K + k));
+                    ss += v * v;
+                }
+                host[row + r] = (float)sqrt(ss);
+            }
+            row += R;
+            free(w);
+        }
+        if (st == WF_OK) st = wf_trainable_set(m, t, p, host);
+        free(host);
+        WF_TRY(st);
+    }
+    return WF_OK;
+}
+
 /* Points every adapter at its A/B (GPT-2 c_attn: q, k, v share A and split B's rows) and the
  * gradient adapters at the matching gradient views. */
 static void wire_lora(wf_model *m, wf_trainable *t) {
@@ -284,19 +364,27 @@ static void wire_lora(wf_model *m, wf_trainable *t) {
             if (ad->scale == 0) continue;
             bool gpt2_qkv = m->arch.family == WF_FAMILY_GPT2 && s <= WF_SITE_V;
             int64_t owner = gpt2_qkv ? li * WF_N_SITES + WF_SITE_Q : i;
-            const wf_tensor *A = &t->lora_t[2 * owner], *B = A + 1;
-            const wf_param *pa = param_of(t, A), *pb = param_of(t, B);
+            const wf_tensor *A = &t->lora_t[3 * owner], *B = A + 1, *mag = A + 2;
+            const wf_param *pa = wf_tr_param_of(t, A), *pb = wf_tr_param_of(t, B);
             ad->a = *A, gd->a = pa->grad;
             ad->b = *B, gd->b = pb->grad;
+            if (mag->ndim) {
+                const wf_param *pm = wf_tr_param_of(t, mag);
+                ad->mag = *mag, gd->mag = pm->grad;
+            }
             if (gpt2_qkv) { /* c_attn's output rows are q | k | v */
                 int64_t C = B->shape[0] / 3;
-                ad->b = row_slice(B, (s - WF_SITE_Q) * C, C);
-                gd->b = row_slice(&pb->grad, (s - WF_SITE_Q) * C, C);
+                ad->b = wf_tr_row_slice(B, (s - WF_SITE_Q) * C, C);
+                gd->b = wf_tr_row_slice(&pb->grad, (s - WF_SITE_Q) * C, C);
+                if (mag->ndim) ad->mag = vec_slice(&ad->mag, (s - WF_SITE_Q) * C, C),
+                               gd->mag = vec_slice(&gd->mag, (s - WF_SITE_Q) * C, C);
             }
         }
 }
 
 static wf_status check_spec(const wf_peft_spec *sp) {
+    if (sp->method == WF_METHOD_LORA && sp->dora && sp->lora_dropout != 0)
+        return wf_error(WF_ERR_INVALID, "lora: DoRA (method.lora.use_dora) needs method.lora.dropout 0");
     if (sp->method == WF_METHOD_LORA && (sp->lora_r < 1 || !(sp->lora_alpha > 0) ||
                                          !(sp->lora_dropout >= 0 && sp->lora_dropout < 1) || !sp->n_targets))
         return wf_error(WF_ERR_INVALID, "lora: needs r >= 1, alpha > 0, dropout in [0, 1) and at "
@@ -304,6 +392,11 @@ static wf_status check_spec(const wf_peft_spec *sp) {
     if (sp->method == WF_METHOD_FREEZE && sp->train_top_layers <= 0 && sp->n_modules == 0)
         return wf_error(WF_ERR_INVALID, "freeze: set the number of top layers to train or the "
                         "modules to train");
+    if (sp->method == WF_METHOD_PROMPT && (sp->prompt_tokens < 1 || (sp->prompt_init_ids && sp->n_prompt_init_ids < 1)))
+        return wf_error(WF_ERR_INVALID, "prompt tuning: needs at least one virtual token and a "
+                        "non-empty init text");
+    if (sp->method == WF_METHOD_ADAPTER && sp->adapter_size < 1)
+        return wf_error(WF_ERR_INVALID, "adapter: needs a bottleneck size >= 1");
     return WF_OK;
 }
 
@@ -359,20 +452,29 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
     WF_ASSERT(world >= 1 && rank >= 0 && rank < world);
     WF_TRY(check_spec(sp));
     int64_t L = m->arch.n_layers;
-    t->lora_t = calloc((size_t)(2 * L * WF_N_SITES), sizeof *t->lora_t);
+    t->lora_t = calloc((size_t)(3 * L * WF_N_SITES), sizeof *t->lora_t);
     t->grads.w.layers = calloc((size_t)L, sizeof *t->grads.w.layers);
     if (!t->lora_t || !t->grads.w.layers) return wf_error(WF_ERR_OOM, "trainable: out of memory");
-    plist l = {0};
+    wf_tr_plist l = {0};
     for (int i = 0; i < m->n_slots; i++) {
         const wf_slot *s = &m->slots[i];
         char full[192];
         slot_name(m, s, full, sizeof full);
-        if (s->dst->data && slot_trains(m, sp, s, full)) WF_TRY(push(&l, full, s->dst, slot_decays(m, sp, s)));
+        if (s->dst->data && slot_trains(m, sp, s, full)) WF_TRY(wf_tr_push(&l, full, s->dst, slot_decays(m, sp, s)));
     }
     if (sp->method == WF_METHOD_LORA) {
         WF_TRY(plan_lora(m, sp, &l, t->lora_t));
         t->grads.lora = calloc((size_t)(L * WF_N_SITES), sizeof *t->grads.lora);
         if (!t->grads.lora) return wf_error(WF_ERR_OOM, "trainable: out of memory");
+    }
+    if (sp->method == WF_METHOD_IA3) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
+    if (sp->method == WF_METHOD_ADAPTER) WF_TRY(wf_tr_plan_adapters(m, sp, &l, t));
+    if (sp->method == WF_METHOD_PROMPT) {
+        if (m->arch.family == WF_FAMILY_VIT)
+            return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: needs a text model (this is a %s model)",
+                            m->arch.model_type);
+        m->w.prompt = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->prompt_tokens, m->arch.hidden}};
+        WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, !no_decay_has(sp, "embedding")));
     }
     if (l.n == 0) {
         free(l.v);
@@ -384,6 +486,9 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
     WF_TRY(move_params(m, sp, t));
     map_grads(m, t);
     if (m->lora) wire_lora(m, t);
+    if (m->lora && sp->dora) WF_TRY(dora_init(m, t));
+    if (m->ia3) WF_TRY(wf_tr_wire_ia3(m, t));
+    if (m->adapters) wf_tr_wire_adapters(m, t);
     return wf_trainable_zero_grad(m, t);
 }
 
@@ -400,8 +505,10 @@ const wf_param *wf_trainable_find(const wf_trainable *t, const char *name) {
 void wf_trainable_free(wf_model *m, wf_trainable *t) {
     wf_backend_arena_destroy(m->be, &t->arena);
     free(t->params), free(t->lora_t), free(t->grads.w.layers), free(t->grads.lora);
-    free(m->lora);
-    m->lora = NULL;
+    free(t->ia3_t), free(t->grads.ia3), free(t->grads.adapters);
+    free(m->lora), free(m->ia3), free(m->adapters);
+    m->lora = NULL, m->ia3 = NULL, m->adapters = NULL;
+    m->w.prompt = (wf_tensor){0};
     memset(t, 0, sizeof *t);
 }
 
@@ -409,10 +516,17 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
  * modules_to_save heads as "base_model.model.<path>.<param>". */
 #define PEFT_PREFIX "base_model.model."
 
+static bool is_adapter(const char *name) {
+    return strstr(name, ".lora_") != NULL || wf_tr_ends_with(name, ".ia3_l") ||
+           strstr(name, ".adapter_attn.") != NULL || strstr(name, ".adapter_mlp.") != NULL ||
+           strcmp(name, "prompt_embeddings") == 0;
+}
+
 static wf_status load_peft_tensor(const wf_model *m, wf_trainable *t, const wf_st_tensor *st,
                                   const char *file, int *loaded) {
-    size_t k = strlen(PEFT_PREFIX);
-    const char *name = strncmp(st->name, PEFT_PREFIX, k) == 0 ? st->name + k : st->name;
+    size_t k = strlen(PEFT_PREFIX), k2 = strlen("base_model."); /* prompt learning: "base_model." */
+    const char *name = strncmp(st->name, PEFT_PREFIX, k) == 0 ? st->name + k
+                     : strncmp(st->name, "base_model.", k2) == 0 ? st->name + k2 : st->name;
     const wf_param *p = wf_trainable_find(t, name);
     if (!p)
         return wf_error(WF_ERR_FORMAT, "%s: tensor '%s' has no trainable counterpart here (is the "
@@ -428,7 +542,7 @@ static wf_status load_peft_tensor(const wf_model *m, wf_trainable *t, const wf_s
     wf_status s = wf_st_read_f32(st, host, st->numel);
     if (s == WF_OK) s = wf_trainable_set(m, t, p, host);
     free(host);
-    *loaded += s == WF_OK && strstr(name, ".lora_") != NULL;
+    *loaded += s == WF_OK && is_adapter(name);
     return s;
 }
 
@@ -444,10 +558,10 @@ wf_status wf_trainable_load_peft(const wf_model *m, wf_trainable *t, const char 
     for (int64_t i = 0; i < wf_st_count(f) && s == WF_OK; i++)
         s = load_peft_tensor(m, t, wf_st_tensor_at(f, i), file, &loaded);
     for (int i = 0; i < t->n_params && s == WF_OK; i++)
-        if (strstr(t->params[i].name, ".lora_")) want++;
+        if (is_adapter(t->params[i].name)) want++;
     if (s == WF_OK && loaded < want)
-        s = wf_error(WF_ERR_FORMAT, "%s: holds %d tensors but this model has %d LoRA tensors "
-                     "(different target modules?)", file, loaded, want);
+        s = wf_error(WF_ERR_FORMAT, "%s: holds %d adapter tensors but this model has %d "
+                     "(different method or target modules?)", file, loaded, want);
     wf_st_close(f);
     return s;
 }

@@ -30,7 +30,8 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
                                      .interval = 2000};
     tr->host = (wf_step_state){.loss_scale = m->dtype == WF_F16 ? 65536.0f : 1.0f};
     int64_t K = m->arch.n_labels > 0 ? m->arch.n_labels : 1;
-    tr->host_out = malloc((size_t)(B * (T > K ? T : K)) * sizeof(float));
+    int64_t Tv = wf_model_seq_len(m, T); /* per-token losses include a soft prompt's rows */
+    tr->host_out = malloc((size_t)(B * (Tv > K ? Tv : K)) * sizeof(float));
     tr->host_step = malloc(inputs_mark(tr));
     if (!tr->host_out || !tr->host_step) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
     WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));

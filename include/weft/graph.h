@@ -54,6 +54,13 @@ typedef struct wf_layer_acts {
     wf_tensor s2;                      /* (N, C) MLP input + MLP output */
     wf_tensor *out;                    /* the block output: s2 (pre-norm) or ln2 (post-norm) */
     wf_tensor lora_h[WF_N_SITES];      /* (N, r) drop(x) A^T of each LoRA site, for backward */
+    wf_tensor ia3_x[WF_N_SITES];       /* IA3 sites: (N, K) the scaled input (feed-forward) or
+                                        * (N, M) the output before scaling */
+    wf_tensor ad_x[2], ad_h1[2], ad_h2[2]; /* Houlsby adapters (attention, MLP): (N, C) input,
+                                        * (N, m) before and after the GELU */
+    wf_tensor dora_z[WF_N_SITES];      /* DoRA sites: (N, M) x W^T + LoRA term, before scaling */
+    wf_tensor dora_s[WF_N_SITES];      /* (M) mag / ||W + scale B A||_row */
+    wf_tensor dora_rn[WF_N_SITES];     /* (M) f32 1 / ||W + scale B A||_row */
 } wf_layer_acts;
 
 /* Gradient buffers the backward works in (planned with WF_ACTS_TRAIN). */
@@ -66,6 +73,9 @@ typedef struct wf_grad_acts {
     wf_tensor lm_chunk;       /* (R, V) LM logits of R rows at a time (chunked cross-entropy) */
     wf_tensor tok_loss;       /* (N) f32 per-token (LM) or per-sequence losses */
     wf_tensor dvit_rows;      /* (1 + B*np, C) ViT */
+    wf_tensor dia3;           /* (N, max(C, F, H*D)) gradient between an IA3 scaling and its linear */
+    wf_tensor dad, dad_h1, dad_h2; /* (N, C), (N, m), (N, m) Houlsby adapter backward */
+    wf_tensor ddora_s, ddora_t;    /* (W) DoRA: gradient of the scale, and a temporary */
 } wf_grad_acts;
 
 enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop checks) */
@@ -77,6 +87,8 @@ enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop ch
 typedef struct wf_grads {
     wf_weights w;
     wf_lora_adapter *lora; /* (L * WF_N_SITES) like wf_model.lora, or NULL */
+    wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like wf_model.ia3 (l = dl), or NULL */
+    wf_houlsby *adapters;  /* (2 L) like wf_model.adapters, or NULL */
 } wf_grads;
 
 /* Keys and values of the tokens seen so far, per block, for generation (batch of 1): the
@@ -98,6 +110,9 @@ typedef struct wf_acts {
     wf_layer_acts *layers;                /* (L) */
     wf_tensor final, final_mean, final_rstd; /* (N, C) final norm (pre-norm models) */
     wf_tensor tmp;                        /* (N, C) attention / MLP output before the residual */
+    wf_tensor dora_w1, dora_w2;           /* (W, W) DoRA: W + scale B A of one site, and scratch;
+                                             W = max(C, F, H*D) */
+    wf_tensor dora_ones, dora_zeros;      /* (W) ones (norm gains), (N) i32 zeros (bias rows) */
     wf_tensor pooled, pooled_act;         /* (B, C) sequence heads: picked rows, after pooler */
     wf_tensor head_out;                   /* (B, n_labels) sequence heads; (N, V) LM logits when
                                              planned with logits */

@@ -34,6 +34,8 @@ typedef struct wf_weights {
     wf_tensor lm_head;            /* (V, C); same data as tok_emb when tied */
     wf_tensor pooler_w, pooler_b; /* (C, C), (C) BERT pooler */
     wf_tensor cls_w, cls_b;       /* (n_labels, C), (n_labels) classifier / score head */
+    wf_tensor prompt;             /* (Nv, C) soft prompt (prompt tuning), not from a checkpoint;
+                                     ndim 0: none */
 } wf_weights;
 
 /* How a checkpoint tensor becomes (part of) a weight. */
@@ -74,8 +76,27 @@ typedef struct wf_lora_adapter {
     wf_tensor a, b; /* (r, K), (M, r); data NULL: this site has no adapter */
     float scale;    /* alpha / r, or alpha / sqrt(r) with rsLoRA */
     float dropout;
+    wf_tensor mag;  /* (M) DoRA magnitude (Liu et al. 2024, peft use_dora); data NULL: plain LoRA.
+                     * y = (mag / ||W + scale B A||_row) * (x W^T + scale x A^T B^T) + bias, the
+                     * norm treated as a constant in the backward, as peft detaches it */
     uint32_t stream; /* dropout RNG stream: sites of one fused module (GPT-2 c_attn) share it */
 } wf_lora_adapter;
+
+/* An IA3 vector on one linear layer (Liu et al. 2022; PEFT's IA3 Linear): feed-forward sites
+ * scale the layer's input, y = (x * l) W^T + b; the others its output, y = (x W^T + b) * l. */
+typedef struct wf_ia3_vec {
+    wf_tensor l; /* (K) feed-forward, (M) otherwise; data NULL: this site has none */
+    bool ff;
+} wf_ia3_vec;
+
+/* A Houlsby adapter (Houlsby et al. 2019, "Parameter-Efficient Transfer Learning for NLP",
+ * Fig. 2): a bottleneck with its own skip, h + up(gelu(down(h))), on the output of a block's
+ * attention output projection and of its MLP (down projection), before the block's residual
+ * add (and, post-norm, before its LayerNorm). weft uses GELU (erf) as the nonlinearity. */
+typedef struct wf_houlsby {
+    wf_tensor down_w, down_b; /* (m, C), (m) */
+    wf_tensor up_w, up_b;     /* (C, m), (C); zero at init, so the model starts unchanged */
+} wf_houlsby;
 
 typedef struct wf_model {
     wf_arch arch;
@@ -88,7 +109,16 @@ typedef struct wf_model {
     wf_tensor rope_inv_freq; /* (D/2) f32, RoPE models only (llama3 scaling applied) */
     wf_arena arena;       /* holds every weight */
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
+    wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like lora; NULL: none */
+    wf_houlsby *adapters;  /* (2 L): [2l] after layer l's attention, [2l+1] after its MLP; NULL: none */
 } wf_model;
+
+/* Positions per row the graph runs for T token positions: T plus the soft prompt's Nv virtual
+ * tokens (PEFT's prompt tuning prepends them to every row). Activations and batches are sized
+ * with it; the batch's own T is already this. */
+static inline int64_t wf_model_seq_len(const wf_model *m, int64_t T) {
+    return T + (m->w.prompt.ndim ? m->w.prompt.shape[0] : 0);
+}
 
 /* The weight of site `s` of layer `l`, and its bias slot (NULL for the gate, which has none;
  * a slot's data is NULL when the model has no such bias). */

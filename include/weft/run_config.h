@@ -49,7 +49,11 @@ typedef enum wf_cfg_method {
     WF_CFG_METHOD_LORA,
     WF_CFG_METHOD_FREEZE,
     WF_CFG_METHOD_BITFIT,
+    WF_CFG_METHOD_IA3,
+    WF_CFG_METHOD_PROMPT_TUNING,
+    WF_CFG_METHOD_ADAPTER,
 } wf_cfg_method;
+typedef enum wf_cfg_prompt_init { WF_CFG_PROMPT_INIT_RANDOM, WF_CFG_PROMPT_INIT_TEXT } wf_cfg_prompt_init;
 typedef enum wf_cfg_schedule {
     WF_CFG_SCHEDULE_CONSTANT,
     WF_CFG_SCHEDULE_LINEAR,
@@ -96,8 +100,21 @@ typedef struct wf_run_config {
             double dropout;
             wf_cfg_list target_modules; /* or the single item "all-linear" */
             bool rslora;
+            bool use_dora;
             char init_from[WF_CFG_PATH_MAX]; /* "": fresh init */
         } lora;
+        struct {
+            wf_cfg_list target_modules;      /* or the single item "auto" */
+            wf_cfg_list feedforward_modules; /* or the single item "auto"; may be empty */
+        } ia3;
+        struct {
+            int64_t num_virtual_tokens;
+            wf_cfg_prompt_init init;
+            char init_text[WF_CFG_PATH_MAX];
+        } prompt_tuning;
+        struct {
+            int64_t size; /* bottleneck width */
+        } adapter;
         struct {
             int64_t train_top_layers; /* 0: all layers */
             wf_cfg_list modules;

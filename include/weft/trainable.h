@@ -8,8 +8,19 @@
 
 #include "weft/graph.h"
 
-/* BitFit (Ben Zaken et al. 2022): only the bias vectors train (plus a classification head). */
-typedef enum wf_method { WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT } wf_method;
+/* BitFit (Ben Zaken et al. 2022): only the bias vectors train (plus a classification head).
+ * IA3 (Liu et al. 2022, as PEFT's IA3): learned vectors scale chosen linear layers' outputs
+ * (or inputs, for feed-forward ones); only they train (plus a new task head).
+ * Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING): Nv trained embeddings prepended
+ * to every row (model.h wf_model_seq_len); only they train (plus a new task head). A BERT head
+ * then reads virtual token 0, as transformers does; a decoder's head reads the last real token
+ * (transformers, given embeddings, reads the last position even when it is padding).
+ * Adapter: Houlsby bottleneck adapters after every block's attention and MLP (model.h
+ * wf_houlsby); only they train (plus a new task head). */
+typedef enum wf_method {
+    WF_METHOD_FULL, WF_METHOD_LORA, WF_METHOD_FREEZE, WF_METHOD_BITFIT, WF_METHOD_IA3,
+    WF_METHOD_PROMPT, WF_METHOD_ADAPTER
+} wf_method;
 
 #define WF_MAX_TARGETS 16
 #define WF_MAX_NAMES 8
@@ -21,9 +32,25 @@ typedef struct wf_peft_spec {
     int lora_r;
     float lora_alpha, lora_dropout;
     bool rslora;
+    bool dora;                /* DoRA on every LoRA site (peft use_dora); needs dropout 0 */
     int n_targets;
     char targets[WF_MAX_TARGETS][64];
     uint64_t seed;            /* LoRA A init */
+    /* IA3 (PEFT's IA3Config): target modules matched as LoRA's; 0 targets = PEFT's default for
+     * the model type (TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING). A target is
+     * feed-forward when its path ends with one of ia3_ff (a plain suffix, as PEFT checks);
+     * ia3_ff_auto = PEFT's feed-forward default for the model type. */
+    int n_ia3_targets, n_ia3_ff;
+    bool ia3_ff_auto;
+    char ia3_targets[WF_MAX_TARGETS][64];
+    char ia3_ff[WF_MAX_TARGETS][64];
+    /* Prompt tuning: Nv virtual tokens; init PEFT's RANDOM (N(0, 1), from `seed`) or TEXT: the
+     * token embeddings of prompt_init_ids (the tokenized init text), repeated and cut to Nv. */
+    int prompt_tokens;
+    const int32_t *prompt_init_ids; /* (n_prompt_init_ids); NULL: random */
+    int64_t n_prompt_init_ids;
+    const char *prompt_init_text; /* the TEXT init's text, for the exported config; or NULL */
+    int adapter_size;             /* Houlsby bottleneck width m */
     /* Freezing: train only the top N blocks (0 = all) and/or modules whose name contains one
      * of `modules` (with the final norm and the head when the top blocks train). */
     int train_top_layers;
@@ -52,7 +79,10 @@ typedef struct wf_trainable {
                                rank's wf_comm_shard */
     wf_tensor p_lowp;       /* (total) model-dtype copy when the model is bf16/fp16 */
     wf_grads grads;         /* the graph's view of g */
-    wf_tensor *lora_t;      /* (2 * L * WF_N_SITES) LoRA A/B tensors (the adapters view them) */
+    wf_tensor *lora_t;      /* (3 * L * WF_N_SITES) LoRA A, B and DoRA magnitude tensors (the
+                             * adapters view them); GPT-2 c_attn's live at site Q */
+    wf_tensor *ia3_t;       /* (L * WF_N_SITES) IA3 vectors in PEFT's shape: (M, 1), or (1, K)
+                             * feed-forward; GPT-2 c_attn's one (3C, 1) lives at site Q */
     wf_arena arena;
 } wf_trainable;
 
@@ -71,9 +101,13 @@ wf_status wf_trainable_zero_grad(const wf_model *m, wf_trainable *t);
 wf_status wf_trainable_set(const wf_model *m, wf_trainable *t, const wf_param *p, const float *v);
 /* Parameter i of the adapter/weight named `name`, or NULL. */
 const wf_param *wf_trainable_find(const wf_trainable *t, const char *name);
-/* Loads LoRA A/B (and modules_to_save heads) from a PEFT adapter directory or
+/* Loads LoRA A/B or IA3 vectors (and modules_to_save heads) from a PEFT adapter directory or
  * adapter_model.safetensors into the matching trainable tensors; shapes must match. */
 wf_status wf_trainable_load_peft(const wf_model *m, wf_trainable *t, const char *path);
+
+/* The IA3 targets and feed-forward modules in effect: the spec's, or PEFT's defaults for the
+ * model type (an error naming the config keys when PEFT has none). */
+wf_status wf_ia3_resolve(const wf_model *m, const wf_peft_spec *sp, wf_peft_spec *out);
 
 /* The PEFT spec's default, e.g. for tests: LoRA r 8, alpha 16, q_proj/v_proj. */
 void wf_peft_spec_default(wf_peft_spec *s);

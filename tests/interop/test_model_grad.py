@@ -1,5 +1,6 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
-autograd through transformers (and peft for LoRA) on tiny random models, in fp32.
+autograd through transformers (and peft for LoRA, DoRA, IA3 and prompt tuning; Houlsby adapters
+against a torch module patched into the model) on tiny random models, in fp32.
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
 regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
@@ -123,28 +124,258 @@ def gpt2_linear_layout(grads):
     return out
 
 
-def lora_lm(tmp):
+def lora_lm(tmp, dora=False, config=None, targets_list=None, name="llama"):
+    """LoRA (or DoRA with dora: peft's use_dora, the magnitude's gradient too) with random B."""
     from peft import LoraConfig, get_peft_model
-    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    cfg = config or tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2)
+    cfg.initializer_range = 0.2
     torch.manual_seed(0)
-    base = tf.LlamaForCausalLM(cfg)
-    d = os.path.join(tmp, "llama-lora-base")
+    base = tf.AutoModelForCausalLM.from_config(cfg)
+    if dora:  # DoRA scales the bias too: give the (zero-initialised) biases values
+        with torch.no_grad():
+            for n, p in base.named_parameters():
+                if n.endswith(".bias"):
+                    p.normal_(std=0.2)
+    d = os.path.join(tmp, name + ("-dora" if dora else "-lora") + "-base")
     base.save_pretrained(d, safe_serialization=True)
-    targets_list = ["q_proj", "v_proj", "down_proj", "gate_proj"]
-    peft_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=targets_list, lora_dropout=0.0,
+    targets_list = targets_list or ["q_proj", "v_proj", "down_proj", "gate_proj"]
+    peft_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=targets_list, lora_dropout=0.0, use_dora=dora,
                           init_lora_weights=False)  # random B too, so dA is not zero
     model = get_peft_model(base, peft_cfg)
-    ad = os.path.join(tmp, "adapter")
+    if dora:  # peft starts the magnitude at the norm (a scale of 1): move it so the scale matters
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_magnitude_vector" in n:
+                    p.mul_(1 + 0.3 * torch.randn(p.shape))
+    ad = os.path.join(tmp, name + ("-dora" if dora else "-lora") + "-adapter")
     model.save_pretrained(ad)
     B, T = 2, 9
     ids, targets = lm_batch(cfg.vocab_size, B, T, 2)
     loss = lm_loss(model(input_ids=ids).logits, targets)
     loss.backward()
     got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (targets, np.int32)},
-                             ["--lora", "4", "8", ",".join(targets_list), "--peft", ad])
-    want = torch_grads(model, lambda n: n.replace("base_model.model.", "").replace(".default", ""))
-    compare("llama lora", got_loss, got, loss.item(), want)
+                             ["--lora", "4", "8", ",".join(targets_list), "--peft", ad] + (["--dora"] if dora else []))
+    want = torch_grads(model, lambda n: n.replace("base_model.model.", "").replace(".default", "")
+                       .replace("lora_magnitude_vector.weight", "lora_magnitude_vector"))
+    compare(name + (" dora" if dora else " lora"), got_loss, got, loss.item(), want)
+
+
+def peft_name(n):
+    """peft's parameter name -> weft's (the adapter file's name without base_model.model.)."""
+    return (n.replace("base_model.model.", "").replace(".modules_to_save.default", "")
+            .replace(".default", ""))
+
+
+def ia3_lm(tmp, name, config, targets=None, ff=None):
+    """IA3 as peft's IA3Config (targets/feedforward None = peft's defaults for the model type),
+    vectors random (init_ia3_weights=False) so a wrong scaling cannot hide behind ones; weft
+    imports the adapter peft saved."""
+    from peft import IA3Config, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    base = tf.AutoModelForCausalLM.from_config(config)
+    d = os.path.join(tmp, name + "-ia3-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, IA3Config(target_modules=targets, feedforward_modules=ff,
+                                           init_ia3_weights=False, task_type="CAUSAL_LM"))
+    ad = os.path.join(tmp, name + "-ia3-adapter")
+    model.save_pretrained(ad)
+    B, T = 2, 9
+    ids, tg = lm_batch(config.vocab_size, B, T, 5)
+    loss = lm_loss(model(input_ids=ids).logits, tg)
+    loss.backward()
+    args = ["--ia3", ",".join(targets) if targets else "auto", ",".join(ff) if ff else "auto", "--peft", ad]
+    got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (tg, np.int32)}, args)
+    compare(name + " ia3", got_loss, got, loss.item(), torch_grads(model, peft_name))
+
+
+def prompt_lm(tmp, name, config, nv=4):
+    """Prompt tuning as peft's PROMPT_TUNING (RANDOM init): nv virtual tokens before each row,
+    attended by every token, positions 0..nv-1 first; a right-padded row checks the mask. weft
+    imports the soft prompt peft saved; loss over the real tokens' targets only."""
+    from peft import PromptTuningConfig, get_peft_model
+    config.initializer_range = 0.2
+    torch.manual_seed(0)
+    base = tf.AutoModelForCausalLM.from_config(config)
+    d = os.path.join(tmp, name + "-prompt-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, PromptTuningConfig(num_virtual_tokens=nv, task_type="CAUSAL_LM"))
+    ad = os.path.join(tmp, name + "-prompt-adapter")
+    model.save_pretrained(ad)
+    B, T = 2, 9
+    ids, tg = lm_batch(config.vocab_size, B, T, 6)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 6:] = 0
+    tg[1, 5:] = -100
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    if logits.shape[1] != nv + T:
+        failures.append(name + " prompt")
+        print(f"FAIL {name} prompt: peft returned {logits.shape[1]} positions, expected {nv + T}")
+    loss = lm_loss(logits[:, nv:], tg)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "targets": (tg, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--prompt", str(nv), "--peft", ad])
+    want = {"prompt_embeddings" if "prompt_encoder" in n else n: g for n, g in torch_grads(model).items()}
+    compare(name + " prompt tuning", got_loss, got, loss.item(), want)
+
+
+class Houlsby(torch.nn.Module):
+    """The adapter weft implements (model.h wf_houlsby): h + up(gelu(down(h)))."""
+
+    def __init__(self, C, m):
+        super().__init__()
+        self.down, self.up = torch.nn.Linear(C, m), torch.nn.Linear(m, C)
+
+    def forward(self, h):
+        return h + self.up(torch.nn.functional.gelu(self.down(h)))
+
+
+class Then(torch.nn.Module):
+    """base, then the adapter on its output (patched in place of the base module)."""
+
+    def __init__(self, base, adapter):
+        super().__init__()
+        self.base, self.adapter = base, adapter
+
+    def forward(self, x, *args, **kw):
+        return self.adapter(self.base(x, *args, **kw))
+
+
+def add_houlsby(model, blocks, block_path, attn_out, mlp_out, C, m):
+    """Wraps each block's attention output and MLP output module with a Houlsby adapter with
+    random weights (std 0.2, so the up projection is not the zero of weft's init); returns
+    weft's tensor name -> torch parameter."""
+    names = {}
+    for i, blk in enumerate(blocks):
+        for kind, path in (("attn", attn_out), ("mlp", mlp_out)):
+            parent = blk
+            *head, last = path.split(".")
+            for p in head:
+                parent = getattr(parent, p)
+            ad = Houlsby(C, m)
+            for prm in ad.parameters():
+                torch.nn.init.normal_(prm, std=0.2)
+            setattr(parent, last, Then(getattr(parent, last), ad))
+            for pn, prm in ad.named_parameters():
+                names[f"{block_path}.{i}.adapter_{kind}.{pn}"] = prm
+    return names
+
+
+def houlsby_case(tmp, name, model, blocks, block_path, attn_out, mlp_out, C, inputs, forward_loss, B, T):
+    """Gradients of Houlsby adapters (bottleneck 6) against the torch module above patched into
+    the HF model; the base model frozen, a sequence head trains as weft trains it."""
+    d = os.path.join(tmp, name + "-houlsby-base")
+    model.save_pretrained(d, safe_serialization=True)
+    torch.manual_seed(11)
+    names = add_houlsby(model, blocks, block_path, attn_out, mlp_out, C, 6)
+    from safetensors.torch import save_file
+    ad = os.path.join(tmp, name + "-houlsby.safetensors")
+    save_file({k: v.detach().contiguous() for k, v in names.items()}, ad)
+    for n, prm in model.named_parameters():
+        prm.requires_grad_(".adapter." in n or n.startswith("classifier."))
+    loss = forward_loss(model)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--adapter", "6", "--peft", ad])
+    want = {k: v.grad.numpy().copy() for k, v in names.items()}
+    want.update({n: prm.grad.numpy().copy() for n, prm in model.named_parameters()
+                 if n.startswith("classifier.")})
+    compare(name + " houlsby adapter", got_loss, got, loss.item(), want)
+
+
+def houlsby_cases(tmp):
+    B, T = 2, 9
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    torch.manual_seed(0)
+    llama = tf.LlamaForCausalLM(cfg)
+    ids, tg = lm_batch(256, B, T, 8)
+    lm_in = {"ids": (ids, np.int32), "targets": (tg, np.int32)}
+    houlsby_case(tmp, "llama", llama, llama.model.layers, "model.layers", "self_attn.o_proj", "mlp.down_proj",
+                 32, lm_in, lambda mdl: lm_loss(mdl(input_ids=ids).logits, tg), B, T)
+    torch.manual_seed(0)
+    gpt2 = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                                            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=0.2))
+    houlsby_case(tmp, "gpt2", gpt2, gpt2.transformer.h, "transformer.h", "attn.c_proj", "mlp.c_proj",
+                 32, lm_in, lambda mdl: lm_loss(mdl(input_ids=ids).logits, tg), B, T)
+    bcfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    bert = tf.BertForSequenceClassification(bcfg)
+    bids = torch.randint(1, 256, (3, 8), generator=torch.Generator().manual_seed(9))
+    mask = torch.ones(3, 8, dtype=torch.long)
+    mask[2, 6:] = 0
+    types = torch.zeros(3, 8, dtype=torch.long)
+    labels = torch.tensor([1, 0, 2])
+    bert_in = {"ids": (bids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+               "labels": (labels, np.int32)}
+    houlsby_case(tmp, "bert-seqcls", bert, bert.bert.encoder.layer, "bert.encoder.layer", "attention.output.dense",
+                 "output.dense", 32, bert_in, lambda mdl: torch.nn.functional.cross_entropy(
+                     mdl(input_ids=bids, attention_mask=mask, token_type_ids=types).logits, labels), 3, 8)
+
+
+def bert_prompt(tmp, nv=3):
+    """Prompt tuning for BERT sequence classification as peft's SEQ_CLS prompt tuning: the
+    pooler reads position 0 (the first virtual token), token types 0 for the virtual tokens, the
+    classifier trains (modules_to_save)."""
+    from peft import PromptTuningConfig, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    base = tf.BertForSequenceClassification(cfg)
+    d = os.path.join(tmp, "bert-prompt-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, PromptTuningConfig(num_virtual_tokens=nv, task_type="SEQ_CLS"))
+    ad = os.path.join(tmp, "bert-prompt-adapter")
+    model.save_pretrained(ad)
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(5))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    types[2, 4:] = 1
+    labels = torch.tensor([2, 0, 1])
+    loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                             labels)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+              "labels": (labels, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--prompt", str(nv), "--peft", ad])
+    want = {"prompt_embeddings" if "prompt_encoder" in n else
+            n.replace("base_model.", "").replace(".modules_to_save.default", ""): g
+            for n, g in torch_grads(model).items()}
+    compare("bert-seqcls prompt tuning", got_loss, got, loss.item(), want)
+
+
+def bert_ia3(tmp):
+    """BERT sequence classification under IA3 with peft's defaults (key, value, output.dense;
+    both output.dense layers feed-forward) and the classifier as modules_to_save."""
+    from peft import IA3Config, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    base = tf.BertForSequenceClassification(cfg)
+    d = os.path.join(tmp, "bert-ia3-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, IA3Config(init_ia3_weights=False, task_type="SEQ_CLS"))
+    ad = os.path.join(tmp, "bert-ia3-adapter")
+    model.save_pretrained(ad)
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(4))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    labels = torch.tensor([0, 2, 1])
+    loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                             labels)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+              "labels": (labels, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--ia3", "auto", "auto", "--peft", ad])
+    compare("bert-seqcls ia3", got_loss, got, loss.item(), torch_grads(model, peft_name))
 
 
 def bert_cls(tmp, regression, bitfit=False):
@@ -224,10 +455,30 @@ def main():
         full_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
         lora_lm(tmp)
+        lora_lm(tmp, dora=True)
+        lora_lm(tmp, dora=True, name="gpt2", targets_list=["c_attn", "c_fc"], config=tf.GPT2Config(
+                vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32, resid_pdrop=0.0, embd_pdrop=0.0,
+                attn_pdrop=0.0))
         bert_cls(tmp, regression=False)
         bert_cls(tmp, regression=True)
         bert_cls(tmp, regression=False, bitfit=True)
         vit_cls(tmp)
+        ia3_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ia3_lm(tmp, "qwen2", tf.Qwen2Config(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        ia3_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+        ia3_lm(tmp, "llama-custom", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+               targets=["q_proj", "o_proj", "up_proj", "gate_proj", "down_proj"], ff=["o_proj", "down_proj"])
+        bert_ia3(tmp)
+        houlsby_cases(tmp)
+        bert_prompt(tmp)
+        prompt_lm(tmp, "llama", tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+        prompt_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
         return 1

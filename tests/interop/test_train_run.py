@@ -7,8 +7,11 @@
 - the exported adapter loads in peft (adapter_config.json + adapter_model.safetensors);
   `weft export` of the run gives the same adapter; `weft eval` evaluates it;
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
-  data file, a data file with a bad line (file:line), a checkpoint of another model — each a
-  clear error and exit 1;
+  data file, a data file with a bad line (file:line), a checkpoint of another model, IA3
+  feed-forward modules outside its targets, a text prompt init without text — each a clear error
+  and exit 1;
+- method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
+- method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
 - every `weft train` config in configs/ runs (2 steps, its model from the package or configs/models,
   its data from scripts/fortunes_to_jsonl.sh or the Debian package).
 
@@ -144,6 +147,71 @@ def export_case(tmp, run_dir):
           f"{cont.stderr[-400:]}\n{cont.stdout} vs {res.stdout}")
 
 
+def ia3_case(tmp, data):
+    """method.type ia3 (peft's defaults for llama): the run's adapter loads in peft with its 90
+    vectors holding the trained values, and `weft eval --weights` reads it back (the loss moves
+    off the base model's)."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    out = os.path.join(tmp, "run-ia3")
+    res = run(["train", base_config(tmp, data, out), "--set", "method.type=ia3", "--set", "train.max_steps=2",
+               "--set", "checkpoint.every_steps=0", "--set", "output.tensorboard=false"])
+    check("ia3 run", res.returncode == 0, res.stderr[-800:])
+    if res.returncode != 0:
+        return
+    d = os.path.dirname(GGUF)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(out, "adapter"))
+    saved = load_file(os.path.join(out, "adapter", "adapter_model.safetensors"))
+    state = model.state_dict()
+    same = all(torch.equal(state[k + ".default"], v) for k, v in saved.items())
+    moved = all(not torch.equal(v, torch.ones_like(v)) for v in saved.values())
+    check("the ia3 run's adapter loads in peft (90 vectors, trained values)",
+          len([n for n, _ in model.named_parameters() if "ia3_l" in n]) == 90 and len(saved) == 90 and same and moved)
+    cfg = os.path.join(out, "config.json")
+    base_eval = run(["eval", cfg, "--set", "data.eval_split=0.2"])
+    ia3_eval = run(["eval", cfg, "--set", "data.eval_split=0.2", "--weights", os.path.join(out, "adapter")])
+    check("weft eval --weights of an IA3 adapter", ia3_eval.returncode == 0 and base_eval.returncode == 0
+          and "perplexity" in ia3_eval.stdout and ia3_eval.stdout != base_eval.stdout,
+          f"{ia3_eval.stderr[-400:]}\n{ia3_eval.stdout} vs {base_eval.stdout}")
+
+
+def prompt_case(tmp, data):
+    """method.type prompt_tuning with the text init: after one step at a negligible lr the run's
+    soft prompt (loaded by peft) equals transformers' embeddings of tokenizer(init_text) cycled
+    to the virtual tokens, as PEFT's TEXT init builds it; packing is refused with a clear error.
+    Tolerance 1e-6: AdamW moves each value by at most ~lr = 1e-9; both sides dequantize the same
+    Q4_1 blocks in fp32."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    text, nv = "Count to three, please:", 12
+    out = os.path.join(tmp, "run-prompt")
+    sets = ["--set", "method.type=prompt_tuning", "--set", f"method.prompt_tuning.num_virtual_tokens={nv}",
+            "--set", "method.prompt_tuning.init=text", "--set", f"method.prompt_tuning.init_text={text}",
+            "--set", "train.max_steps=1", "--set", "train.lr=1e-9", "--set", "checkpoint.every_steps=0",
+            "--set", "output.tensorboard=false"]
+    res = run(["train", base_config(tmp, data, out)] + sets)
+    check("prompt tuning with packing: clear error", res.returncode == 1 and "data.packing" in res.stderr,
+          res.stderr[-400:])
+    res = run(["train", base_config(tmp, data, out)] + sets + ["--set", "data.packing=false"])
+    check("prompt tuning run", res.returncode == 0, res.stderr[-800:])
+    if res.returncode != 0:
+        return
+    d = os.path.dirname(GGUF)
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), dtype=torch.float32)
+    tok = tf.AutoTokenizer.from_pretrained(d, gguf_file=os.path.basename(GGUF))
+    ids = tok(text)["input_ids"]
+    ids = (ids * (nv // len(ids) + 1))[:nv]
+    want = base.get_input_embeddings().weight[ids].detach()
+    model = PeftModel.from_pretrained(base, os.path.join(out, "adapter"))
+    got = model.prompt_encoder["default"].embedding.weight.detach()
+    err = (got - want).abs().max().item() if got.shape == want.shape else float("inf")
+    check("prompt tuning text init equals peft's TEXT init", err <= 1e-6, f"max |diff| {err}, shape {tuple(got.shape)}")
+
+
 def bad_input_cases(tmp, data, good_run):
     bad_json = os.path.join(tmp, "broken.json")
     with open(bad_json, "w") as f:
@@ -168,6 +236,14 @@ def bad_input_cases(tmp, data, good_run):
                "--set", "train.max_steps=1"])
     check("bad data line skipped with data.bad_lines=skip", res.returncode == 0 and "skipped" in res.stderr,
           res.stderr[-600:])
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-g")), "--set", "method.type=ia3",
+               "--set", 'method.ia3.target_modules=["k_proj"]', "--set", 'method.ia3.feedforward_modules=["down_proj"]'])
+    check("ia3 feedforward module outside the targets: names the keys",
+          res.returncode == 1 and "method.ia3.feedforward_modules" in res.stderr and "subset" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-h")), "--set", "method.type=prompt_tuning",
+               "--set", "data.packing=false", "--set", "method.prompt_tuning.init=text"])
+    check("prompt tuning text init without text: names the key",
+          res.returncode == 1 and "method.prompt_tuning.init_text" in res.stderr, res.stderr)
     res = run(["train", "--resume", good_run, "--set", "method.lora.r=8"])
     check("checkpoint of another model/trainable set: clear error",
           res.returncode == 1 and "checkpoint" in res.stderr.lower(), res.stderr)
@@ -204,6 +280,8 @@ def main():
         peft_case(good)
         export_case(tmp, good)
         bad_input_cases(tmp, data, good)
+        ia3_case(tmp, data)
+        prompt_case(tmp, data)
         configs_case(tmp)
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")

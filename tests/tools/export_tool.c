@@ -2,7 +2,8 @@
  * trainable set, optionally loads a PEFT adapter into it and moves every trainable value
  * deterministically (p += 0.01 sin(i), i the flat index), runs one forward pass writing the
  * head's output as raw fp32, and exports the PEFT adapter and/or the merged model.
- *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,..] [--rslora]
+ *   export_tool MODEL [--dtype f32|bf16] [--full | --lora R ALPHA T1,T2,.. | --ia3 TARGETS FF |
+ *               --prompt NV | --adapter M] [--rslora] [--dora]
  *               [--peft ADAPTER] [--perturb] [--forward B T OUT] [--ids F] [--mask F]
  *               [--types F] [--pixels F] [--export-peft DIR] [--export-merged DIR]
  *               [--roundtrip DIR]
@@ -36,13 +37,17 @@ static int parse(int argc, char **argv, opts *o) {
         bool used = true;
         if (!strcmp(a, "--full")) o->spec.method = WF_METHOD_FULL, used = false;
         else if (!strcmp(a, "--rslora")) o->spec.rslora = true, used = false;
+        else if (!strcmp(a, "--dora")) o->spec.dora = true, used = false;
         else if (!strcmp(a, "--perturb")) o->perturb = true, used = false;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&o->spec, argv + i + 1), i += 2;
+        else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&o->spec, argv + i + 1), i += 1;
         else if (!strcmp(a, "--forward") && i + 3 < argc)
             o->B = atoll(argv[i + 1]), o->T = atoll(argv[i + 2]), o->out = argv[i + 3], i += 2;
         else if (!v) return fprintf(stderr, "export_tool: %s needs a value\n", a), 2;
         else if (!strcmp(a, "--dtype")) o->dtype = !strcmp(v, "bf16") ? WF_BF16 : WF_F32;
         else if (!strcmp(a, "--peft")) o->peft = v;
+        else if (!strcmp(a, "--prompt")) o->spec.method = WF_METHOD_PROMPT, o->spec.prompt_tokens = atoi(v);
+        else if (!strcmp(a, "--adapter")) o->spec.method = WF_METHOD_ADAPTER, o->spec.adapter_size = atoi(v);
         else if (!strcmp(a, "--export-peft")) o->export_peft = v;
         else if (!strcmp(a, "--export-merged")) o->export_merged = v;
         else if (!strcmp(a, "--roundtrip")) o->roundtrip = v;
@@ -90,7 +95,7 @@ static int forward(const wf_model *m, const opts *o) {
     if (wf_graph_forward(m, &b, &x) != WF_OK) return tool_fail("export_tool", "forward");
     const wf_tensor *res = a->head == WF_HEAD_NONE ? wf_graph_hidden(m, &x) : &x.head_out;
     bool per_token = a->head == WF_HEAD_NONE || a->head == WF_HEAD_LM;
-    size_t n = (size_t)((per_token ? o->B * o->T : o->B) * res->shape[1]);
+    size_t n = (size_t)((per_token ? b.B * b.T : o->B) * res->shape[1]); /* b.T: with a soft prompt */
     float *host = malloc(n * sizeof *host);
     if (m->be->copy(m->be, host, res->data, n * sizeof *host, WF_COPY_D2H) != WF_OK) return tool_fail("export_tool", "copy");
     FILE *f = fopen(o->out, "wb");

@@ -3,7 +3,9 @@
  * for the gradient interop test (tests/interop/test_model_grad.py).
  *   model_grad MODEL B T OUT.safetensors [--ids F] [--mask F] [--types F] [--targets F]
  *              [--labels F] [--values F] [--pixels F]
- *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--peft ADAPTER_DIR]
+ *              [--bitfit] [--lora R ALPHA TARGET[,TARGET...]] [--ia3 TARGETS FF]
+ *              [--prompt NV] [--adapter M] [--dora] [--peft ADAPTER_DIR]
+ * --ia3: comma lists or "auto" (PEFT's defaults for the model type); FF may be "none".
  * Inputs are raw int32 (B, T) / (B) files, float32 values (B) and pixels (B, ch, H, W). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +53,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--pixels")) pixels = v, i++;
         else if (!strcmp(a, "--peft")) peft = v, i++;
         else if (!strcmp(a, "--bitfit")) sp.method = WF_METHOD_BITFIT;
+        else if (!strcmp(a, "--dora")) sp.dora = true;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
+        else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&sp, argv + i + 1), i += 2;
+        else if (!strcmp(a, "--prompt")) sp.method = WF_METHOD_PROMPT, sp.prompt_tokens = atoi(v), i++;
+        else if (!strcmp(a, "--adapter")) sp.method = WF_METHOD_ADAPTER, sp.adapter_size = atoi(v), i++;
     }
     wf_backend *be = NULL;
     wf_model m;
@@ -76,7 +82,7 @@ int main(int argc, char **argv) {
     if (wf_graph_forward(&m, &b, &x) != WF_OK) return tool_fail("model_grad", "forward");
     if (wf_graph_loss(&m, &b, &x, &t.grads, 1.0f / (float)count) != WF_OK) return tool_fail("model_grad", "loss");
     if (wf_graph_backward(&m, &b, &x, &t.grads) != WF_OK) return tool_fail("model_grad", "backward");
-    int64_t nl = m.arch.head == WF_HEAD_LM ? B * T : B;
+    int64_t nl = m.arch.head == WF_HEAD_LM ? b.B * b.T : B; /* b.T: with a soft prompt's rows */
     float *losses = malloc((size_t)nl * sizeof *losses);
     if (be->copy(be, losses, x.d.tok_loss.data, (size_t)nl * 4, WF_COPY_D2H) != WF_OK) return tool_fail("model_grad", "copy");
     double sum = 0;

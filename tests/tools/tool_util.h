@@ -37,4 +37,23 @@ static inline void tool_parse_lora(wf_peft_spec *sp, char **argv) {
     free(list);
 }
 
+/* --ia3 TARGETS FF: comma lists, "auto" = PEFT's default for the model type, "none" = no
+ * feed-forward module. */
+static inline void tool_parse_ia3(wf_peft_spec *sp, char **argv) {
+    sp->method = WF_METHOD_IA3;
+    sp->n_ia3_targets = sp->n_ia3_ff = 0;
+    sp->ia3_ff_auto = strcmp(argv[1], "auto") == 0;
+    for (int k = 0; k < 2; k++) {
+        if (!strcmp(argv[k], "auto") || !strcmp(argv[k], "none")) continue;
+        char *list = strdup(argv[k]);
+        for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+            if (k == 0 && sp->n_ia3_targets < WF_MAX_TARGETS)
+                snprintf(sp->ia3_targets[sp->n_ia3_targets++], sizeof sp->ia3_targets[0], "%s", t);
+            if (k == 1 && sp->n_ia3_ff < WF_MAX_TARGETS)
+                snprintf(sp->ia3_ff[sp->n_ia3_ff++], sizeof sp->ia3_ff[0], "%s", t);
+        }
+        free(list);
+    }
+}
+
 #endif
