@@ -182,13 +182,17 @@ static void shard_sizes(void) {
 /* A failing rank, a hung rank, and an error on every rank. */
 static void fault_cases(void) {
     /* a rank that fails mid-run: the others stop at once with an error naming it */
+    /* (a generous timeout: a failure must stop the others at once, not by timing out, and a
+     * loaded machine must not turn a slow healthy collective into a timeout) */
+    const char *two_slow[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "dist.timeout_s=30"};
     const char *two[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "dist.timeout_s=1"};
     setenv("WEFT_TEST_FAULT", "1:2:fail", 1);
     double t0 = now();
-    wf_status s = train("fail", 4, two, 3, NULL);
+    wf_status s = train("fail", 4, two_slow, 3, NULL);
     double took = now() - t0;
     CHECK(s != WF_OK && strstr(wf_last_error(), "rank 1 of 2: injected failure at step 2"),
           "a failing rank: status %d, '%s'", s, wf_last_error());
+    CHECK(took < 20, "a failing rank held the run for %.1f s (it must not wait for the timeout)", took);
     /* a rank that stops answering: the others stop after dist.timeout_s, naming it */
     setenv("WEFT_TEST_FAULT", "1:2:hang", 1);
     t0 = now();
