@@ -11,10 +11,13 @@
 
 static size_t aligned(size_t n) { return (n + WF_ARENA_ALIGN - 1) / WF_ARENA_ALIGN * WF_ARENA_ALIGN; }
 
-/* Bytes of the loss slots: WF_TRAINER_LOSS_SLOTS micro-batches of up to B*T losses (a sequence
- * head has B <= B*T). */
+/* Per-token losses of one micro-batch: (B, T + a soft prompt's virtual tokens); a sequence head
+ * has B of them, fewer. */
+static int64_t slot_len(const wf_trainer *tr) { return tr->B * wf_model_seq_len(tr->m, tr->T); }
+
+/* Bytes of the loss slots: WF_TRAINER_LOSS_SLOTS micro-batches of up to slot_len losses. */
 static size_t slots_bytes(const wf_trainer *tr) {
-    return (size_t)(WF_TRAINER_LOSS_SLOTS * tr->B * tr->T) * sizeof(float);
+    return (size_t)(WF_TRAINER_LOSS_SLOTS * slot_len(tr)) * sizeof(float);
 }
 
 /* Where a micro-batch's inputs start in the batch arena: after the state and the loss slots. */
@@ -73,7 +76,7 @@ void wf_trainer_free(wf_trainer *tr) {
 
 /* Losses per micro-batch: one per token (LM) or per sequence. */
 static int64_t n_losses(const wf_model *m, const wf_batch_host *h) {
-    return m->arch.head == WF_HEAD_LM ? h->B * h->T : h->B;
+    return m->arch.head == WF_HEAD_LM ? h->B * wf_model_seq_len(m, h->T) : h->B;
 }
 
 /* Sum of the per-token (per-sequence) losses of the last wf_graph_loss (evaluation). */
@@ -105,7 +108,7 @@ static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale,
 static wf_status read_back(wf_trainer *tr, const wf_batch_host *micro, int i0, int i1, bool state,
                            double *sum) {
     wf_backend *be = tr->m->be;
-    int64_t slot = tr->B * tr->T, used = 0;
+    int64_t slot = slot_len(tr), used = 0;
     for (int i = i0; i < i1; i++) used = (i - i0) * slot + n_losses(tr->m, &micro[i]);
     size_t off = aligned(sizeof(wf_step_state)), bytes = (size_t)used * sizeof(float);
     if (state) WF_TRY(be->copy(be, tr->host_step, tr->state, off + bytes, WF_COPY_D2H));
@@ -152,7 +155,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
             first = i;
         }
         WF_TRY(run_micro(tr, &micro[i], dscale, true));
-        float *slot = tr->loss_slots + (i - first) * tr->B * tr->T;
+        float *slot = tr->loss_slots + (i - first) * slot_len(tr);
         WF_TRY(m->be->copy(m->be, slot, tr->acts.d.tok_loss.data,
                            (size_t)n_losses(m, &micro[i]) * sizeof(float), WF_COPY_D2D));
     }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weft/data.h"
 #include "weft/rng.h"
 #include "weft/safetensors.h"
 #include "weft/trainer.h"
@@ -39,10 +40,13 @@ enum { STEPS = 20, MICRO = 2, B = 2, T = 12, VOCAB = 96, C = 32, FF = 48, LAYERS
 
 /* One training run: its backend, compute dtype, method, and loss scaling (scale0 > 0: dynamic
  * scaling from scale0, growing after `interval` clean steps). */
+enum { PM_FULL, PM_LORA, PM_DORA, PM_IA3, PM_PROMPT, PM_ADAPTER, PM_COUNT };
+static const char *const k_method_names[PM_COUNT] = {"full", "lora", "dora", "ia3", "prompt", "adapter"};
+
 typedef struct run_cfg {
     const char *backend;
     wf_dtype dt;
-    bool lora;
+    int method; /* PM_* */
     float scale0;
     int interval;
 } run_cfg;
@@ -208,6 +212,39 @@ static int steps(wf_backend *be, wf_trainer *tr, const wf_trainable *t, const ru
     return rc;
 }
 
+/* The mean loss over the loss tokens of `micro` at the current weights, straight from the
+ * graph: forward + loss per micro-batch, then every entry of the per-token loss tensor (ignored
+ * targets and virtual tokens hold 0) summed on the host. */
+static int graph_loss(wf_model *m, const wf_batch_host *micro, double *out) {
+    wf_acts acts;
+    wf_arena arena;
+    if (wf_acts_create(m, B, T, WF_ACTS_TRAIN, &acts) != WF_OK) return fail("acts");
+    if (wf_backend_arena_create(m->be, &arena, "parity batch", wf_batch_bytes(m, B, T) + 4096) != WF_OK)
+        return fail("batch arena");
+    int64_t n = wf_tensor_numel(&acts.d.tok_loss), count = 0;
+    float *host = malloc((size_t)n * sizeof *host);
+    double sum = 0;
+    int rc = 0;
+    for (int k = 0; !rc && k < MICRO; k++) {
+        wf_batch b;
+        wf_arena_reset(&arena, 0);
+        if (wf_batch_upload(m, &micro[k], &arena, &b) != WF_OK || wf_graph_forward(m, &b, &acts) != WF_OK ||
+            wf_graph_loss(m, &b, &acts, NULL, 1.0f) != WF_OK ||
+            m->be->copy(m->be, host, acts.d.tok_loss.data, (size_t)n * sizeof *host, WF_COPY_D2H) != WF_OK ||
+            m->be->sync(m->be) != WF_OK) {
+            rc = fail("graph loss");
+            break;
+        }
+        for (int64_t i = 0; i < n; i++) sum += host[i];
+        count += wf_batch_loss_tokens(&micro[k]);
+    }
+    free(host);
+    wf_backend_arena_destroy(m->be, &arena);
+    wf_acts_destroy(m, &acts);
+    *out = sum / (double)count;
+    return rc;
+}
+
 static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_backend *be = NULL;
     wf_model m;
@@ -218,10 +255,17 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_peft_spec sp;
     wf_peft_spec_default(&sp);
     sp.method = WF_METHOD_FULL;
-    if (cfg->lora) {
+    if (cfg->method == PM_LORA || cfg->method == PM_DORA) {
         sp.method = WF_METHOD_LORA, sp.lora_r = 4, sp.lora_alpha = 8, sp.n_targets = 3;
         strcpy(sp.targets[0], "q_proj"), strcpy(sp.targets[1], "v_proj");
         strcpy(sp.targets[2], "down_proj");
+        sp.dora = cfg->method == PM_DORA;
+    } else if (cfg->method == PM_IA3) { /* PEFT's llama default: k, v (output), down (input) */
+        sp.method = WF_METHOD_IA3, sp.n_ia3_targets = 0, sp.ia3_ff_auto = true;
+    } else if (cfg->method == PM_PROMPT) { /* random init */
+        sp.method = WF_METHOD_PROMPT, sp.prompt_tokens = 5;
+    } else if (cfg->method == PM_ADAPTER) {
+        sp.method = WF_METHOD_ADAPTER, sp.adapter_size = 8;
     }
     if (wf_trainable_build(&m, &sp, &t) != WF_OK) return fail("trainable");
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
@@ -234,7 +278,20 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_batch_host micro[MICRO];
     for (int k = 0; k < MICRO; k++)
         micro[k] = (wf_batch_host){.B = B, .T = T, .ids = ids + k * B * T, .targets = targets + k * B * T};
+    /* the first step's reported loss is the loss at the initial weights: the graph's own
+     * per-token losses, every one of them summed here (not through the trainer's bookkeeping),
+     * must give it (exact on the CPU; elsewhere cuBLAS may pick another algorithm: 1e-6 in
+     * fp32, 2e-3 when activations round to bf16/fp16 between layers) */
+    double eval0 = 0;
+    if (graph_loss(&m, micro, &eval0)) return 1;
     if (steps(be, &tr, &t, cfg, micro, o)) return 1;
+    double tol0 = !strcmp(cfg->backend, "cpu") ? 0 : cfg->dt == WF_F32 ? 1e-6 : 2e-3;
+    if (!(fabs(o->loss[0] - eval0) <= tol0 * eval0)) {
+        fprintf(stderr, "train_parity: %s %s on %s: step 0 reports loss %.9g, evaluating the same "
+                "batches gives %.9g\n", k_method_names[cfg->method], wf_dtype_name(cfg->dt),
+                cfg->backend, o->loss[0], eval0);
+        return 1;
+    }
     o->n_params = t.n_params;
     o->names = calloc((size_t)t.n_params, sizeof *o->names);
     o->offset = calloc((size_t)t.n_params, sizeof *o->offset);
@@ -356,7 +413,7 @@ static void free_out(run_out *o) { free(o->names), free(o->offset), free(o->nume
 static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols tol, bool backoff) {
     run_out a = {0};
     char what[64];
-    snprintf(what, sizeof what, "%s %s %s%s", cfg->lora ? "lora" : "full", wf_dtype_name(cfg->dt),
+    snprintf(what, sizeof what, "%s %s %s%s", k_method_names[cfg->method], wf_dtype_name(cfg->dt),
              cfg->backend, cfg->scale0 > 0 ? " scaled" : "");
     int rc = train(dir, cfg, &a);
     if (!rc) rc = compare(what, &a, ref, tol);
@@ -423,21 +480,22 @@ int main(int argc, char **argv) {
     char dir[] = "/tmp/weft-parity-XXXXXX";
     if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
     int rc = write_model(dir);
-    for (int lora = 0; !rc && lora < 2; lora++) {
+    for (int pm = 0; !rc && pm < PM_COUNT; pm++) {
         run_out r = {0};
-        run_cfg rcfg = {ref, WF_F32, lora, 0, 0}, f32 = {backend, WF_F32, lora, 0, 0};
-        run_cfg bf16 = {backend, WF_BF16, lora, 0, 0};
+        run_cfg rcfg = {ref, WF_F32, pm, 0, 0}, f32 = {backend, WF_F32, pm, 0, 0};
+        run_cfg bf16 = {backend, WF_BF16, pm, 0, 0};
         rc = train(dir, &rcfg, &r);
         if (!rc) rc = check(dir, &f32, &r, k_tol_f32, false);
-        if (!rc && lowp) rc = check(dir, &bf16, &r, lowp_tols(WF_BF16), false);
-        if (!rc && !lora) {
+        /* DoRA computes its row norms in fp32 only (README) */
+        if (!rc && lowp && pm != PM_DORA) rc = check(dir, &bf16, &r, lowp_tols(WF_BF16), false);
+        if (!rc && pm == PM_FULL) {
             /* fp16 dynamic loss scaling from 2^40: the first steps overflow (fp16 holds up to
              * 65504) and are skipped while the scale halves; then the scale grows every 4 clean
              * steps. On the CPU (self-check) the same path runs in fp32 from 2^60, where every
              * scale is a power of two: scaling and unscaling are exact, so the losses must equal
              * the unscaled run's bit for bit (whether or not a step overflows). */
-            run_cfg sc = lowp ? (run_cfg){backend, WF_F16, false, 0x1p40f, 4}
-                              : (run_cfg){backend, WF_F32, false, 0x1p60f, 2};
+            run_cfg sc = lowp ? (run_cfg){backend, WF_F16, PM_FULL, 0x1p40f, 4}
+                              : (run_cfg){backend, WF_F32, PM_FULL, 0x1p60f, 2};
             tols t = lowp ? lowp_tols(WF_F16) : (tols){0, 0, 0, STEPS};
             rc = check(dir, &sc, &r, t, lowp);
         }
