@@ -29,6 +29,8 @@
  *   fp32 CUDA cores next to one Philox draw per 4 elements, which may make them compute-bound at
  *   ~the same time as their bytes. The 1.10x target needs the remaining y / dx passes and the
  *   x / dy reads inside the base GEMM (a custom GEMM epilogue / prologue): not done here. */
+#include <string.h>
+
 #include "common.cuh"
 
 extern "C" {
@@ -132,16 +134,54 @@ __device__ __forceinline__ void lora_keep4(float m[4], uint64_t idx0, float p, f
         m[e] = wf_rng_uniform(seed, step, stream, idx0 + e) >= p ? inv_keep : 0.0f;
 }
 
+/* v = p[0..3] as fp32: one 8- or 16-byte load when vec (p aligned to 4 elements), else four. */
+template <typename T>
+__device__ __forceinline__ void lora_load4(float v[4], const T *p, bool vec) {
+    if (!vec) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) v[e] = wf_to_f32(p[e]);
+    } else if constexpr (sizeof(T) == 4) {
+        float4 f = *reinterpret_cast<const float4 *>(p);
+        v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+        uint2 u = *reinterpret_cast<const uint2 *>(p);
+        T t[4];
+        memcpy(t, &u, sizeof u);
+#pragma unroll
+        for (int e = 0; e < 4; e++) v[e] = wf_to_f32(t[e]);
+    }
+}
+
+/* p[0..3] = v rounded to T: one 8- or 16-byte store when vec, else four. */
+template <typename T>
+__device__ __forceinline__ void lora_store4(T *p, const float v[4], bool vec) {
+    T t[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) t[e] = wf_from_f32<T>(v[e]);
+    if (!vec) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) p[e] = t[e];
+    } else if constexpr (sizeof(T) == 4) {
+        *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    } else {
+        uint2 u;
+        memcpy(&u, t, sizeof u);
+        *reinterpret_cast<uint2 *>(p) = u;
+    }
+}
+
 /* Partial sums of h = drop(x) A^T over chunk blockIdx.y of K (kc columns, whole tiles), one row
  * of x per thread, outputs q0 .. q0 + WF_LORA_RQ - 1 (q0 = blockIdx.z WF_LORA_RQ):
  *   part (S, n, r) fp32 "=";  x (n, k);  a (r, k).
- * A's tile sits in shared memory as fp32; every lane reads the same element (a broadcast). */
+ * A's tile sits in shared memory as fp32; every lane reads the same 4 elements (a broadcast).
+ * vec: k % 4 == 0 and x aligned to 4 elements (4 columns of a row in one load). */
 template <typename T>
 __global__ void __launch_bounds__(WF_LORA_DOWN_BLOCK)
     lora_down_kernel(float *part, const T *x, const T *a, int64_t n, int64_t k, int64_t r,
-                     int64_t kc, float p, float inv_keep, uint64_t seed, uint32_t step,
+                     int64_t kc, bool vec, float p, float inv_keep, uint64_t seed, uint32_t step,
                      uint32_t stream) {
-    __shared__ float as[WF_LORA_RQ][WF_LORA_KTILE]; /* A[q0 + q, kt + j], 0 past r or the chunk */
+    /* A[q0 + q, kt + j], 0 past r or the chunk; 16-byte rows for the float4 reads */
+    __shared__ __align__(16) float as[WF_LORA_RQ][WF_LORA_KTILE];
     int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t q0 = (int64_t)blockIdx.z * WF_LORA_RQ;
     int qn = (int)(r - q0 < WF_LORA_RQ ? r - q0 : WF_LORA_RQ);
@@ -162,12 +202,22 @@ __global__ void __launch_bounds__(WF_LORA_DOWN_BLOCK)
         for (int j = 0; j < len; j += 4) { /* j + 3 < WF_LORA_KTILE: the tile is a multiple of 4 */
             float m[4], xv[4];
             lora_keep4(m, (uint64_t)(row * k + kt + j), p, inv_keep, seed, step, stream);
+            if (vec) { /* k % 4 == 0: len is a multiple of 4 */
+                lora_load4(xv, xr + j, true);
+            } else {
 #pragma unroll
-            for (int e = 0; e < 4; e++) xv[e] = j + e < len ? wf_to_f32(xr[j + e]) * m[e] : 0.0f;
+                for (int e = 0; e < 4; e++) xv[e] = j + e < len ? wf_to_f32(xr[j + e]) : 0.0f;
+            }
 #pragma unroll
-            for (int q = 0; q < WF_LORA_RQ; q++)
+            for (int e = 0; e < 4; e++) xv[e] *= m[e];
 #pragma unroll
-                for (int e = 0; e < 4; e++) acc[q] += xv[e] * as[q][j + e];
+            for (int q = 0; q < WF_LORA_RQ; q++) {
+                float4 a4 = *reinterpret_cast<const float4 *>(&as[q][j]);
+                acc[q] += xv[0] * a4.x;
+                acc[q] += xv[1] * a4.y;
+                acc[q] += xv[2] * a4.z;
+                acc[q] += xv[3] * a4.w;
+            }
         }
     }
     if (row >= n) return;
@@ -215,8 +265,9 @@ static wf_status lora_down(wf_backend *be, const wf_lora *l) {
     float inv_keep = 1.0f / (1.0f - d->p);
     return wf_cuda_by_dtype("lora_fwd", l->x->dtype, [&](auto tag) {
         using T = decltype(tag);
+        bool vec = k % 4 == 0 && wf_cuda_aligned(l->x->data, 4 * sizeof(T));
         lora_down_kernel<T><<<grid, WF_LORA_DOWN_BLOCK, 0, wf_cuda_stream(be)>>>(
-            part, (const T *)l->x->data, (const T *)l->a->data, n, k, r, kc, d->p, inv_keep,
+            part, (const T *)l->x->data, (const T *)l->a->data, n, k, r, kc, vec, d->p, inv_keep,
             d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("lora_fwd");
         return lora_sum_parts<T>(be, "lora_fwd", (T *)l->h->data, part, n * r, chunks, false);
@@ -258,12 +309,13 @@ static wf_status lora_fwd_fused(wf_backend *be, const wf_lora *l) {
  *   dx[i, c] "=" m(i, c) sum_q dh[i, q] A[q, c]   (drop_bwd(dh A); skipped when dx is NULL)
  *   part[blockIdx.y, q, c] "=" sum over the block's rows i of dh[i, q] m(i, c) x[i, c]
  * dh (n, r), a (r, k), x and dx (n, k), part (row blocks, r, k) fp32. The warps' sums are
- * added in warp order (shared memory), so the result does not depend on scheduling. */
+ * added in warp order (shared memory), so the result does not depend on scheduling.
+ * vec: x and dx aligned to 4 elements (vector loads and stores). */
 template <typename T>
 __global__ void __launch_bounds__(WF_LORA_BWD_WARPS * 32)
     lora_bwd_x_kernel(float *part, T *dx, const T *x, const T *dh, const T *a, int64_t n,
-                      int64_t k, int64_t r, float p, float inv_keep, uint64_t seed, uint32_t step,
-                      uint32_t stream) {
+                      int64_t k, int64_t r, bool vec, float p, float inv_keep, uint64_t seed,
+                      uint32_t step, uint32_t stream) {
     __shared__ float red[WF_LORA_BWD_WARPS - 1][WF_LORA_RQ * 4][32];
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     int64_t col = ((int64_t)blockIdx.x * 32 + lane) * 4;
@@ -281,18 +333,21 @@ __global__ void __launch_bounds__(WF_LORA_BWD_WARPS * 32)
     for (int64_t i = r0 + warp; active && i < r1; i += WF_LORA_BWD_WARPS) {
         float m[4], xd[4], dhv[WF_LORA_RQ];
         lora_keep4(m, (uint64_t)(i * k + col), p, inv_keep, seed, step, stream);
+        lora_load4(xd, x + i * k + col, vec);
 #pragma unroll
-        for (int e = 0; e < 4; e++) xd[e] = wf_to_f32(x[i * k + col + e]) * m[e];
+        for (int e = 0; e < 4; e++) xd[e] *= m[e];
 #pragma unroll
         for (int q = 0; q < WF_LORA_RQ; q++) dhv[q] = q < r ? wf_to_f32(dh[i * r + q]) : 0.0f;
         if (dx) {
+            float v[4];
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 float s = 0.0f;
 #pragma unroll
                 for (int q = 0; q < WF_LORA_RQ; q++) s += dhv[q] * av[q][e];
-                dx[i * k + col + e] = wf_from_f32<T>(s * m[e]);
+                v[e] = s * m[e];
             }
+            lora_store4(dx + i * k + col, v, vec);
         }
 #pragma unroll
         for (int q = 0; q < WF_LORA_RQ; q++)
@@ -345,10 +400,11 @@ static wf_status lora_bwd_dropped(wf_backend *be, const wf_lora *l, const void *
     float inv_keep = 1.0f / (1.0f - d->p);
     return wf_cuda_by_dtype("lora_bwd", dt, [&](auto tag) {
         using T = decltype(tag);
+        T *dx = l->dx ? (T *)l->dx->data : (T *)NULL;
+        bool vec = wf_cuda_aligned(l->x->data, 4 * sizeof(T)) && wf_cuda_aligned(dx, 4 * sizeof(T));
         lora_bwd_x_kernel<T><<<grid, WF_LORA_BWD_WARPS * 32, 0, wf_cuda_stream(be)>>>(
-            (float *)buf, l->dx ? (T *)l->dx->data : (T *)NULL, (const T *)l->x->data,
-            (const T *)dh, (const T *)l->a->data, n, k, r, d->p, inv_keep, d->seed, d->step,
-            d->stream);
+            (float *)buf, dx, (const T *)l->x->data, (const T *)dh, (const T *)l->a->data, n, k,
+            r, vec, d->p, inv_keep, d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("lora_bwd");
         return wf_cuda_by_dtype("lora_bwd", l->da->dtype, [&](auto da_tag) {
             using Ta = decltype(da_tag);
