@@ -115,6 +115,9 @@ static wf_status lora_bwd_composed(wf_backend *be, const wf_lora *l) {
 
 /* ---- variant "fused" ---- */
 
+static_assert(WF_LORA_KTILE % 4 == 0, "a Philox draw and a float4 read cover 4 columns");
+static_assert(WF_LORA_BWD_WARPS >= 2, "lora_bwd_x_kernel adds warps 1.. onto warp 0");
+
 /* The dropout multipliers of the flat elements idx0 .. idx0 + 3 of x: 1/(1-p) where kept, else 0
  * (ops.h wf_dropout). One Philox draw when idx0 % 4 == 0 (its 4 uniforms are exactly these
  * elements', as dropout.cu), else one draw per element (K % 4 != 0). */
@@ -446,11 +449,17 @@ static wf_status lora_bwd_fused(wf_backend *be, const wf_lora *l) {
                         dt, 1.0f, l->dx->data, k, 0, dt, 1);
 }
 
+/* The fused kernels need K, r and M > 0 (grids, chunk arithmetic); the composed path already
+ * handles the empty cases through cuBLAS's k = 0 rule and linear_fwd/bwd. */
+static bool lora_use_fused(const wf_backend *be, const wf_lora *l) {
+    return wf_cuda_impl_of(be)->lora_variant == 1 && wf_tensor_cols(l->x) > 0 &&
+           l->a->shape[0] > 0 && l->w->shape[0] > 0;
+}
+
 extern "C" wf_status wf_cuda_lora_fwd(wf_backend *be, const wf_lora *l) {
     if (wf_tensor_rows(l->x) <= 0) return WF_OK;
     size_t mark = wf_arena_mark(&be->scratch);
-    wf_status s = wf_cuda_impl_of(be)->lora_variant == 1 ? lora_fwd_fused(be, l)
-                                                         : lora_fwd_composed(be, l);
+    wf_status s = lora_use_fused(be, l) ? lora_fwd_fused(be, l) : lora_fwd_composed(be, l);
     wf_arena_reset(&be->scratch, mark);
     return s;
 }
@@ -458,8 +467,7 @@ extern "C" wf_status wf_cuda_lora_fwd(wf_backend *be, const wf_lora *l) {
 extern "C" wf_status wf_cuda_lora_bwd(wf_backend *be, const wf_lora *l) {
     if (wf_tensor_rows(l->x) <= 0) return WF_OK;
     size_t mark = wf_arena_mark(&be->scratch);
-    wf_status s = wf_cuda_impl_of(be)->lora_variant == 1 ? lora_bwd_fused(be, l)
-                                                         : lora_bwd_composed(be, l);
+    wf_status s = lora_use_fused(be, l) ? lora_bwd_fused(be, l) : lora_bwd_composed(be, l);
     wf_arena_reset(&be->scratch, mark);
     return s;
 }
