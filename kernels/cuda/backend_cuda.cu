@@ -122,6 +122,13 @@ static wf_status cuda_init(wf_backend *be, int device) {
     else
         return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_ATTENTION='%s' is "
                                         "not 'flash', 'simple' or 'flash-only'", att);
+    /* LoRA variant, read once here (bench_ops --variant lora=... sets it). */
+    const char *lv = getenv("WF_CUDA_LORA");
+    if (!lv || strcmp(lv, "composed") == 0) im->lora_variant = 0;
+    else if (strcmp(lv, "fused") == 0) im->lora_variant = 1;
+    else
+        return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_LORA='%s' is not "
+                                        "'composed' or 'fused'", lv);
     /* One workspace, set up front, so cuBLAS never allocates inside the step loop (and a step can
      * be captured in a CUDA graph); cuBLASLt calls get the same one (same stream, in order). */
     WF_CUDA_CHECK(cudaMalloc(&im->workspace, WF_CUBLAS_WORKSPACE));

@@ -27,6 +27,10 @@ struct wf_cuda_impl {
      * simple ones elsewhere), 1 "simple" (simple kernels always), 2 "flash-only" (calls the tiled
      * kernels cannot take fail as unsupported: lets the op tests prove which cases they ran) */
     int attention_variant;
+    /* WF_CUDA_LORA, read at open: 0 "composed" (default), 1 "fused" (lora.cu: the mask fused
+     * into the low-rank kernels, beta = 1 accumulation into the base GEMM; opt-in until a GPU
+     * run verifies it) */
+    int lora_variant;
 };
 
 static inline wf_cuda_impl *wf_cuda_impl_of(const wf_backend *be) {
@@ -45,6 +49,12 @@ wf_status wf_cuda_gemm(wf_backend *be, const char *op, bool trans_a, bool trans_
                        int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b,
                        wf_dtype ab_dtype, float beta, void *c, int64_t ldc, int64_t stride_c,
                        wf_dtype c_dtype, int64_t batch);
+
+/* y (n, m) "=" alpha x (n, k) w^T + bias (m) in one cuBLASLt GEMM with the BIAS epilogue
+ * (linear.cu); *done stays false, and nothing runs, when cuBLASLt has no algorithm for it. */
+wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
+                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
+                            float alpha, bool *done);
 
 extern "C" {
 wf_status wf_cuda_embedding_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,

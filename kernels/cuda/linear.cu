@@ -37,13 +37,14 @@ static bool force_gemm_path(void) {
         WF_CUBLAS_CHECK(fn(obj, attr, &lt_v_, sizeof lt_v_));                                      \
     } while (0)
 
-/* y (n, m) = x (n, k) w^T + bias with cuBLASLt's BIAS epilogue. Column-major view: y^T (m, n) =
- * op_T(w stored as (k, m)) x^T (k, n), and the bias (m) runs along y^T's rows, as BIAS wants.
- * The bias has y's dtype (the epilogue's default). Leaves *done false (and does nothing) when
- * the heuristic finds no algorithm. */
-static wf_status linear_fwd_lt(wf_backend *be, void *y, const void *x, const void *w,
-                               const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
-                               bool *done) {
+/* y (n, m) = alpha x (n, k) w^T + bias with cuBLASLt's BIAS epilogue (the bias is added after
+ * alpha: D = alpha AB + bias). Column-major view: y^T (m, n) = op_T(w stored as (k, m)) x^T
+ * (k, n), and the bias (m) runs along y^T's rows, as BIAS wants. The bias has y's dtype (the
+ * epilogue's default). Leaves *done false (and does nothing) when the heuristic finds no
+ * algorithm. Also used by lora.cu (alpha = the LoRA scale). */
+wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
+                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
+                            float alpha, bool *done) {
     *done = false;
     wf_cuda_impl *im = wf_cuda_impl_of(be);
     cudaDataType_t t = cuda_type(dt);
@@ -83,7 +84,7 @@ static wf_status linear_fwd_lt(wf_backend *be, void *y, const void *x, const voi
         return WF_OK; /* no algorithm: the caller takes the GEMM path */
     WF_CUBLAS_CHECK(hs); /* anything else is a bug in the descriptors above: report it */
     *done = true;
-    float alpha = 1.0f, beta = 0.0f; /* beta 0: y (C) is not read */
+    float beta = 0.0f; /* beta 0: y (C) is not read */
     WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, desc, &alpha, w, &la, x, &lb, &beta, y, &lc, y, &lc,
                                    &res.algo, im->workspace, im->workspace_bytes, im->stream));
     return WF_OK;
@@ -107,7 +108,8 @@ extern "C" wf_status wf_cuda_linear_fwd(wf_backend *be, wf_tensor *y, const wf_t
     if (bias) {
         bool done = false;
         if (k > 0 && !force_gemm_path())
-            WF_TRY(linear_fwd_lt(be, y->data, x->data, w->data, bias->data, n, m, k, dt, &done));
+            WF_TRY(wf_cuda_linear_lt(be, y->data, x->data, w->data, bias->data, n, m, k, dt,
+                                     1.0f, &done));
         if (done) return WF_OK;
         WF_TRY(wf_cuda_by_dtype("linear_fwd", dt, [&](auto tag) {
             using T = decltype(tag);

@@ -51,6 +51,24 @@
 #define WF_FLASH_BQ 32
 #define WF_FLASH_PAD 8
 
+/* LoRA, variant "fused" (lora.cu): the down kernel (h = drop(x) A^T with the mask drawn in
+ * place) gives a thread one row of x and WF_LORA_RQ of the r outputs (grid.z covers the rest),
+ * WF_LORA_DOWN_BLOCK rows a block; A is staged WF_LORA_KTILE columns at a time in shared memory
+ * (fp32), and K is cut into at most WF_LORA_KSPLIT chunks (grid.y, whole tiles each) whose fp32
+ * partial sums a second kernel adds in chunk order. The chunking depends on K and these
+ * constants only (deterministic); it moves the last bits of h. WF_LORA_KTILE must be a multiple
+ * of 4 (one Philox draw covers 4 elements). */
+#define WF_LORA_DOWN_BLOCK 128
+#define WF_LORA_RQ 16
+#define WF_LORA_KTILE 64
+#define WF_LORA_KSPLIT 16
+/* Its backward kernel (dx and the dA partials in one pass over x): a lane owns 4 adjacent
+ * columns, WF_LORA_BWD_WARPS warps a block share WF_LORA_BWD_ROWS rows round-robin and add their
+ * dA sums in warp order; the row blocks' partials are added in order by a second kernel (the
+ * grouping depends on these constants and the sizes only: deterministic). */
+#define WF_LORA_BWD_WARPS 4
+#define WF_LORA_BWD_ROWS 128
+
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)

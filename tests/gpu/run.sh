@@ -3,12 +3,14 @@
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
 # CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
-# simple at long T: attention_check), 20-step training parity runs CUDA-vs-CPU (train_parity:
-# fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40), the NCCL communicator
+# simple at long T: attention_check; lora also through the opt-in variant WF_CUDA_LORA=fused),
+# 20-step training parity runs CUDA-vs-CPU (train_parity: fp32, bf16, and fp16 with dynamic
+# loss scaling from an overflowing 2^40; again with WF_CUDA_LORA=fused, ~1 s), the NCCL communicator
 # on one GPU (test_nccl; skipped without NCCL), the device ceilings
 # (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
 # bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
-# with the simple kernel. Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
+# with the simple kernel, and LoRA time / base linear time per variant (steps lora_composed,
+# lora_fused: ~20 s, also in quick mode). Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
 # printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
 # leaves out the bf16 benchmark sizes, ~2 of those minutes).
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
@@ -50,7 +52,10 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
   step attention_check build-gpu/tests/attention_check
+  # lora through the fused variant (opt-in until this passes on a GPU: kernels/cuda/lora.cu)
+  step ops_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/test_ops_backends lora
   step train_parity build-gpu/tests/train_parity
+  step parity_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/train_parity
   step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
@@ -58,6 +63,11 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   if python3 -c 'import torch' 2>/dev/null; then
     step bench_vs_torch python3 bench/bench_kernels_vs_torch.py --build build-gpu
   fi
+  # LoRA r=16 over the base linear layer alone (issue 7: target <= 1.10x), bf16, each variant
+  for v in composed fused; do
+    step lora_$v build-gpu/bench/bench_ops --backend cuda --dtype bf16 --op lora \
+      --variant lora=$v --min-time 0.05
+  done
   if [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
     step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
     step bench_attention_simple build-gpu/bench/bench_ops --backend cuda --dtype bf16 \
@@ -77,6 +87,9 @@ grep -h '^peak ' "$out/device_peak.log" 2>/dev/null
 grep -h 'vs cpu:' "$out/ops_cuda_vs_cpu.log" 2>/dev/null
 grep -hE '^(ok|FAIL|skip) ' "$out/train_parity.log" 2>/dev/null
 cat "$out/attention_check.log" 2>/dev/null
+for v in composed fused; do
+  grep -h '^lora/linear' "$out/lora_$v.log" 2>/dev/null | sed "s/^/$v: /"
+done
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
 grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
 exit $fail

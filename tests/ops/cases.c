@@ -73,10 +73,16 @@ const tc_case tc_cases[] = {
     {&tc_op_lora, "r 1", {5, 8, 6, 1, 0, 1, 0}, {4, 0}, T},
     {&tc_op_lora, "no dx, dropout (omp)", {260, 64, 4, 2, 0, 1, 1}, {2, 0.1}, T},
     {&tc_op_lora, "256x384->256 r 8 p 0.1", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF},
+    /* r > 16 and K % 4 != 0: the CUDA variant "fused" takes its other paths (two groups of 16
+     * outputs in the down kernel, one Philox draw per element, drop(x) materialized in bwd) */
+    {&tc_op_lora, "r 20, K 30, bias, dropout 0.1", {7, 30, 9, 20, 1, 0, 0}, {1.5, 0.1}, T},
+    {&tc_op_lora, "r 18, frozen, dropout 0.2", {5, 16, 6, 18, 0, 1, 0}, {2, 0.2}, T},
     {&tc_op_lora, "f32 grads, trainable base, bias", {6, 12, 10, 4, 1, 0, 0}, {2, 0}, T | G32},
     {&tc_op_lora, "f32 dA dB, frozen, dropout 0.1", {6, 12, 10, 4, 1, 1, 0}, {2, 0.1}, T | G32},
     {&tc_op_lora, "f32 grads 256x384->256 r 8", {256, 384, 256, 8, 1, 0, 0}, {2, 0.1}, T | NF | G32},
     {&tc_op_lora, "r 16 on 2048x2048->2048", {2048, 2048, 2048, 16, 0, 1, 0}, {2, 0.05}, B},
+    {&tc_op_lora, "r 16 on 2048x8192->2048", {2048, 8192, 2048, 16, 0, 1, 0}, {2, 0.05}, B},
+    {&tc_op_lora, "r 16 p 0 on 2048x2048->2048", {2048, 2048, 2048, 16, 0, 1, 0}, {2, 0}, B},
 
 
     /* ==== layernorm, rmsnorm (op_norm.c) ==== */
