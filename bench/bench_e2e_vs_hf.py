@@ -130,7 +130,7 @@ def run_weft(a, shape, method, B, T, peak):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout + r.stderr)
-        raise SystemExit(f"bench_e2e_vs_hf: {' '.join(cmd)} exited {r.returncode}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}")
     out = {}
     for line in r.stdout.splitlines():
         k, _, v = line.partition(" ")
@@ -147,8 +147,13 @@ def hf_model(a, shape, method):
     cfg = tf.AutoConfig.from_pretrained(os.path.join(HERE, "shapes", SHAPES[shape][0]))
     dtype = torch.bfloat16 if method == "lora" and a.device == "cuda" else torch.float32
     torch.manual_seed(0)
+    # created in fp32 and cast: from_config's dtype keyword is `torch_dtype` before
+    # transformers 5, and an unknown keyword there would be taken silently
     with torch.device(a.device):
-        model = tf.AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa")
+        model = tf.AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(dtype)
+    if model.config._attn_implementation != "sdpa":
+        raise SystemExit(f"bench_e2e_vs_hf: transformers picked {model.config._attn_implementation} "
+                         "attention, not sdpa")
     if method == "lora":
         from peft import LoraConfig, get_peft_model
         model = get_peft_model(model, LoraConfig(r=a.lora_r, lora_alpha=a.lora_alpha,
@@ -202,6 +207,20 @@ def run_hf(a, shape, method, B, T):
     return res
 
 
+def guarded(fn, *args):
+    """fn's result, or False after printing its error (the other configurations still run and
+    the table is still printed; the script then exits 1)."""
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 - any failure of one side is reported, not fatal
+        print(f"FAILED {fn.__name__}{args[1:]}: {type(e).__name__}: {e}", flush=True)
+    gc.collect()  # what a failed HF run held goes back before weft's process needs the memory
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return False
+
+
 def gib(x):
     return x / 2 ** 30 if x == x and x >= 0 else float("nan")
 
@@ -248,10 +267,12 @@ def main(argv=None):
         B, T = getattr(a, f"{shape}_batch"), getattr(a, f"{shape}_seq")
         for method in a.methods:
             t0 = time.perf_counter()
-            h = run_hf(a, shape, method, B, T) if "hf" in a.sides else None
+            h = guarded(run_hf, a, shape, method, B, T) if "hf" in a.sides else None
             t1 = time.perf_counter()
-            w = run_weft(a, shape, method, B, T, peak) if "weft" in a.sides else None
+            w = guarded(run_weft, a, shape, method, B, T, peak) if "weft" in a.sides else None
             t2 = time.perf_counter()
+            bad |= any(x is False for x in (h, w))
+            h, w = h or None, w or None
             print(f"{shape} {method} B {B} T {T}: HF {t1 - t0:.1f} s, weft {t2 - t1:.1f} s wall"
                   + (f"; weft on {w['device']}" if w else ""), flush=True)
             # the same adapters (or weights) on both sides, else the ratio compares other work
