@@ -65,7 +65,7 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
       --op attention --case gpt2 --case llama1b --variant attention=simple --min-time 0.05
     # end-to-end training, weft vs transformers + peft: LoRA and full, Llama-3.2-1B and GPT-2
     # shapes, bf16 (~90 s; the HF side is left out where transformers/peft are not installed)
-    step bench_e2e timeout 200 python3 bench/bench_e2e_vs_hf.py --build build-gpu
+    step bench_e2e timeout 150 python3 -u bench/bench_e2e_vs_hf.py --build build-gpu
   fi
 fi
 
