@@ -28,12 +28,17 @@ static wf_status init_slot(wf_model *m, const wf_slot *s, uint64_t seed, int ind
     bool normal = s->dst->ndim == 2 || s->dst == &w->cls_token;
     if (is_gain(m, s->dst))
         for (int64_t i = 0; i < n; i++) h[i] = 1.0f;
-    else if (normal) /* Box-Muller on the counter-based generator */
+    else if (normal) { /* Box-Muller on the counter-based generator; each element depends on its
+                          index alone, so the threads' split never changes a value */
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            double u1 = wf_rng_uniform(seed, 10, (uint32_t)index, (uint64_t)(2 * i)) + 1e-7;
+            /* 1 - u lies in [2^-24, 1]: log(u1) <= 0 always (u + 1e-7 exceeded 1 for the
+             * largest u, about once in 8M draws, and gave NaN weights) */
+            double u1 = 1.0 - (double)wf_rng_uniform(seed, 10, (uint32_t)index, (uint64_t)(2 * i));
             double u2 = wf_rng_uniform(seed, 10, (uint32_t)index, (uint64_t)(2 * i + 1));
             h[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
         }
+    }
     wf_status st = wf_model_upload(m, s->dst, h);
     free(h);
     return st;

@@ -54,6 +54,8 @@ wf_status wf_model_upload(wf_model *m, const wf_tensor *t, const float *src) {
     }
     uint16_t *h = malloc((size_t)n * sizeof *h + 1);
     if (!h) return wf_error(WF_ERR_OOM, "model: out of host memory");
+    /* element-wise rounding: threads change nothing but the time (a 1B model's weights) */
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) wf_store_f32(h, t->dtype, (size_t)i, src[i]);
     wf_status s = m->be->copy(m->be, t->data, h, (size_t)n * sizeof *h, WF_COPY_H2D);
     if (s == WF_OK) s = m->be->sync(m->be);

@@ -8,11 +8,12 @@
 # loss scaling from an overflowing 2^40; again with WF_CUDA_LORA=fused, ~1 s), the NCCL communicator
 # on one GPU (test_nccl; skipped without NCCL), the device ceilings
 # (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
-# bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
-# with the simple kernel, and LoRA time / base linear time per variant (steps lora_composed,
-# lora_fused: ~20 s, also in quick mode). Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
-# printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
-# leaves out the bf16 benchmark sizes, ~2 of those minutes).
+# bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16, the attention benchmarks again
+# with the simple kernel, LoRA time / base linear time per variant (steps lora_composed,
+# lora_fused: ~20 s, also in quick mode), and end-to-end training against transformers + peft
+# (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or gpu-check/); a table of results
+# is printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1 leaves out the
+# bf16 benchmark sizes and the end-to-end benchmark, ~3.5 of those minutes).
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
 # Debian machine), carried along; sourced here when present.
 set -uo pipefail
@@ -72,6 +73,9 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
     step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
     step bench_attention_simple build-gpu/bench/bench_ops --backend cuda --dtype bf16 \
       --op attention --case gpt2 --case llama1b --variant attention=simple --min-time 0.05
+    # end-to-end training, weft vs transformers + peft: LoRA and full, Llama-3.2-1B and GPT-2
+    # shapes, bf16 (~90 s; the HF side is left out where transformers/peft are not installed)
+    step bench_e2e timeout 150 python3 -u bench/bench_e2e_vs_hf.py --build build-gpu
   fi
 fi
 
@@ -91,5 +95,6 @@ for v in composed fused; do
   grep -h '^lora/linear' "$out/lora_$v.log" 2>/dev/null | sed "s/^/$v: /"
 done
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
+sed -n '/^shape /,/^MFU against/p' "$out/bench_e2e.log" 2>/dev/null
 grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
 exit $fail
