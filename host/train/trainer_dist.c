@@ -155,7 +155,6 @@ wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr) {
     return tr->comm->ops->join ? tr->comm->ops->join(tr->comm) : WF_OK;
 }
 
-
 /* A view of elements [off, off + n) of a flat buffer. */
 static wf_tensor shard_of(const wf_tensor *flat, int64_t off, int64_t n) {
     wf_tensor v = *flat;
