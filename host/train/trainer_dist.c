@@ -9,6 +9,7 @@
  * completes are all-reduced at once (NCCL: on the communication stream, beside the rest of the
  * backward; comm.h all_reduce_async). Each element is still the rank-order sum of the same
  * values, so on the CPU communicator the result is bit-identical to one flat all-reduce. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,22 +45,35 @@ wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n) {
     return sum_host(tr, vals, n, WF_COMM_F64);
 }
 
-/* The layer whose backward completes parameter p (graph.h grads_ready numbering): its block for
- * block weights and LoRA A/B, -1 for the embeddings (and anything not recognised: the safe
- * end), n_layers for the rest (final norm, heads: their gradients exist before the blocks'). */
-static int64_t ready_layer(const wf_model *m, const wf_trainable *t, const wf_param *p) {
-    const char *w = (const char *)p->weight, *w0 = (const char *)&m->w;
-    const char *l0 = (const char *)m->w.layers, *a0 = (const char *)t->lora_t;
-    int64_t L = m->arch.n_layers;
-    if (w >= l0 && w < l0 + (size_t)L * sizeof(wf_layer)) return (int64_t)((w - l0) / (ptrdiff_t)sizeof(wf_layer));
-    if (a0 && w >= a0 && w < a0 + (size_t)(2 * L * WF_N_SITES) * sizeof(wf_tensor))
-        return (int64_t)((w - a0) / (ptrdiff_t)sizeof(wf_tensor)) / (2 * WF_N_SITES);
-    const wf_weights *mw = &m->w;
-    const wf_tensor *top[] = {&mw->final_g, &mw->final_b, &mw->lm_head, &mw->pooler_w, &mw->pooler_b,
-                              &mw->cls_w, &mw->cls_b};
-    for (size_t i = 0; w >= w0 && w < w0 + sizeof m->w && i < sizeof top / sizeof top[0]; i++)
-        if (p->weight == top[i]) return L;
+/* The block index in a parameter's HF / PEFT name ("model.layers.3.", "transformer.h.3.",
+ * "bert.encoder.layer.3.", also for LoRA, DoRA, IA3 and adapter tensors), or -1. */
+static int64_t name_layer(const char *name) {
+    static const char *const keys[] = {"layers.", "h.", "layer."};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(keys[k]);
+        for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k]))
+            if ((p == name || p[-1] == '.') && isdigit((unsigned char)p[n])) return strtoll(p + n, NULL, 10);
+    }
     return -1;
+}
+
+/* The layer whose backward completes parameter p (graph.h grads_ready numbering): n_layers for
+ * the final norm and the heads (their gradients exist before the blocks'), the block for a block
+ * weight or an adapter of one (by its name: the adapters' own arrays are laid out per method),
+ * -1 for everything else (embeddings, the soft prompt: complete only at the end, the safe
+ * default). Every gradient of block l is written inside that block's backward, before it
+ * reports l (backward.c). */
+static int64_t ready_layer(const wf_model *m, const wf_param *p) {
+    const wf_weights *w = &m->w;
+    int64_t L = m->arch.n_layers;
+    const wf_tensor *head[] = {&w->final_g, &w->final_b, &w->lm_head, &w->pooler_w, &w->pooler_b, &w->cls_w,
+                               &w->cls_b};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        if (p->weight == head[i]) return L;
+    const char *l0 = (const char *)w->layers, *pw = (const char *)p->weight;
+    if (pw >= l0 && pw < l0 + (size_t)L * sizeof(wf_layer)) return (int64_t)((pw - l0) / (ptrdiff_t)sizeof(wf_layer));
+    int64_t l = name_layer(p->name);
+    return l >= 0 && l < L ? l : -1;
 }
 
 /* Buckets of params [i0, i1) (one decay section), walked from its end: whole parameters (with
@@ -72,7 +86,7 @@ static int plan_section(const wf_model *m, const wf_trainable *t, int i0, int i1
     int64_t L = m->arch.n_layers, hi = i1 < t->n_params ? t->params[i1].offset : t->total;
     int64_t lo = hi, layer = L; /* the open bucket [lo, hi) */
     for (int i = i1 - 1; i >= i0; i--) {
-        int64_t a = t->params[i].offset, li = ready_layer(m, t, &t->params[i]);
+        int64_t a = t->params[i].offset, li = ready_layer(m, &t->params[i]);
         if (hi - a > cap && lo < hi) { /* it would not fit: close the open bucket */
             out[n++] = (wf_grad_bucket){.off = lo, .n = hi - lo, .layer = layer};
             hi = lo, layer = L;
