@@ -180,6 +180,10 @@ static wf_status collective(wf_comm *c, cop op, void *buf, int64_t count, int dt
 static wf_status cpu_all_reduce(wf_comm *c, void *buf, int64_t count, wf_comm_dtype dt) {
     return collective(c, COP_ALL_REDUCE, buf, count, (int)dt, 0);
 }
+/* Synchronous: it returns with the sum in place, so there is nothing to join. */
+static wf_status cpu_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
+    return collective(c, COP_ALL_REDUCE, buf, count, WF_COMM_F32, 0);
+}
 static wf_status cpu_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
     return collective(c, COP_REDUCE_SCATTER, buf, count, WF_COMM_F32, 0);
 }
@@ -205,8 +209,9 @@ static void cpu_abort(wf_comm *c, const char *why) {
 static void cpu_destroy(wf_comm *c) { (void)c; /* the group owns it */ }
 
 static const wf_comm_ops k_cpu_ops = {
-    .all_reduce = cpu_all_reduce, .reduce_scatter = cpu_reduce_scatter,
-    .all_gather = cpu_all_gather, .broadcast = cpu_broadcast, .barrier = cpu_barrier,
+    .all_reduce = cpu_all_reduce, .all_reduce_async = cpu_all_reduce_async,
+    .reduce_scatter = cpu_reduce_scatter, .all_gather = cpu_all_gather, .broadcast = cpu_broadcast,
+    .barrier = cpu_barrier,
     .abort = cpu_abort, .destroy = cpu_destroy,
 };
 

@@ -4,8 +4,13 @@
  * wf_comm_wait poll ncclCommGetAsyncError and the stream until done, an error, or the timeout,
  * and then ncclCommAbort. NCCL cannot tell which peer is missing; the launcher (weft launch)
  * names the rank whose process died. Uneven shards (count not a multiple of the world) go
- * through grouped ncclReduce / ncclBroadcast, one root per shard.
- * Reference: NCCL user guide, "Fault tolerance" and "In-place operations". */
+ * through grouped ncclReduce / ncclBroadcast, one root per shard. Gradient buckets
+ * (all_reduce_async) run on a communication stream of their own: an event recorded on the compute
+ * stream, cudaStreamWaitEvent on the communication stream, the all-reduce there; join records an
+ * event on the communication stream that the compute stream waits for. One event of each kind
+ * is enough: cudaStreamWaitEvent waits for the record that precedes it in host order.
+ * Reference: NCCL user guide, "Fault tolerance", "In-place operations", "CUDA stream semantics";
+ * CUDA programming guide, "Events" / cudaStreamWaitEvent. */
 #include <cuda_runtime.h>
 /* nccl.h declares `ncclGroupStart();` (no prototype): C11 with -Wstrict-prototypes rejects it */
 #pragma GCC diagnostic push
@@ -27,9 +32,29 @@ typedef struct nccl_impl {
     bool dead;
     char why[512];
     int32_t *one; /* device int for the barrier */
+    cudaStream_t side;      /* the communication stream of all_reduce_async */
+    cudaEvent_t ready;      /* on the compute stream: the work before an all_reduce_async */
+    cudaEvent_t done;       /* on the communication stream: the all_reduce_asyncs before a join */
 } nccl_impl;
 
 static nccl_impl *im_of(wf_comm *c) { return c->impl; }
+
+static void release_side(nccl_impl *im) {
+    if (im->ready) cudaEventDestroy(im->ready);
+    if (im->done) cudaEventDestroy(im->done);
+    if (im->side) cudaStreamDestroy(im->side);
+}
+
+/* The communication stream (at the device's highest priority, so that NCCL's kernels are
+ * scheduled ahead of the backward's when both wait for SMs) and its two events, without timing. */
+static cudaError_t make_side(nccl_impl *im) {
+    int lo = 0, hi = 0;
+    cudaError_t e = cudaDeviceGetStreamPriorityRange(&lo, &hi);
+    if (e == cudaSuccess) e = cudaStreamCreateWithPriority(&im->side, cudaStreamNonBlocking, hi);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&im->ready, cudaEventDisableTiming);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&im->done, cudaEventDisableTiming);
+    return e;
+}
 
 static double now_s(void) {
     struct timespec t;
@@ -50,7 +75,8 @@ static wf_status die(wf_comm *c, const char *what, const char *detail) {
                     what, detail);
 }
 
-/* Polls until the communicator's pending work (and, with `stream`, the stream) is done. */
+/* Polls until the communicator's pending work (and, with `stream`, the compute and communication
+ * streams) is done. */
 static wf_status poll_done(wf_comm *c, const char *what, bool stream) {
     nccl_impl *im = im_of(c);
     double deadline = now_s() + c->timeout_s;
@@ -60,8 +86,8 @@ static wf_status poll_done(wf_comm *c, const char *what, bool stream) {
         if (r != ncclSuccess) return die(c, what, ncclGetErrorString(r));
         if (a != ncclSuccess && a != ncclInProgress) return die(c, what, ncclGetErrorString(a));
         bool idle = a == ncclSuccess;
-        if (idle && stream) {
-            cudaError_t e = cudaStreamQuery(stream_of(c));
+        for (int k = 0; k < 2 && idle && stream; k++) { /* the compute stream, then the side one */
+            cudaError_t e = cudaStreamQuery(k == 0 ? stream_of(c) : im->side);
             if (e != cudaSuccess && e != cudaErrorNotReady) return die(c, what, cudaGetErrorString(e));
             idle = e == cudaSuccess;
         }
@@ -105,6 +131,28 @@ static wf_status n_all_reduce(wf_comm *c, void *buf, int64_t count, wf_comm_dtyp
     WF_TRY(alive(c, "all_reduce"));
     return enqueued(c, ncclAllReduce(buf, buf, (size_t)count, nccl_type(dt), ncclSum, im_of(c)->comm,
                                      stream_of(c)), "all_reduce");
+}
+
+/* A CUDA runtime call of the bucket path; an error kills the communicator (the streams are then
+ * in an unknown state). */
+static wf_status cuda_ok(wf_comm *c, cudaError_t e, const char *what) {
+    return e == cudaSuccess ? WF_OK : die(c, what, cudaGetErrorString(e));
+}
+
+static wf_status n_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
+    WF_TRY(alive(c, "all_reduce_async"));
+    nccl_impl *im = im_of(c);
+    WF_TRY(cuda_ok(c, cudaEventRecord(im->ready, stream_of(c)), "all_reduce_async: cudaEventRecord"));
+    WF_TRY(cuda_ok(c, cudaStreamWaitEvent(im->side, im->ready, 0), "all_reduce_async: cudaStreamWaitEvent"));
+    return enqueued(c, ncclAllReduce(buf, buf, (size_t)count, ncclFloat32, ncclSum, im->comm, im->side),
+                    "all_reduce_async");
+}
+
+static wf_status n_join(wf_comm *c) {
+    WF_TRY(alive(c, "join"));
+    nccl_impl *im = im_of(c);
+    WF_TRY(cuda_ok(c, cudaEventRecord(im->done, im->side), "join: cudaEventRecord"));
+    return cuda_ok(c, cudaStreamWaitEvent(stream_of(c), im->done, 0), "join: cudaStreamWaitEvent");
 }
 
 static wf_status n_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
@@ -177,13 +225,15 @@ static void n_abort(wf_comm *c, const char *why) {
 static void n_destroy(wf_comm *c) {
     nccl_impl *im = im_of(c);
     if (!im->dead) ncclCommDestroy(im->comm);
+    release_side(im);
     cudaFree(im->one);
     free(im);
     free(c);
 }
 
 static const wf_comm_ops k_nccl_ops = {
-    .all_reduce = n_all_reduce, .reduce_scatter = n_reduce_scatter, .all_gather = n_all_gather,
+    .all_reduce = n_all_reduce, .all_reduce_async = n_all_reduce_async, .join = n_join,
+    .reduce_scatter = n_reduce_scatter, .all_gather = n_all_gather,
     .broadcast = n_broadcast, .barrier = n_barrier, .wait = n_wait, .abort = n_abort,
     .destroy = n_destroy,
 };
@@ -214,6 +264,11 @@ wf_status wf_comm_nccl_create(int device, const unsigned char id[WF_NCCL_ID_BYTE
         return wf_error(WF_ERR_OOM, "NCCL rank %d: out of memory", rank);
     }
     cudaMemset(im->one, 0, sizeof(int32_t));
+    if ((ce = make_side(im)) != cudaSuccess) {
+        release_side(im), cudaFree(im->one), free(im), free(c);
+        return wf_error(WF_ERR_BACKEND, "NCCL rank %d: the communication stream and its events: %s", rank,
+                        cudaGetErrorString(ce));
+    }
     *c = (wf_comm){.ops = &k_nccl_ops, .rank = rank, .world = world, .timeout_s = timeout_s, .impl = im};
     im->device = device;
     ncclUniqueId u;
@@ -225,12 +280,12 @@ wf_status wf_comm_nccl_create(int device, const unsigned char id[WF_NCCL_ID_BYTE
     if (r != ncclSuccess && r != ncclInProgress) {
         s = wf_error(WF_ERR_BACKEND, "NCCL rank %d of %d: ncclCommInitRankConfig: %s", rank, world,
                      ncclGetErrorString(r));
-        cudaFree(im->one), free(im), free(c);
+        release_side(im), cudaFree(im->one), free(im), free(c);
         return s;
     }
     s = poll_done(c, "init (ncclCommInitRankConfig)", false);
     if (s != WF_OK) {
-        cudaFree(im->one), free(im), free(c);
+        release_side(im), cudaFree(im->one), free(im), free(c);
         return s;
     }
     *out = c;

@@ -269,6 +269,11 @@ static wf_status embed_bwd(bctx *c, wf_tensor *dx) {
                             &c->b->patches, &m->w.patch_w);
 }
 
+/* Tells the caller (graph.h grads_ready) that the gradients of `layer` are complete. */
+static wf_status ready(wf_acts *x, int64_t layer) {
+    return x->grads_ready ? x->grads_ready(x->grads_ready_ctx, layer) : WF_OK;
+}
+
 wf_status wf_graph_backward(const wf_model *m, const wf_batch *b, wf_acts *x, const wf_grads *g) {
     if (!x->d.dx.data) return wf_error(WF_ERR_INVALID, "backward: activations were planned without WF_ACTS_TRAIN");
     bctx c = {m, b, x, g, m->be, b->B, b->T, b->B * b->T};
@@ -281,9 +286,12 @@ wf_status wf_graph_backward(const wf_model *m, const wf_batch *b, wf_acts *x, co
         WF_TRY(norm_bwd(&c, &dx, &dfin, &last, &x->final_mean, &x->final_rstd, &m->w.final_g,
                         &m->w.final_b, (wf_tensor *)&g->w.final_g, (wf_tensor *)&g->w.final_b));
     }
+    WF_TRY(ready(x, L));
     for (int64_t li = L - 1; li >= 0; li--) {
         wf_tensor xin = li ? V2(*x->layers[li - 1].out, c.N, C) : V2(x->emb, c.N, C);
         WF_TRY(m->arch.pre_norm ? block_pre_bwd(&c, li, &xin, &dx) : block_post_bwd(&c, li, &xin, &dx));
+        WF_TRY(ready(x, li));
     }
-    return embed_bwd(&c, &dx);
+    WF_TRY(embed_bwd(&c, &dx));
+    return ready(x, -1);
 }

@@ -70,7 +70,7 @@ void wf_trainer_free(wf_trainer *tr) {
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
     wf_backend_arena_destroy(tr->m->be, &tr->comm_arena);
-    free(tr->host_out), free(tr->host_step), free(tr->opt_host);
+    free(tr->host_out), free(tr->host_step), free(tr->opt_host), free(tr->buckets);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -154,6 +154,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
             WF_TRY(read_back(tr, micro, first, i, false, &sum));
             first = i;
         }
+        if (i == n - 1) wf_trainer_dist_arm(tr); /* buckets go out as its backward completes them */
         WF_TRY(run_micro(tr, &micro[i], dscale, true));
         float *slot = tr->loss_slots + (i - first) * slot_len(tr);
         WF_TRY(m->be->copy(m->be, slot, tr->acts.d.tok_loss.data,
@@ -161,7 +162,7 @@ wf_status wf_trainer_step(wf_trainer *tr, const wf_batch_host *micro, int n, dou
     }
     tr->acts.training = false, tr->acts.loss_scale = NULL;
     /* the flat fp32 gradient of this rank is complete here (still scaled by S): sum it over ranks
-     * (all-reduce, or reduce-scatter for ZeRO-1) */
+     * (the buckets not yet launched and a join, one all-reduce, or reduce-scatter for ZeRO-1) */
     WF_TRY(wf_trainer_dist_reduce_grads(tr));
     tr->adamw.lr = (float)lr;
     if (tr->zero1) {

@@ -3,8 +3,15 @@
  * eval sums over ranks. On one rank (wf_comm_single) every function here is the identity or the
  * plain single-rank update. Host values travel through a small buffer in the backend's memory,
  * since NCCL reduces device memory only.
- * Not here: bucketed reduction overlapped with backward (the NCCL path reduces the flat gradient
- * once after backward, on the compute stream). */
+ * Gradient buckets (DESIGN.md "Parallelism"): the flat gradient is cut into buckets in the order
+ * the backward completes them (head, last block, ..., first block, embeddings); the backward of
+ * a step's last micro-batch reports each finished layer (graph.h grads_ready) and the buckets it
+ * completes are all-reduced at once (NCCL: on the communication stream, beside the rest of the
+ * backward; comm.h all_reduce_async). Each element is still the rank-order sum of the same
+ * values, so on the CPU communicator the result is bit-identical to one flat all-reduce. */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +45,128 @@ wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n) {
     return sum_host(tr, vals, n, WF_COMM_F64);
 }
 
+/* The block index in a parameter's HF / PEFT name ("model.layers.3.", "transformer.h.3.",
+ * "bert.encoder.layer.3.", also for LoRA, DoRA, IA3 and adapter tensors), or -1. */
+static int64_t name_layer(const char *name) {
+    static const char *const keys[] = {"layers.", "h.", "layer."};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(keys[k]);
+        for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k]))
+            if ((p == name || p[-1] == '.') && isdigit((unsigned char)p[n])) return strtoll(p + n, NULL, 10);
+    }
+    return -1;
+}
+
+/* The layer whose backward completes parameter p (graph.h grads_ready numbering): n_layers for
+ * the final norm and the heads (their gradients exist before the blocks'), the block for a block
+ * weight or an adapter of one (by its name: the adapters' own arrays are laid out per method),
+ * -1 for everything else (embeddings, the soft prompt: complete only at the end, the safe
+ * default). Every gradient of block l is written inside that block's backward, before it
+ * reports l (backward.c). */
+static int64_t ready_layer(const wf_model *m, const wf_param *p) {
+    const wf_weights *w = &m->w;
+    int64_t L = m->arch.n_layers;
+    const wf_tensor *head[] = {&w->final_g, &w->final_b, &w->lm_head, &w->pooler_w, &w->pooler_b, &w->cls_w,
+                               &w->cls_b};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        if (p->weight == head[i]) return L;
+    const char *l0 = (const char *)w->layers, *pw = (const char *)p->weight;
+    if (pw >= l0 && pw < l0 + (size_t)L * sizeof(wf_layer)) return (int64_t)((pw - l0) / (ptrdiff_t)sizeof(wf_layer));
+    int64_t l = name_layer(p->name);
+    return l >= 0 && l < L ? l : -1;
+}
+
+/* Buckets of params [i0, i1) (one decay section), walked from its end: whole parameters (with
+ * their alignment padding) are added to the open bucket while it stays within cap elements; a
+ * parameter larger than cap is cut into cap-sized pieces from its end. A bucket is ready at the
+ * least layer among its parameters. Appends to out[n...]; returns the new count. */
+static int plan_section(const wf_model *m, const wf_trainable *t, int i0, int i1, int64_t cap,
+                        wf_grad_bucket *out, int n) {
+    if (i0 >= i1) return n;
+    int64_t L = m->arch.n_layers, hi = i1 < t->n_params ? t->params[i1].offset : t->total;
+    int64_t lo = hi, layer = L; /* the open bucket [lo, hi) */
+    for (int i = i1 - 1; i >= i0; i--) {
+        int64_t a = t->params[i].offset, li = ready_layer(m, &t->params[i]);
+        if (hi - a > cap && lo < hi) { /* it would not fit: close the open bucket */
+            out[n++] = (wf_grad_bucket){.off = lo, .n = hi - lo, .layer = layer};
+            hi = lo, layer = L;
+        }
+        for (; hi - a > cap; hi -= cap) out[n++] = (wf_grad_bucket){.off = hi - cap, .n = cap, .layer = li};
+        lo = a, layer = li < layer ? li : layer;
+    }
+    if (lo < hi) out[n++] = (wf_grad_bucket){.off = lo, .n = hi - lo, .layer = layer};
+    return n;
+}
+
+/* Launch order: the layer that completes first (highest) first; ties keep the planned order. */
+typedef struct ordered { wf_grad_bucket b; int k; } ordered;
+static int by_launch(const void *x, const void *y) {
+    const ordered *a = x, *b = y;
+    if (a->b.layer != b->b.layer) return a->b.layer > b->b.layer ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
+#define MAX_BUCKETS 65536
+
+wf_status wf_grad_buckets_plan(const wf_model *m, const wf_trainable *t, int64_t cap,
+                               wf_grad_bucket **out, int *n) {
+    *out = NULL, *n = 0;
+    WF_ASSERT(cap > 0);
+    if (t->total / cap > MAX_BUCKETS)
+        return wf_error(WF_ERR_INVALID, "gradient buckets of %lld elements cut the %lld trainable "
+                        "elements into more than %d buckets (dist.bucket_mb too small)", (long long)cap,
+                        (long long)t->total, MAX_BUCKETS);
+    int cap_n = t->n_params + (int)(t->total / cap) + 2, nd = 0;
+    ordered *o = malloc((size_t)cap_n * sizeof *o);
+    wf_grad_bucket *b = malloc((size_t)cap_n * sizeof *b);
+    if (!o || !b) return free(o), free(b), wf_error(WF_ERR_OOM, "gradient buckets: out of memory");
+    while (nd < t->n_params && t->params[nd].offset < t->n_decay) nd++; /* decayed params first */
+    int k = plan_section(m, t, nd, t->n_params, cap, b, 0);
+    k = plan_section(m, t, 0, nd, cap, b, k);
+    WF_ASSERT(k <= cap_n);
+    for (int i = 0; i < k; i++) o[i] = (ordered){b[i], i};
+    qsort(o, (size_t)k, sizeof *o, by_launch);
+    for (int i = 0; i < k; i++) b[i] = o[i].b;
+    free(o);
+    *out = b, *n = k;
+    return WF_OK;
+}
+
+/* graph.h grads_ready: launches every bucket the finished layer completes. */
+static wf_status on_grads_ready(void *ctx, int64_t layer) {
+    wf_trainer *tr = ctx;
+    float *g = tr->t->g.data;
+    for (; tr->buckets_sent < tr->n_buckets && tr->buckets[tr->buckets_sent].layer >= layer; tr->buckets_sent++) {
+        const wf_grad_bucket *b = &tr->buckets[tr->buckets_sent];
+        WF_TRY(tr->comm->ops->all_reduce_async(tr->comm, g + b->off, b->n));
+        tr->buckets_early++;
+    }
+    return WF_OK;
+}
+
+wf_status wf_trainer_dist_set_buckets(wf_trainer *tr, int64_t bucket_elems) {
+    free(tr->buckets);
+    tr->buckets = NULL, tr->n_buckets = 0;
+    if (bucket_elems <= 0 || tr->zero1 || !tr->comm->ops->all_reduce_async) return WF_OK;
+    return wf_grad_buckets_plan(tr->m, tr->t, bucket_elems, &tr->buckets, &tr->n_buckets);
+}
+
+/* Arms the bucket launches for the backward that comes next (a step's last micro-batch). */
+void wf_trainer_dist_arm(wf_trainer *tr) {
+    tr->buckets_sent = tr->buckets_early = 0;
+    tr->acts.grads_ready = tr->buckets ? on_grads_ready : NULL;
+    tr->acts.grads_ready_ctx = tr;
+}
+
 wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr) {
     wf_trainable *t = tr->t;
+    tr->acts.grads_ready = NULL;
     if (tr->zero1) return wf_comm_reduce_scatter(tr->comm, t->g.data, t->total);
-    return wf_comm_all_reduce(tr->comm, t->g.data, t->total, WF_COMM_F32);
+    if (!tr->buckets) return wf_comm_all_reduce(tr->comm, t->g.data, t->total, WF_COMM_F32);
+    int early = tr->buckets_early;
+    WF_TRY(on_grads_ready(tr, INT64_MIN)); /* any the backward did not report (none, normally) */
+    tr->buckets_early = early;
+    return tr->comm->ops->join ? tr->comm->ops->join(tr->comm) : WF_OK;
 }
 
 /* A view of elements [off, off + n) of a flat buffer. */

@@ -25,6 +25,17 @@ typedef struct wf_comm_ops {
     /* buf (count) = the sum over ranks, added in rank order 0, 1, ... where the implementation
      * allows (cpu: always, so every rank gets bit-identical sums) */
     wf_status (*all_reduce)(wf_comm *c, void *buf, int64_t count, wf_comm_dtype dt);
+    /* The same sum of fp32 `buf` (count), overlapped with the backend's work (the gradient
+     * buckets, trainer_dist.c): it starts once the work enqueued so far on the backend is done
+     * and runs beside what is enqueued after it, so the caller must not touch buf until `join`.
+     * cpu: the plain all_reduce (it returns complete). NCCL: an event on the compute stream, the
+     * communication stream waits for it, then the all-reduce on that stream; no host wait. */
+    wf_status (*all_reduce_async)(wf_comm *c, float *buf, int64_t count);
+    /* Work enqueued on the backend from now on runs after every all_reduce_async issued so far
+     * (NCCL: the compute stream waits for an event recorded on the communication stream); NULL
+     * when those return complete (cpu). Call before any other collective or any use of the
+     * buffers. */
+    wf_status (*join)(wf_comm *c);
     /* buf (count): on return, this rank's shard (wf_comm_shard) holds the sum over ranks of that
      * shard; the rest of buf is unspecified */
     wf_status (*reduce_scatter)(wf_comm *c, float *buf, int64_t count);
@@ -91,6 +102,12 @@ static inline wf_status wf_comm_broadcast(wf_comm *c, void *buf, int64_t bytes, 
 static inline wf_status wf_comm_barrier(wf_comm *c) {
     return c->world == 1 ? WF_OK : c->ops->barrier(c);
 }
+static inline wf_status wf_comm_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
+    return c->world == 1 ? WF_OK : c->ops->all_reduce_async(c, buf, count);
+}
+static inline wf_status wf_comm_join(wf_comm *c) {
+    return c->world == 1 || !c->ops->join ? WF_OK : c->ops->join(c);
+}
 static inline wf_status wf_comm_wait(wf_comm *c) {
     return c->world == 1 || !c->ops->wait ? WF_OK : c->ops->wait(c);
 }
@@ -100,7 +117,9 @@ static inline void wf_comm_abort(wf_comm *c, const char *why) {
 
 /* ---- NCCL (host/comm/comm_nccl.c; only with WF_HAVE_NCCL) ----
  * One process per GPU. `id` is the 128-byte ncclUniqueId: rank 0 makes it (wf_comm_nccl_id) and
- * hands it to the others (wf_launch_exchange_id). Collectives run on the stream of c->be. */
+ * hands it to the others (wf_launch_exchange_id). Collectives run on the stream of c->be, except
+ * all_reduce_async, which runs on the communicator's own (higher-priority) stream, ordered
+ * against the compute stream by events. */
 #define WF_NCCL_ID_BYTES 128
 bool wf_comm_nccl_available(void);
 wf_status wf_comm_nccl_id(unsigned char id[WF_NCCL_ID_BYTES]);

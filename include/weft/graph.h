@@ -124,6 +124,12 @@ typedef struct wf_acts {
                                              state), or NULL for 1 */
     uint64_t seed;
     uint32_t step;
+    /* Called by wf_graph_backward (when set) as soon as the parameter gradients of a part of the
+     * model are complete, i.e. enqueued: layer == n_layers for the head and the final norm (before
+     * the blocks), each block's index as it finishes (n_layers - 1 down to 0), and -1 for the
+     * embeddings (last). The data-parallel trainer launches its gradient buckets from it. */
+    wf_status (*grads_ready)(void *ctx, int64_t layer);
+    void *grads_ready_ctx;
     wf_arena arena;
 } wf_acts;
 

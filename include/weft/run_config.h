@@ -168,6 +168,7 @@ typedef struct wf_run_config {
     struct {
         int64_t cpu_ranks; /* ranks as threads over the CPU communicator; 1: none */
         int64_t zero_stage; /* 0: plain data parallel; 1: ZeRO-1 (sharded AdamW) */
+        double bucket_mb;   /* gradient all-reduce buckets (MiB); 0: one flat all-reduce */
         double timeout_s;   /* a collective that waits longer fails, naming the missing rank */
     } dist;
 } wf_run_config;

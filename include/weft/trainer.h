@@ -26,6 +26,14 @@ double wf_lr_at(const wf_lr_schedule *s, int64_t step);
  * more micro-batches than this reads back every WF_TRAINER_LOSS_SLOTS of them. */
 #define WF_TRAINER_LOSS_SLOTS 16
 
+/* A contiguous range of the flat gradient that is all-reduced as soon as the backward has
+ * finished every parameter in it (trainer_dist.c; graph.h grads_ready). */
+typedef struct wf_grad_bucket {
+    int64_t off, n; /* elements [off, off + n) of the flat gradient */
+    int64_t layer;  /* complete once the backward reports this layer (n_layers: the head and the
+                       final norm; -1: the embeddings) */
+} wf_grad_bucket;
+
 typedef struct wf_trainer {
     wf_model *m;
     wf_trainable *t;
@@ -48,6 +56,11 @@ typedef struct wf_trainer {
      * memory through which host values are summed over ranks. */
     wf_comm *comm;
     bool zero1;
+    wf_grad_bucket *buckets; /* (n_buckets) in launch order; NULL: the flat gradient is reduced
+                                once after the backward (one rank, ZeRO-1, dist.bucket_mb 0) */
+    int n_buckets;
+    int buckets_sent;        /* launched so far in this step */
+    int buckets_early;       /* of those, launched from inside the backward (last step) */
     float *opt_host;         /* ZeRO-1, rank 0: (2 * total) the gathered m and v for checkpoints */
     wf_arena comm_arena;
     void *stage;
@@ -85,8 +98,24 @@ wf_status wf_trainer_dist_init(wf_trainer *tr);
 /* vals (n) = their sums over the ranks (host memory). */
 wf_status wf_trainer_dist_sum_i64(wf_trainer *tr, int64_t *vals, int64_t n);
 wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n);
-/* After backward: the flat gradient summed over ranks (all-reduce), or under ZeRO-1 each rank's
- * shard of it (reduce-scatter). */
+/* Splits the flat gradient into buckets of at most `bucket_elems` elements in the order the
+ * backward completes them (wf_grad_buckets_plan), so that a step all-reduces each one from
+ * inside the backward of its last micro-batch, beside the rest of the backward. Planned only
+ * for a communicator with all_reduce_async (not wf_comm_single) and plain data parallelism
+ * (ZeRO-1 keeps its one reduce-scatter); bucket_elems 0: no buckets. Call after setting comm and
+ * zero1; allocates the plan (once, outside the step loop). */
+wf_status wf_trainer_dist_set_buckets(wf_trainer *tr, int64_t bucket_elems);
+/* The bucket plan of a trainable set: every element of [0, total) in exactly one bucket; a
+ * bucket never spans the decay / no-decay boundary and holds at most `cap` elements (a larger
+ * tensor is cut); buckets are listed in launch order: by `layer` from the last block down (the
+ * head first, the embeddings last), and within a layer from the end of the buffer. *out is
+ * malloc'ed (free it). */
+wf_status wf_grad_buckets_plan(const wf_model *m, const wf_trainable *t, int64_t cap,
+                               wf_grad_bucket **out, int *n);
+/* Before the backward of a step's last micro-batch: its layers launch the buckets (when planned). */
+void wf_trainer_dist_arm(wf_trainer *tr);
+/* After backward: the flat gradient summed over ranks (all-reduce, or the buckets the backward
+ * did not launch, then a join), or under ZeRO-1 each rank's shard of it (reduce-scatter). */
 wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr);
 /* ZeRO-1: unscale + global norm from the shards, AdamW on this rank's shard, all-gather. */
 wf_status wf_trainer_dist_zero1_update(wf_trainer *tr);

@@ -40,6 +40,11 @@ static void check_collectives(job *j) {
     }
     EXPECT(wf_comm_all_reduce(c, a, N, WF_COMM_F32) == WF_OK);
     for (int64_t i = 0; i < N; i++) CHECK(a[i] == expect[i], "all_reduce rank %d [%lld] %g != %g", c->rank, (long long)i, a[i], expect[i]);
+    /* the bucket form (cpu: the same rank-order sum, complete on return), in two pieces */
+    for (int64_t i = 0; i < N; i++) a[i] = val(c->rank, i);
+    EXPECT(wf_comm_all_reduce_async(c, a + 400, N - 400) == WF_OK);
+    EXPECT(wf_comm_all_reduce_async(c, a, 400) == WF_OK && wf_comm_join(c) == WF_OK);
+    for (int64_t i = 0; i < N; i++) CHECK(a[i] == expect[i], "all_reduce_async rank %d [%lld] %g != %g", c->rank, (long long)i, a[i], expect[i]);
     int64_t t[3] = {c->rank + 1, (int64_t)1 << 40, -c->rank};
     EXPECT(wf_comm_all_reduce(c, t, 3, WF_COMM_I64) == WF_OK);
     EXPECT(t[0] == (int64_t)W * (W + 1) / 2 && t[1] == (int64_t)W << 40 && t[2] == -(int64_t)W * (W - 1) / 2);

@@ -1,8 +1,9 @@
 /* Data-parallel training end to end over the CPU communicator (host/train/run_dist.c): the same
  * global batch on 1, 2 and 4 ranks, with ZeRO-1, and a resumed 2-rank run, each trained through
  * `weft train`'s own path (wf_run_train) on all-MiniLM-L6-v2 (a sequence-classification head on
- * the top layer, 4 AdamW steps), compared by the trainable weights of the final checkpoint; and a
- * rank that fails mid-run stops the others with an error naming it.
+ * the top layer, 4 AdamW steps), compared by the trainable weights of the final checkpoint;
+ * gradient buckets of several sizes against one flat all-reduce (bit-equal); and a rank that
+ * fails mid-run stops the others with an error naming it.
  *   test_dist_train MODELS_DIR   (exit 77 when the model is not there: scripts/get_models.sh)
  *
  * Tolerance: 1 rank sums its micro-batches' gradients in the backward's GEMMs (beta = 1), N ranks
@@ -50,8 +51,9 @@ static void write_data(const char *path) {
 /* Trains to `steps` into dir/name with extra settings; 0 on success. */
 static wf_status train(const char *name, int steps, const char *const *extra, int nextra,
                        const char *resume) {
-    char sets[24][1200];
-    const char *ptr[24];
+    enum { MAX_SETS = 32 };
+    char sets[MAX_SETS][1200];
+    const char *ptr[MAX_SETS];
     int n = 0;
     snprintf(sets[n++], 1200, "model.path=%s", g_model);
     snprintf(sets[n++], 1200, "data.train=%s/train.jsonl", g_dir);
@@ -64,6 +66,7 @@ static wf_status train(const char *name, int steps, const char *const *extra, in
                            "checkpoint.every_steps=2", "checkpoint.keep_last=4", "output.tensorboard=false",
                            "backend.name=cpu", "data.cache=false", "dist.timeout_s=20"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) snprintf(sets[n++], 1200, "%s", fixed[i]);
+    if (n + nextra > MAX_SETS) return wf_error(WF_ERR_INVALID, "test: more than %d settings", MAX_SETS);
     for (int i = 0; i < nextra; i++) snprintf(sets[n++], 1200, "%s", extra[i]);
     for (int i = 0; i < n; i++) ptr[i] = sets[i];
     wf_run_config cfg;
@@ -234,12 +237,20 @@ int main(int argc, char **argv) {
     snprintf(cdir, sizeof cdir, "%s/cache", g_dir);
     setenv("WF_CACHE_DIR", cdir, 1);
     TRAIN("r2", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "data.cache=true");
-    TRAIN("r4", 4, NULL, "train.micro_batch=1", "dist.cpu_ranks=4");
+    TRAIN("r4", 4, NULL, "train.micro_batch=1", "dist.cpu_ranks=4", "dist.bucket_mb=0.5");
     TRAIN("z2", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1");
     TRAIN("z4", 4, NULL, "train.micro_batch=1", "dist.cpu_ranks=4", "dist.zero_stage=1");
     TRAIN("r2n", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "train.max_grad_norm=0");
     TRAIN("z2n", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1",
           "train.max_grad_norm=0");
+    /* gradient buckets against one flat all-reduce (two blocks train: 6.8 MiB of gradient per
+     * block): buckets smaller than one weight matrix (0.5 MiB), of one block's weight matrices
+     * (6.75 MiB), larger than the whole gradient; r2 above uses the default (25 MiB) */
+    const char *const bucket_runs[][2] = {{"bf", "dist.bucket_mb=0"}, {"bs", "dist.bucket_mb=0.5"},
+                                          {"bl", "dist.bucket_mb=6.75"}, {"bb", "dist.bucket_mb=1000"}};
+    for (int k = 0; k < 4; k++)
+        TRAIN(bucket_runs[k][0], 4, NULL, "train.micro_batch=1", "train.grad_accum=2", "dist.cpu_ranks=2",
+              "method.freeze.train_top_layers=2", bucket_runs[k][1]);
     /* 2 steps, then resumed to 4 (a new run dir, the checkpoint copied by --resume) */
     TRAIN("half", 2, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1");
     char from[600];
@@ -263,6 +274,12 @@ int main(int argc, char **argv) {
     double dm = diff_of("r2n", "z2n", 4, "m"), dv = diff_of("r2n", "z2n", 4, "v");
     CHECK(dm == 0 && dv == 0, "ZeRO-1 vs plain AdamW moments in the checkpoint: %g, %g", dm, dv);
     CHECK(dres == 0, "resumed vs uninterrupted: %g", dres);
+    /* buckets sum the same values in the same rank order as the flat all-reduce: bit-equal */
+    for (int k = 1; k < 4; k++) {
+        double db = diff("bf", bucket_runs[k][0], 4);
+        printf("max |bucketed (%s) - flat| %.3g\n", bucket_runs[k][1], db);
+        CHECK(db == 0, "%s vs one flat all-reduce: %g (must be bit-equal)", bucket_runs[k][1], db);
+    }
     CHECK(moved == 0, "self-compare: %g", moved);
     same_log("r1", "r2"), same_log("r1", "r4"), same_log("r1", "z4");
     /* the weights did train: step 2 and step 4 differ by far more than the tolerance */
