@@ -210,8 +210,39 @@ static cJSON *houlsby_config(const wf_model *m, const wf_trainable *t, const wf_
     return o;
 }
 
+/* weft_adapter.json of a composed run (export.h): the methods and each one's settings; the
+ * tensors are in adapter_model.safetensors under their weft names (PEFT names unprefixed). */
+static cJSON *composed_config(const wf_model *m, const wf_trainable *t, const wf_peft_spec *sp,
+                              const char *base) {
+    static const char *const names[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", "adapter"};
+    cJSON *o = cJSON_CreateObject(), *ms = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "format", "weft-composed-adapter");
+    cJSON_AddNumberToObject(o, "format_version", 1);
+    if (base) cJSON_AddStringToObject(o, "base_model_name_or_path", base);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
+        if (wf_peft_has(sp, (wf_method)k)) cJSON_AddItemToArray(ms, cJSON_CreateString(names[k]));
+    cJSON_AddItemToObject(o, "methods", ms);
+    if (wf_peft_has(sp, WF_METHOD_LORA)) {
+        cJSON *l = cJSON_AddObjectToObject(o, "lora");
+        cJSON_AddNumberToObject(l, "r", sp->lora_r);
+        wf_json_add_float(l, "lora_alpha", sp->lora_alpha);
+        cJSON_AddBoolToObject(l, "use_rslora", sp->rslora);
+        cJSON_AddBoolToObject(l, "use_dora", sp->dora);
+        cJSON_AddItemToObject(l, "target_modules", target_modules(t, sp));
+    }
+    if (wf_peft_has(sp, WF_METHOD_ADAPTER)) cJSON_AddNumberToObject(o, "adapter_size", sp->adapter_size);
+    if (wf_peft_has(sp, WF_METHOD_PROMPT)) cJSON_AddNumberToObject(o, "num_virtual_tokens", sp->prompt_tokens);
+    if (wf_peft_has(sp, WF_METHOD_FREEZE)) cJSON_AddNumberToObject(o, "train_top_layers", sp->train_top_layers);
+    cJSON_AddNumberToObject(o, "num_layers", (double)m->arch.n_layers);
+    cJSON_AddNumberToObject(o, "hidden_size", (double)m->arch.hidden);
+    cJSON *names_arr = cJSON_AddArrayToObject(o, "tensors");
+    for (int i = 0; i < t->n_params; i++) cJSON_AddItemToArray(names_arr, cJSON_CreateString(t->params[i].name));
+    return o;
+}
+
 /* adapter_model.safetensors: every trained tensor under its PEFT name, from the fp32 master. */
-static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const char *path) {
+static wf_status write_tensors(const wf_model *m, const wf_trainable *t, bool bare_all, const char *path) {
     float *host = malloc((size_t)t->total * sizeof *host + 4);
     wf_st_entry *e = calloc((size_t)t->n_params, sizeof *e);
     char (*names)[256] = calloc((size_t)t->n_params, sizeof *names);
@@ -222,7 +253,7 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
         const wf_param *p = &t->params[i];
         /* peft saves the soft prompt unprefixed and prompt learning's heads under "base_model."
          * (its base model is the transformers model itself); weft's Houlsby format is bare */
-        bool bare = !strcmp(p->name, "prompt_embeddings") || m->adapters;
+        bool bare = !strcmp(p->name, "prompt_embeddings") || m->adapters || bare_all;
         const char *pre = bare ? "" : m->w.prompt.ndim ? "base_model." : PEFT_PREFIX;
         snprintf(names[i], sizeof names[i], "%s%s", pre, p->name);
         e[i] = (wf_st_entry){names[i], WF_ST_F32, p->weight->ndim, p->weight->shape, host + p->offset};
@@ -232,8 +263,28 @@ static wf_status write_tensors(const wf_model *m, const wf_trainable *t, const c
     return s;
 }
 
+/* A composed run: one directory in weft's format (export.h), every trained tensor in it. */
+static wf_status export_composed(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
+                                 const char *base, const char *dir) {
+    char tmp[WF_PATH_MAX], path[WF_PATH_MAX];
+    WF_TRY(wf_outdir_begin(dir, tmp));
+    cJSON *cfg = composed_config(m, t, spec, base);
+    wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
+    if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
+    if (s == WF_OK) s = write_tensors(m, t, true, path);
+    if (s == WF_OK) s = wf_path_join(path, tmp, "weft_adapter.json");
+    if (s == WF_OK) s = wf_json_write(path, cfg);
+    cJSON_Delete(cfg);
+    if (s != WF_OK) {
+        wf_outdir_abort(tmp);
+        return s;
+    }
+    return wf_outdir_commit(tmp, dir);
+}
+
 wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
                          const char *base_model_path, const char *dir) {
+    if (wf_peft_composed(spec)) return export_composed(m, t, spec, base_model_path, dir);
     int n_adapter = 0;
     for (int i = 0; i < t->n_params; i++) n_adapter += is_adapter(&t->params[i]);
     bool ia3 = spec->method == WF_METHOD_IA3, prompt = spec->method == WF_METHOD_PROMPT;
@@ -258,7 +309,7 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
                : houlsby ? houlsby_config(m, t, spec, base_model_path) : adapter_config(m, t, spec, base_model_path);
     wf_status s = cfg ? WF_OK : wf_error(WF_ERR_OOM, "%s: out of memory", dir);
     if (s == WF_OK) s = wf_path_join(path, tmp, "adapter_model.safetensors");
-    if (s == WF_OK) s = write_tensors(m, t, path);
+    if (s == WF_OK) s = write_tensors(m, t, false, path);
     if (s == WF_OK) s = wf_path_join(path, tmp, houlsby ? "weft_adapter.json" : "adapter_config.json");
     if (s == WF_OK) s = wf_json_write(path, cfg);
     cJSON_Delete(cfg);

@@ -106,6 +106,14 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
      .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
      .aliases = "peft_type"},
+    {.path = "method.extras", .type = WF_CFG_STRLIST, F(method.extras), .def = "[]",
+     .values = k_method,
+     .doc = "further methods trained together with `method.type`, each configured by its own "
+            "section: any of lora, freeze, bitfit, ia3, prompt_tuning, adapter (not full; not lora "
+            "with ia3). A weight trains when any method trains it; with freeze, LoRA skips the "
+            "base weights that train fully. E.g. type lora, extras [\"adapter\", \"prompt_tuning\", "
+            "\"bitfit\"]",
+     .aliases = "methods compose"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
      .aliases = "rank lora_r"},
