@@ -231,6 +231,31 @@ COMPOSE = ["--set", 'method.extras=["adapter", "prompt_tuning", "bitfit", "freez
            "--set", "method.lora.dropout=0", "--set", "output.tensorboard=false"]
 
 
+def peft_parts_case(run_dir, keys):
+    """The composed adapter's PEFT parts: peft-lora/ (LoRA on q/v of the 28 blocks below the
+    two trained ones) and peft-prompt/ load in peft with the trained values."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    d = os.path.dirname(GGUF)
+    whole = load_file(os.path.join(run_dir, "adapter", "adapter_model.safetensors"))
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(run_dir, "adapter", "peft-lora"))
+    state = model.state_dict()
+    lora = {k: v for k, v in whole.items() if ".lora_" in k}
+    same = all(torch.equal(state["base_model.model." + k.replace(".weight", ".default.weight")], v)
+               for k, v in lora.items())
+    n_a = len([n for n, _ in model.named_parameters() if "lora_A" in n])
+    check("composed adapter's peft-lora/ loads in peft (56 adapters, trained values)",
+          n_a == 56 and len(lora) == 112 and same, f"{n_a} lora_A, {len(lora)} tensors, same {same}")
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(run_dir, "adapter", "peft-prompt"))
+    got = model.prompt_encoder["default"].embedding.weight.detach()
+    check("composed adapter's peft-prompt/ loads in peft (the trained soft prompt)",
+          torch.equal(got, whole["prompt_embeddings"]))
+
+
 def compose_case(tmp, data):
     """LoRA + Houlsby + soft prompt + BitFit + top-2 blocks, 4 steps, checkpoints every 2."""
     from safetensors import safe_open
@@ -254,6 +279,7 @@ def compose_case(tmp, data):
           meta.get("format") == "weft-composed-adapter" and all(kinds.values())
           and meta.get("methods") == ["lora", "freeze", "bitfit", "prompt_tuning", "adapter"]
           and sorted(meta.get("tensors", [])) == sorted(keys), f"{meta.get('methods')} {kinds}")
+    peft_parts_case(a, keys)
     cfg = os.path.join(a, "config.json")
     base = run(["eval", cfg, "--set", "data.eval_split=0.2"])
     via_adapter = run(["eval", cfg, "--set", "data.eval_split=0.2", "--weights", os.path.join(a, "adapter")])
