@@ -2,7 +2,7 @@
 autograd through transformers (and peft for LoRA, DoRA, IA3 and prompt tuning; Houlsby adapters
 against a torch module patched into the model) on tiny random models, in fp32. Composed methods
 (trainable.h): LoRA + Houlsby + a soft prompt on llama (peft's LoRA, the adapter patched in, the
-prompt prepended by hand as peft's prompt tuning does), LoRA + BitFit on BERT (peft's LoRA with
+prompt prepended by hand as peft's prompt tuning does), LoRA or DoRA + BitFit on BERT (peft's LoRA with
 bias="all"), LoRA below fully trained top layers (peft's layers_to_transform).
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
@@ -463,9 +463,9 @@ def compose_llama(tmp, nv=3):
     compare("llama lora+houlsby+prompt", got_loss, got, loss.item(), want)
 
 
-def compose_bert_bitfit(tmp):
-    """(b) BERT sequence classification, LoRA on query/value + BitFit: peft's LoraConfig with
-    bias="all" (every bias trains, the classifier is modules_to_save), biases made non-zero."""
+def compose_bert_bitfit(tmp, dora=False):
+    """(b) BERT sequence classification, LoRA (or DoRA) on query/value + BitFit: peft's LoraConfig
+    with bias="all" (every bias trains, the classifier is modules_to_save), biases made non-zero."""
     from peft import LoraConfig, get_peft_model
     cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
@@ -476,12 +476,19 @@ def compose_bert_bitfit(tmp):
         for n, p in base.named_parameters():
             if n.endswith(".bias"):
                 p.normal_(std=0.2)
+    name = "bert-seqcls " + ("dora" if dora else "lora") + "+bitfit"
     d = os.path.join(tmp, "bert-compose-base")
     base.save_pretrained(d, safe_serialization=True)
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
-                                            bias="all", init_lora_weights=False, task_type="SEQ_CLS"))
+                                            bias="all", init_lora_weights=False, task_type="SEQ_CLS", use_dora=dora))
+    if dora:  # peft starts the magnitude at the norm (a scale of 1): move it so the scale matters
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_magnitude_vector" in n:
+                    p.mul_(1 + 0.3 * torch.randn(p.shape))
     ad = os.path.join(tmp, "bert-compose.safetensors")
-    save_bare(ad, {peft_name(n): p for n, p in model.named_parameters() if ".lora_" in n})
+    save_bare(ad, {peft_name(n).replace("lora_magnitude_vector.weight", "lora_magnitude_vector"): p
+                   for n, p in model.named_parameters() if ".lora_" in n})
     B, T = 3, 8
     ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(14))
     mask = torch.ones(B, T, dtype=torch.long)
@@ -493,9 +500,11 @@ def compose_bert_bitfit(tmp):
     loss.backward()
     inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
               "labels": (labels, np.int32)}
-    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--lora", "4", "8", "query,value", "--bitfit", "--peft", ad])
-    want = torch_grads(model, lambda n: peft_name(n).replace(".base_layer.", "."))
-    compare("bert-seqcls lora+bitfit", got_loss, got, loss.item(), want)
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--lora", "4", "8", "query,value", "--bitfit", "--peft", ad]
+                             + (["--dora"] if dora else []))
+    want = torch_grads(model, lambda n: peft_name(n).replace(".base_layer.", ".")
+                       .replace("lora_magnitude_vector.weight", "lora_magnitude_vector"))
+    compare(name, got_loss, got, loss.item(), want)
 
 
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -598,6 +607,7 @@ def main():
                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
         compose_llama(tmp)
         compose_bert_bitfit(tmp)
+        compose_bert_bitfit(tmp, dora=True)
         compose_llama_top(tmp)
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
