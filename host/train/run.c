@@ -84,6 +84,10 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
               : c->method.type == WF_CFG_METHOD_IA3 ? WF_METHOD_IA3
               : c->method.type == WF_CFG_METHOD_PROMPT_TUNING ? WF_METHOD_PROMPT
               : c->method.type == WF_CFG_METHOD_ADAPTER ? WF_METHOD_ADAPTER : WF_METHOD_FULL;
+    static const char *const names[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", "adapter"};
+    for (int64_t i = 0; i < c->method.extras.n; i++) /* names checked by the config loader */
+        for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
+            if (!strcmp(c->method.extras.item[i], names[k])) s->extras |= WF_METHOD_BIT(k);
     s->adapter_size = (int)c->method.adapter.size;
     s->prompt_tokens = (int)c->method.prompt_tuning.num_virtual_tokens;
     s->lora_r = (int)c->method.lora.r;
@@ -116,12 +120,12 @@ static int64_t row_len(const wf_run *r) {
 /* Prompt tuning's checks and TEXT init ids (the tokenizer's __call__: special tokens added). */
 static wf_status prompt_setup(wf_run *r) {
     const wf_run_config *c = r->cfg;
-    if (c->method.type == WF_CFG_METHOD_ADAPTER && c->output.export_merged)
-        return wf_error(WF_ERR_INVALID, "'output.export_merged': Houlsby adapters (method.type adapter) "
+    if (wf_peft_has(&r->spec, WF_METHOD_ADAPTER) && c->output.export_merged)
+        return wf_error(WF_ERR_INVALID, "'output.export_merged': Houlsby adapters (method adapter) "
                         "are nonlinear and cannot be merged; the run exports its adapter");
-    if (c->method.type != WF_CFG_METHOD_PROMPT_TUNING) return WF_OK;
+    if (!wf_peft_has(&r->spec, WF_METHOD_PROMPT)) return WF_OK;
     if (c->data.packing)
-        return wf_error(WF_ERR_INVALID, "'method.type' prompt_tuning needs 'data.packing' false (the "
+        return wf_error(WF_ERR_INVALID, "'method.type' / 'method.extras' prompt_tuning needs 'data.packing' false (the "
                         "soft prompt starts every row)");
     if (c->output.export_merged)
         return wf_error(WF_ERR_INVALID, "'output.export_merged': a soft prompt (prompt_tuning) is not a "
@@ -160,8 +164,8 @@ static wf_status build(wf_run *r) {
     int world = r->comm->world > 1 ? r->comm->world : (int)c->dist.cpu_ranks;
     WF_TRY(wf_trainable_build_shard(&r->m, &r->spec, zero1 ? r->comm->rank : 0, zero1 ? world : 1, &r->t));
     if (c->method.lora.init_from[0]) {
-        if (r->spec.method != WF_METHOD_LORA)
-            return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs method.type lora");
+        if (!wf_peft_has(&r->spec, WF_METHOD_LORA))
+            return wf_error(WF_ERR_INVALID, "'method.lora.init_from' needs lora in method.type or method.extras");
         WF_TRY(wf_trainable_load_peft(&r->m, &r->t, c->method.lora.init_from));
     }
     wf_adamw_hparams hp = {.lr = (float)c->train.lr, .beta1 = (float)c->train.betas[0],

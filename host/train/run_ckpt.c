@@ -64,10 +64,12 @@ wf_status wf_run_export(wf_run *r) {
     char dir[4200];
     if (r->comm->rank != 0) return wf_comm_barrier(r->comm); /* rank 0 writes the exports */
     wf_method mt = r->spec.method;
-    if (mt != WF_METHOD_FULL && mt != WF_METHOD_FREEZE && mt != WF_METHOD_BITFIT) {
+    bool composed = wf_peft_composed(&r->spec);
+    if (composed || (mt != WF_METHOD_FULL && mt != WF_METHOD_FREEZE && mt != WF_METHOD_BITFIT)) {
         snprintf(dir, sizeof dir, "%s/adapter", r->dir);
         WF_TRY(wf_export_peft(&r->m, &r->t, &r->spec, r->cfg->model.path, dir));
-        wf_progress_note(&r->progress, "adapter (%s format): %s", mt == WF_METHOD_ADAPTER ? "weft Houlsby" : "PEFT", dir);
+        wf_progress_note(&r->progress, "adapter (%s format): %s", composed ? "weft composed"
+                         : mt == WF_METHOD_ADAPTER ? "weft Houlsby" : "PEFT", dir);
     }
     if (r->cfg->output.export_merged) {
         snprintf(dir, sizeof dir, "%s/merged", r->dir);

@@ -56,7 +56,8 @@ wf_status wf_run_export_dirs(const wf_run_config *cfg, const char *run_dir, cons
     wf_progress_init(&r->progress, NULL, 0, 1);
     if (s == WF_OK) s = load_weights(r, run_dir);
     if (s == WF_OK && adapter_out) {
-        if (r->spec.method == WF_METHOD_FULL || r->spec.method == WF_METHOD_FREEZE || r->spec.method == WF_METHOD_BITFIT)
+        if (!wf_peft_composed(&r->spec) && (r->spec.method == WF_METHOD_FULL ||
+            r->spec.method == WF_METHOD_FREEZE || r->spec.method == WF_METHOD_BITFIT))
             s = wf_error(WF_ERR_INVALID, "export: %s is not a LoRA, IA3, prompt-tuning or adapter run: no "
                          "adapter to write (use --merged)", run_dir);
         else

@@ -238,6 +238,11 @@ static wf_status set_list(const char *src, const char *path, const wf_cfg_key *k
         if (k->solo && n > 1 && strcmp(e->valuestring, k->solo) == 0)
             return wf_error(WF_ERR_INVALID, "%s: '%s': \"%s\" must be the only item", src, path,
                             k->solo);
+        bool known = !k->values;
+        for (int j = 0; !known && k->values[j]; j++) known = strcmp(e->valuestring, k->values[j]) == 0;
+        if (!known)
+            return wf_error(WF_ERR_INVALID, "%s: '%s[%lld]': unknown value \"%s\" (%s)", src, path,
+                            (long long)i, e->valuestring, k->doc);
         memcpy(out->item[i], e->valuestring, strlen(e->valuestring) + 1);
     }
     out->n = n;
@@ -434,7 +439,30 @@ static wf_status derive_output_dir(const char *path, wf_run_config *cfg) {
     return WF_OK;
 }
 
+/* method.extras against method.type: no repeats, nothing with full, not lora with ia3. */
+static wf_status check_extras(const char *src, const wf_run_config *c) {
+    const wf_cfg_list *x = &c->method.extras;
+    const char *type = wf_run_config_enum_name("method.type", (int)c->method.type);
+    bool lora = c->method.type == WF_CFG_METHOD_LORA, ia3 = c->method.type == WF_CFG_METHOD_IA3;
+    for (int64_t i = 0; i < x->n; i++) {
+        if (!strcmp(x->item[i], type))
+            return wf_error(WF_ERR_INVALID, "%s: 'method.extras' repeats 'method.type' (%s)", src, type);
+        for (int64_t j = 0; j < i; j++)
+            if (!strcmp(x->item[i], x->item[j]))
+                return wf_error(WF_ERR_INVALID, "%s: 'method.extras' lists \"%s\" twice", src, x->item[i]);
+        if (!strcmp(x->item[i], "full") || c->method.type == WF_CFG_METHOD_FULL)
+            return wf_error(WF_ERR_INVALID, "%s: 'method.extras': full fine-tuning trains every weight "
+                            "and combines with nothing (use method.type full alone)", src);
+        lora = lora || !strcmp(x->item[i], "lora"), ia3 = ia3 || !strcmp(x->item[i], "ia3");
+    }
+    if (lora && ia3)
+        return wf_error(WF_ERR_INVALID, "%s: 'method.type' / 'method.extras': lora and ia3 do not "
+                        "combine (peft does not put both on one module)", src);
+    return WF_OK;
+}
+
 static wf_status check_all(const char *src, const wf_run_config *c) {
+    WF_TRY(check_extras(src, c));
     for (int64_t i = 0; i < wf_cfg_nkeys; i++) {
         const wf_cfg_key *k = &wf_cfg_keys[i];
         if ((k->flags & WF_CFG_REQUIRED) && !((const char *)c + k->offset)[0])

@@ -34,19 +34,20 @@ static const char *const k_backend[] = {"auto", "cpu", "cuda", NULL};
 const wf_cfg_section wf_cfg_sections[] = {
     {"model", "The pretrained model and the precision it computes in."},
     {"data", "Training and evaluation data, and how records become token rows."},
-    {"method", "What trains: every weight, LoRA adapters, IA3 vectors, biases, or the top layers only."},
-    {"method.lora", "LoRA adapters (Hu et al. 2021), used when `method.type` is `lora`."},
-    {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3`: "
+    {"method", "What trains: every weight, LoRA adapters, IA3 vectors, biases, a soft prompt, Houlsby "
+               "adapters, or the top layers only; `method.extras` combines several in one run."},
+    {"method.lora", "LoRA adapters (Hu et al. 2021), used when `method.type` is `lora` or `method.extras` lists it."},
+    {"method.ia3", "IA3 vectors (Liu et al. 2022, as PEFT's IA3), used when `method.type` is `ia3` or `method.extras` lists it: "
                    "a learned vector scales each target layer's output, or its input for "
                    "feed-forward modules; the vectors start at 1."},
     {"method.prompt_tuning", "Prompt tuning (Lester et al. 2021, as PEFT's PROMPT_TUNING; LM and sequence heads): "
                              "trained virtual-token embeddings before every row, used when "
-                             "`method.type` is `prompt_tuning`; needs `data.packing` false."},
-    {"method.adapter", "Houlsby adapters (Houlsby et al. 2019), used when `method.type` is `adapter`: "
+                             "`method.type` is `prompt_tuning` or `method.extras` lists it; needs `data.packing` false."},
+    {"method.adapter", "Houlsby adapters (Houlsby et al. 2019), used when `method.type` is `adapter` or `method.extras` lists it: "
                        "h + up(gelu(down(h))) after every block's attention output projection and "
                        "MLP, before the residual add; up starts at zero. Exported in weft's own "
                        "format (peft has no such adapter)."},
-    {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze`."},
+    {"method.freeze", "Partial fine-tuning, used when `method.type` is `freeze` or `method.extras` lists it."},
     {"train", "Optimizer (AdamW), learning-rate schedule and batch shape."},
     {"train.loss_scale", "Dynamic loss scaling for `model.dtype` `fp16` (as torch.cuda.amp."
                          "GradScaler): a step whose gradients overflow is skipped and the scale "
@@ -106,6 +107,14 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
      .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
      .aliases = "peft_type"},
+    {.path = "method.extras", .type = WF_CFG_STRLIST, F(method.extras), .def = "[]",
+     .values = k_method,
+     .doc = "further methods trained together with `method.type`, each configured by its own "
+            "section: any of lora, freeze, bitfit, ia3, prompt_tuning, adapter (not full; not lora "
+            "with ia3). A weight trains when any method trains it; with freeze, LoRA skips the "
+            "base weights that train fully. E.g. type lora, extras [\"adapter\", \"prompt_tuning\", "
+            "\"bitfit\"]",
+     .aliases = "methods compose"},
     {.path = "method.lora.r", .type = WF_CFG_INT, F(method.lora.r), .def = "8", GE(1),
      .unit = "rank", .doc = "rank of each adapter (A: r x in, B: out x r)",
      .aliases = "rank lora_r"},

@@ -127,24 +127,26 @@ static int64_t slot_layer(const char *name) {
     return -1;
 }
 
+/* Methods compose as a union: a weight trains when any method on trains it. Every PEFT method
+ * trains a new classification head (PEFT's modules_to_save for SEQ_CLS). */
 static bool slot_trains(const wf_model *m, const wf_peft_spec *sp, const wf_slot *s, const char *full) {
     bool cls_head = s->top_level && m->arch.head != WF_HEAD_LM;
-    switch (sp->method) {
-    case WF_METHOD_FULL: return true;
-    case WF_METHOD_LORA: return cls_head; /* PEFT's modules_to_save for SEQ_CLS: the new head */
-    case WF_METHOD_BITFIT: return cls_head || wf_tr_ends_with(s->name, ".bias");
-    case WF_METHOD_IA3: return cls_head; /* modules_to_save, as with LoRA */
-    case WF_METHOD_PROMPT: case WF_METHOD_ADAPTER: return cls_head;
-    case WF_METHOD_FREEZE: break;
-    }
+    if (wf_peft_has(sp, WF_METHOD_FULL) || cls_head) return true;
+    if (wf_peft_has(sp, WF_METHOD_BITFIT) && wf_tr_ends_with(s->name, ".bias")) return true;
+    if (!wf_peft_has(sp, WF_METHOD_FREEZE)) return false;
     for (int i = 0; i < sp->n_modules; i++)
         if (strstr(full, sp->modules[i])) return true;
-    if (cls_head) return true;
     if (sp->train_top_layers <= 0) return false;
     int64_t l = slot_layer(s->name), L = m->arch.n_layers;
     if (l >= 0) return l >= L - sp->train_top_layers;
     const wf_weights *w = &m->w; /* outside the blocks: the final norm and an untied LM head */
     return s->dst == &w->final_g || s->dst == &w->final_b || (s->top_level && !m->arch.tied_embeddings);
+}
+
+static bool plist_has(const wf_tr_plist *l, const wf_tensor *w) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i].weight == w) return true;
+    return false;
 }
 
 /* LoRA adapters on every targeted site; A and B tensors get shapes here, memory at layout. */
@@ -153,7 +155,7 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, 
     m->lora = calloc((size_t)(L * WF_N_SITES), sizeof *m->lora);
     if (!m->lora) return wf_error(WF_ERR_OOM, "lora: out of memory");
     float scale = sp->rslora ? sp->lora_alpha / sqrtf((float)sp->lora_r) : sp->lora_alpha / (float)sp->lora_r;
-    int matched = 0;
+    int matched = 0, skipped = 0;
     for (int64_t li = 0; li < L; li++)
         for (int s = 0; s < WF_N_SITES; s++) {
             if (!wf_tr_site_module(m->arch.family, (wf_site)s)) continue;
@@ -161,6 +163,10 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, 
             char path[160], name[192];
             wf_tr_module_path(m, li, (wf_site)s, path, sizeof path);
             if (!W->data || !wf_tr_target_matches(sp->targets, sp->n_targets, path)) continue;
+            if (plist_has(l, W)) { /* composed with freezing: this base weight trains fully */
+                skipped++;
+                continue;
+            }
             wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
             ad->scale = scale, ad->dropout = sp->lora_dropout;
             ad->stream = (uint32_t)(li * WF_N_SITES + s);
@@ -181,6 +187,9 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, 
             }
             matched++;
         }
+    if (!matched && skipped)
+        return wf_error(WF_ERR_INVALID, "lora: every target module's base weight trains fully "
+                        "(method.freeze selects them all): nothing left for LoRA");
     if (!matched)
         return wf_error(WF_ERR_INVALID, "lora: no module of this %s model matches the targets "
                         "(e.g. '%s'); examples of module names: %s", m->arch.model_type,
@@ -382,20 +391,42 @@ static void wire_lora(wf_model *m, wf_trainable *t) {
         }
 }
 
+static const char *method_name(wf_method x) {
+    static const char *const k[] = {"full", "lora", "freeze", "bitfit", "ia3", "prompt_tuning", "adapter"};
+    return k[x];
+}
+
+/* The combinations that make no sense: full with anything (everything trains already), LoRA
+ * and IA3 together (peft never puts both on one module; weft would have to order them). */
+static wf_status check_compose(const wf_peft_spec *sp) {
+    if (sp->extras >> (WF_METHOD_ADAPTER + 1))
+        return wf_error(WF_ERR_INVALID, "method: unknown extra method bit in 0x%x", (unsigned)sp->extras);
+    if (!wf_peft_composed(sp)) return WF_OK;
+    if (wf_peft_has(sp, WF_METHOD_FULL))
+        return wf_error(WF_ERR_INVALID, "method: full fine-tuning trains every weight and does not "
+                        "combine with other methods (method.type %s, method.extras)", method_name(sp->method));
+    if (wf_peft_has(sp, WF_METHOD_LORA) && wf_peft_has(sp, WF_METHOD_IA3))
+        return wf_error(WF_ERR_INVALID, "method: lora and ia3 do not combine (peft does not put both "
+                        "on one module); choose one of them in method.type / method.extras");
+    return WF_OK;
+}
+
 static wf_status check_spec(const wf_peft_spec *sp) {
-    if (sp->method == WF_METHOD_LORA && sp->dora && sp->lora_dropout != 0)
+    WF_TRY(check_compose(sp));
+    bool lora = wf_peft_has(sp, WF_METHOD_LORA);
+    if (lora && sp->dora && sp->lora_dropout != 0)
         return wf_error(WF_ERR_INVALID, "lora: DoRA (method.lora.use_dora) needs method.lora.dropout 0");
-    if (sp->method == WF_METHOD_LORA && (sp->lora_r < 1 || !(sp->lora_alpha > 0) ||
-                                         !(sp->lora_dropout >= 0 && sp->lora_dropout < 1) || !sp->n_targets))
+    if (lora && (sp->lora_r < 1 || !(sp->lora_alpha > 0) ||
+                 !(sp->lora_dropout >= 0 && sp->lora_dropout < 1) || !sp->n_targets))
         return wf_error(WF_ERR_INVALID, "lora: needs r >= 1, alpha > 0, dropout in [0, 1) and at "
                         "least one target module");
-    if (sp->method == WF_METHOD_FREEZE && sp->train_top_layers <= 0 && sp->n_modules == 0)
+    if (wf_peft_has(sp, WF_METHOD_FREEZE) && sp->train_top_layers <= 0 && sp->n_modules == 0)
         return wf_error(WF_ERR_INVALID, "freeze: set the number of top layers to train or the "
                         "modules to train");
-    if (sp->method == WF_METHOD_PROMPT && (sp->prompt_tokens < 1 || (sp->prompt_init_ids && sp->n_prompt_init_ids < 1)))
+    if (wf_peft_has(sp, WF_METHOD_PROMPT) && (sp->prompt_tokens < 1 || (sp->prompt_init_ids && sp->n_prompt_init_ids < 1)))
         return wf_error(WF_ERR_INVALID, "prompt tuning: needs at least one virtual token and a "
                         "non-empty init text");
-    if (sp->method == WF_METHOD_ADAPTER && sp->adapter_size < 1)
+    if (wf_peft_has(sp, WF_METHOD_ADAPTER) && sp->adapter_size < 1)
         return wf_error(WF_ERR_INVALID, "adapter: needs a bottleneck size >= 1");
     return WF_OK;
 }
@@ -462,14 +493,14 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
         slot_name(m, s, full, sizeof full);
         if (s->dst->data && slot_trains(m, sp, s, full)) WF_TRY(wf_tr_push(&l, full, s->dst, slot_decays(m, sp, s)));
     }
-    if (sp->method == WF_METHOD_LORA) {
+    if (wf_peft_has(sp, WF_METHOD_LORA)) {
         WF_TRY(plan_lora(m, sp, &l, t->lora_t));
         t->grads.lora = calloc((size_t)(L * WF_N_SITES), sizeof *t->grads.lora);
         if (!t->grads.lora) return wf_error(WF_ERR_OOM, "trainable: out of memory");
     }
-    if (sp->method == WF_METHOD_IA3) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
-    if (sp->method == WF_METHOD_ADAPTER) WF_TRY(wf_tr_plan_adapters(m, sp, &l, t));
-    if (sp->method == WF_METHOD_PROMPT) {
+    if (wf_peft_has(sp, WF_METHOD_IA3)) WF_TRY(wf_tr_plan_ia3(m, sp, &l, t));
+    if (wf_peft_has(sp, WF_METHOD_ADAPTER)) WF_TRY(wf_tr_plan_adapters(m, sp, &l, t));
+    if (wf_peft_has(sp, WF_METHOD_PROMPT)) {
         if (m->arch.family == WF_FAMILY_VIT)
             return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: needs a text model (this is a %s model)",
                             m->arch.model_type);

@@ -11,7 +11,7 @@
 #include "weft/trainable.h"
 
 /* Writes dir/adapter_config.json and dir/adapter_model.safetensors for a LoRA or IA3 trainable
- * set. IA3: peft_type IA3, "base_model.model.<module path>.ia3_l" tensors (out, 1), feed-forward
+ * set (a composed spec, trainable.h wf_peft_composed: see the end of this comment). IA3: peft_type IA3, "base_model.model.<module path>.ia3_l" tensors (out, 1), feed-forward
  * (1, in), GPT-2's c_attn one (3C, 1); target_modules / feedforward_modules as resolved (PEFT's
  * defaults for the model type when the spec names none). LoRA:
  * tensors "base_model.model.<module path>.lora_A.weight" (r, in) / ".lora_B.weight" (out, r)
@@ -29,7 +29,18 @@
  * "bert.encoder.layer.3") plus the trained head under its HF name; wf_trainable_load_peft
  * reads it back.
  * A trainable set without LoRA, IA3, a soft prompt or adapters is an error (export a merged
- * model instead). */
+ * model instead).
+ * Composed methods: dir/weft_adapter.json ("format": "weft-composed-adapter", format_version 1,
+ * base_model_name_or_path, "methods" (method names in enum order), "lora" {r, lora_alpha,
+ * use_rslora, use_dora, target_modules (exact module paths)}, adapter_size, num_virtual_tokens,
+ * train_top_layers (each when its method is on), num_layers, hidden_size, "tensors" (every name))
+ * and dir/adapter_model.safetensors with every trained tensor in F32 under its weft name
+ * (wf_param.name: PEFT names without "base_model.model.", the soft prompt "prompt_embeddings",
+ * Houlsby and base weights as above / as in the HF checkpoint); wf_trainable_load_peft reads it
+ * back. Beside them the PEFT-loadable parts: dir/peft-lora/ (a LoRA adapter as above with the
+ * LoRA tensors, target_modules the exact adapted paths, and the classification head) when LoRA
+ * is on, dir/peft-prompt/ (PROMPT_TUNING with the soft prompt and the head) when prompt tuning
+ * is; each alone reproduces only its part of the run. */
 wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft_spec *spec,
                          const char *base_model_path, const char *dir);
 

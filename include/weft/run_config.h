@@ -94,6 +94,7 @@ typedef struct wf_run_config {
     } data;
     struct {
         wf_cfg_method type;
+        wf_cfg_list extras; /* further methods (k_method names) composed with `type` */
         struct {
             int64_t r;
             double alpha;

@@ -22,11 +22,20 @@ typedef enum wf_method {
     WF_METHOD_PROMPT, WF_METHOD_ADAPTER
 } wf_method;
 
+/* Composition (DESIGN.md "PEFT methods (they compose)"): `method` is the primary method and
+ * `extras` adds others as bits (1u << WF_METHOD_*): LoRA/DoRA, IA3, BitFit, prompt tuning, Houlsby
+ * adapters and freezing combine in one trainable set; a task head trains whenever any PEFT
+ * method is on. Freezing with LoRA: the top `train_top_layers` blocks' base weights train fully
+ * and LoRA sits only on the blocks below. Refused: LoRA and IA3 together (peft does not put both
+ * on one module), anything with full (everything trains already). */
+#define WF_METHOD_BIT(m) (1u << (unsigned)(m))
+
 #define WF_MAX_TARGETS 16
 #define WF_MAX_NAMES 8
 
 typedef struct wf_peft_spec {
     wf_method method;
+    uint32_t extras;          /* WF_METHOD_BIT()s of further methods; 0: `method` alone */
     /* LoRA (PEFT semantics): targets are module names matched as PEFT does (the full module
      * path equals the target or ends with "." + target); "all-linear" = every block linear. */
     int lora_r;
@@ -108,6 +117,15 @@ wf_status wf_trainable_load_peft(const wf_model *m, wf_trainable *t, const char 
 /* The IA3 targets and feed-forward modules in effect: the spec's, or PEFT's defaults for the
  * model type (an error naming the config keys when PEFT has none). */
 wf_status wf_ia3_resolve(const wf_model *m, const wf_peft_spec *sp, wf_peft_spec *out);
+
+/* Whether the spec turns method `x` on (as the primary method or an extra). */
+static inline bool wf_peft_has(const wf_peft_spec *s, wf_method x) {
+    return s->method == x || (s->extras & WF_METHOD_BIT(x)) != 0;
+}
+/* Whether more than one method is on. */
+static inline bool wf_peft_composed(const wf_peft_spec *s) {
+    return (s->extras & ~WF_METHOD_BIT(s->method)) != 0;
+}
 
 /* The PEFT spec's default, e.g. for tests: LoRA r 8, alpha 16, q_proj/v_proj. */
 void wf_peft_spec_default(wf_peft_spec *s);

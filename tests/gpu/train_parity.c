@@ -40,8 +40,9 @@ enum { STEPS = 20, MICRO = 2, B = 2, T = 12, VOCAB = 96, C = 32, FF = 48, LAYERS
 
 /* One training run: its backend, compute dtype, method, and loss scaling (scale0 > 0: dynamic
  * scaling from scale0, growing after `interval` clean steps). */
-enum { PM_FULL, PM_LORA, PM_DORA, PM_IA3, PM_PROMPT, PM_ADAPTER, PM_COUNT };
-static const char *const k_method_names[PM_COUNT] = {"full", "lora", "dora", "ia3", "prompt", "adapter"};
+enum { PM_FULL, PM_LORA, PM_DORA, PM_IA3, PM_PROMPT, PM_ADAPTER, PM_COMPOSE, PM_COUNT };
+static const char *const k_method_names[PM_COUNT] = {"full", "lora", "dora", "ia3", "prompt", "adapter",
+                                                     "composed"};
 
 typedef struct run_cfg {
     const char *backend;
@@ -266,6 +267,11 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
         sp.method = WF_METHOD_PROMPT, sp.prompt_tokens = 5;
     } else if (cfg->method == PM_ADAPTER) {
         sp.method = WF_METHOD_ADAPTER, sp.adapter_size = 8;
+    } else if (cfg->method == PM_COMPOSE) { /* LoRA below the trained top block + Houlsby + prompt */
+        sp.method = WF_METHOD_LORA, sp.lora_r = 4, sp.lora_alpha = 8, sp.n_targets = 3;
+        strcpy(sp.targets[0], "q_proj"), strcpy(sp.targets[1], "v_proj"), strcpy(sp.targets[2], "down_proj");
+        sp.extras = WF_METHOD_BIT(WF_METHOD_ADAPTER) | WF_METHOD_BIT(WF_METHOD_PROMPT) | WF_METHOD_BIT(WF_METHOD_FREEZE);
+        sp.adapter_size = 8, sp.prompt_tokens = 5, sp.train_top_layers = 1;
     }
     if (wf_trainable_build(&m, &sp, &t) != WF_OK) return fail("trainable");
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,

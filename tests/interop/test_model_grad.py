@@ -1,6 +1,9 @@
 """Gradient interop: weft's loss and the gradient of every trainable tensor equal PyTorch
 autograd through transformers (and peft for LoRA, DoRA, IA3 and prompt tuning; Houlsby adapters
-against a torch module patched into the model) on tiny random models, in fp32.
+against a torch module patched into the model) on tiny random models, in fp32. Composed methods
+(trainable.h): LoRA + Houlsby + a soft prompt on llama (peft's LoRA, the adapter patched in, the
+prompt prepended by hand as peft's prompt tuning does), LoRA or DoRA + BitFit on BERT (peft's LoRA with
+bias="all"), LoRA below fully trained top layers (peft's layers_to_transform).
 
 Losses are the mean over loss tokens (PyTorch's CrossEntropyLoss with ignore_index -100, MSE for
 regression). Tolerance: |weft - torch| <= 2e-4 * max|torch| per tensor (and 1e-5 relative on the
@@ -35,7 +38,10 @@ def run_weft(tmp, model_dir, B, T, inputs, extra=()):
     args = [TOOL, model_dir, str(B), str(T), out]
     for flag, (arr, dt) in inputs.items():
         args += [f"--{flag}", write(tmp, flag, arr, dt)]
-    res = subprocess.run(args + list(extra), check=True, capture_output=True, text=True)
+    res = subprocess.run(args + list(extra), capture_output=True, text=True)
+    if res.returncode != 0:
+        print(res.stderr)
+        res.check_returncode()
     return float(res.stdout.strip()), load_file(out)
 
 
@@ -411,6 +417,126 @@ def bert_cls(tmp, regression, bitfit=False):
     compare(name + (" bitfit" if bitfit else " full"), got_loss, got, loss.item(), want)
 
 
+def save_bare(path, tensors):
+    """One safetensors file with weft's names (what weft's composed export holds)."""
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, path)
+
+
+def compose_llama(tmp, nv=3):
+    """(a) LoRA (peft, random B) on q, v, gate, down + Houlsby adapters after o_proj and
+    down_proj (the LoRA'd output) + a soft prompt of nv tokens prepended to the embeddings with
+    a mask of ones, as peft's prompt tuning does."""
+    from peft import LoraConfig, get_peft_model
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    torch.manual_seed(0)
+    base = tf.LlamaForCausalLM(cfg)
+    d = os.path.join(tmp, "llama-compose-base")
+    base.save_pretrained(d, safe_serialization=True)
+    targets = ["q_proj", "v_proj", "gate_proj", "down_proj"]
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=targets, lora_dropout=0.0,
+                                            init_lora_weights=False))
+    tensors = {peft_name(n): p for n, p in model.named_parameters() if ".lora_" in n}
+    torch.manual_seed(12)
+    names = add_houlsby(model, model.base_model.model.model.layers, "model.layers", "self_attn.o_proj",
+                        "mlp.down_proj", 32, 6)
+    prompt = torch.nn.Parameter(torch.randn(nv, 32))
+    tensors.update(names)
+    tensors["prompt_embeddings"] = prompt
+    ad = os.path.join(tmp, "llama-compose.safetensors")
+    save_bare(ad, tensors)
+    B, T = 2, 9
+    ids, tg = lm_batch(256, B, T, 13)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 7:] = 0
+    tg[1, 6:] = -100
+    emb = model.get_input_embeddings()(ids)
+    x = torch.cat([prompt.unsqueeze(0).expand(B, -1, -1), emb], dim=1)
+    full_mask = torch.cat([torch.ones(B, nv, dtype=torch.long), mask], dim=1)
+    loss = lm_loss(model(inputs_embeds=x, attention_mask=full_mask).logits[:, nv:], tg)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "targets": (tg, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--lora", "4", "8", ",".join(targets), "--adapter", "6",
+                                                    "--prompt", str(nv), "--peft", ad])
+    want = {k: v.grad.numpy().copy() for k, v in tensors.items()}
+    compare("llama lora+houlsby+prompt", got_loss, got, loss.item(), want)
+
+
+def compose_bert_bitfit(tmp, dora=False):
+    """(b) BERT sequence classification, LoRA (or DoRA) on query/value + BitFit: peft's LoraConfig
+    with bias="all" (every bias trains, the classifier is modules_to_save), biases made non-zero."""
+    from peft import LoraConfig, get_peft_model
+    cfg = tf.BertConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, initializer_range=0.2,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3)
+    torch.manual_seed(3)
+    base = tf.BertForSequenceClassification(cfg)
+    with torch.no_grad():
+        for n, p in base.named_parameters():
+            if n.endswith(".bias"):
+                p.normal_(std=0.2)
+    name = "bert-seqcls " + ("dora" if dora else "lora") + "+bitfit"
+    d = os.path.join(tmp, "bert-compose-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.0,
+                                            bias="all", init_lora_weights=False, task_type="SEQ_CLS", use_dora=dora))
+    if dora:  # peft starts the magnitude at the norm (a scale of 1): move it so the scale matters
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_magnitude_vector" in n:
+                    p.mul_(1 + 0.3 * torch.randn(p.shape))
+    ad = os.path.join(tmp, "bert-compose.safetensors")
+    save_bare(ad, {peft_name(n).replace("lora_magnitude_vector.weight", "lora_magnitude_vector"): p
+                   for n, p in model.named_parameters() if ".lora_" in n})
+    B, T = 3, 8
+    ids = torch.randint(1, 256, (B, T), generator=torch.Generator().manual_seed(14))
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 5:] = 0
+    types = torch.zeros(B, T, dtype=torch.long)
+    labels = torch.tensor([1, 2, 0])
+    loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                             labels)
+    loss.backward()
+    inputs = {"ids": (ids, np.int32), "mask": (mask, np.int32), "types": (types, np.int32),
+              "labels": (labels, np.int32)}
+    got_loss, got = run_weft(tmp, d, B, T, inputs, ["--lora", "4", "8", "query,value", "--bitfit", "--peft", ad]
+                             + (["--dora"] if dora else []))
+    want = torch_grads(model, lambda n: peft_name(n).replace(".base_layer.", ".")
+                       .replace("lora_magnitude_vector.weight", "lora_magnitude_vector"))
+    compare(name, got_loss, got, loss.item(), want)
+
+
+LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def compose_llama_top(tmp):
+    """(c) LoRA on every linear of block 0 (peft's layers_to_transform) while block 1, the
+    final norm and the untied LM head train fully (weft: --top 1 with LoRA on every linear)."""
+    from peft import LoraConfig, get_peft_model
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2)
+    torch.manual_seed(0)
+    base = tf.LlamaForCausalLM(cfg)
+    d = os.path.join(tmp, "llama-top-base")
+    base.save_pretrained(d, safe_serialization=True)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=LLAMA_LINEAR, lora_dropout=0.0,
+                                            layers_to_transform=[0], init_lora_weights=False))
+    for n, p in model.named_parameters():
+        if ".layers.1." in n or n.endswith("model.norm.weight") or "lm_head" in n:
+            p.requires_grad_(True)
+    ad = os.path.join(tmp, "llama-top.safetensors")
+    save_bare(ad, {peft_name(n): p for n, p in model.named_parameters() if ".lora_" in n})
+    B, T = 2, 9
+    ids, tg = lm_batch(256, B, T, 15)
+    loss = lm_loss(model(input_ids=ids).logits, tg)
+    loss.backward()
+    got_loss, got = run_weft(tmp, d, B, T, {"ids": (ids, np.int32), "targets": (tg, np.int32)},
+                             ["--lora", "4", "8", ",".join(LLAMA_LINEAR), "--top", "1", "--peft", ad])
+    want = torch_grads(model, lambda n: peft_name(n).replace(".base_layer.", "."))
+    compare("llama lora+top layers", got_loss, got, loss.item(), want)
+
+
 def vit_checkpoint_name(n):
     """transformers 5 names ViT parameters q_proj/mlp.fc1/...; its checkpoints keep the old names."""
     for new, old in ((".layers.", ".encoder.layer."), (".attention.q_proj.", ".attention.attention.query."),
@@ -479,6 +605,10 @@ def main():
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
         prompt_lm(tmp, "gpt2", tf.GPT2Config(vocab_size=256, n_embd=32, n_layer=2, n_head=4, n_positions=32,
                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+        compose_llama(tmp)
+        compose_bert_bitfit(tmp)
+        compose_bert_bitfit(tmp, dora=True)
+        compose_llama_top(tmp)
     if failures:
         print(f"{len(failures)} case(s) differ: {', '.join(failures)}")
         return 1

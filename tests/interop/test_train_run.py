@@ -12,6 +12,11 @@
   and exit 1;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
+- composed methods (LoRA + Houlsby adapters + a soft prompt + BitFit + the top 2 blocks trained
+  fully): stopped by SIGTERM and resumed, it matches the uninterrupted run bit for bit; its
+  weft-composed adapter directory names every method and `weft eval --weights` reads it back
+  (equal to evaluating the run's last checkpoint); lora with ia3, a repeated method and an
+  unknown method in method.extras are clear errors;
 - every `weft train` config in configs/ runs (2 steps, its model from the package or configs/models,
   its data from scripts/fortunes_to_jsonl.sh or the Debian package).
 
@@ -77,30 +82,38 @@ def run(args, **kw):
     return subprocess.run([WEFT] + args, capture_output=True, text=True, **kw)
 
 
-def resume_case(tmp, data):
-    a = os.path.join(tmp, "run-a")
-    res = run(["train", base_config(tmp, data, a)])
-    check("uninterrupted run", res.returncode == 0, res.stderr[-800:])
-    b = os.path.join(tmp, "run-b")
-    proc = subprocess.Popen([WEFT, "train", base_config(tmp, data, b)], stderr=subprocess.PIPE, text=True)
-    metrics = os.path.join(b, "metrics.jsonl")
+def interrupted_run(cfg, out, after, extra=()):
+    """`weft train cfg` stopped by SIGTERM once `after` steps are logged, then resumed."""
+    proc = subprocess.Popen([WEFT, "train", cfg] + list(extra), stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(out, "metrics.jsonl")
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(metrics) and len(train_losses(b)) >= 3:
+        if os.path.exists(metrics) and len(train_losses(out)) >= after:
             proc.send_signal(signal.SIGTERM)
             break
         time.sleep(0.05)
     err = proc.communicate(timeout=300)[1]
     check("SIGTERM: exit 130 after a checkpoint", proc.returncode == 130 and "stopped by signal" in err,
           f"exit {proc.returncode}: {err[-500:]}")
-    stopped_at = max(train_losses(b))
-    res = run(["train", "--resume", b])
+    stopped_at = max(train_losses(out)) if os.path.exists(metrics) else -1
+    res = run(["train", "--resume", out])
     check("resume", res.returncode == 0 and f"at step {stopped_at}" in res.stderr, res.stderr[-800:])
+
+
+def same_files(a, b, names):
+    return all(open(os.path.join(a, f), "rb").read() == open(os.path.join(b, f), "rb").read() for f in names)
+
+
+def resume_case(tmp, data):
+    a = os.path.join(tmp, "run-a")
+    res = run(["train", base_config(tmp, data, a)])
+    check("uninterrupted run", res.returncode == 0, res.stderr[-800:])
+    b = os.path.join(tmp, "run-b")
+    interrupted_run(base_config(tmp, data, b), b, 3)
     la, lb = train_losses(a), train_losses(b)
     check("resumed losses bit-identical to the uninterrupted run", la == lb and len(la) == 6,
           f"uninterrupted {la}\nresumed {lb}")
-    same = all(open(os.path.join(a, "adapter", f), "rb").read() == open(os.path.join(b, "adapter", f), "rb").read()
-               for f in ("adapter_model.safetensors",))
+    same = same_files(os.path.join(a, "adapter"), os.path.join(b, "adapter"), ("adapter_model.safetensors",))
     check("resumed final adapter bit-identical", same)
     return a
 
@@ -212,6 +225,79 @@ def prompt_case(tmp, data):
     check("prompt tuning text init equals peft's TEXT init", err <= 1e-6, f"max |diff| {err}, shape {tuple(got.shape)}")
 
 
+COMPOSE = ["--set", 'method.extras=["adapter", "prompt_tuning", "bitfit", "freeze"]',
+           "--set", "method.adapter.size=8", "--set", "method.prompt_tuning.num_virtual_tokens=4",
+           "--set", "method.freeze.train_top_layers=2", "--set", "data.packing=false",
+           "--set", "method.lora.dropout=0", "--set", "output.tensorboard=false"]
+
+
+def peft_parts_case(run_dir, keys):
+    """The composed adapter's PEFT parts: peft-lora/ (LoRA on q/v of the 28 blocks below the
+    two trained ones) and peft-prompt/ load in peft with the trained values."""
+    import torch
+    import transformers as tf
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    d = os.path.dirname(GGUF)
+    whole = load_file(os.path.join(run_dir, "adapter", "adapter_model.safetensors"))
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(run_dir, "adapter", "peft-lora"))
+    state = model.state_dict()
+    lora = {k: v for k, v in whole.items() if ".lora_" in k}
+    same = all(torch.equal(state["base_model.model." + k.replace(".weight", ".default.weight")], v)
+               for k, v in lora.items())
+    n_a = len([n for n, _ in model.named_parameters() if "lora_A" in n])
+    check("composed adapter's peft-lora/ loads in peft (56 adapters, trained values)",
+          n_a == 56 and len(lora) == 112 and same, f"{n_a} lora_A, {len(lora)} tensors, same {same}")
+    base = tf.AutoModelForCausalLM.from_pretrained(d, gguf_file=os.path.basename(GGUF), torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, os.path.join(run_dir, "adapter", "peft-prompt"))
+    got = model.prompt_encoder["default"].embedding.weight.detach()
+    check("composed adapter's peft-prompt/ loads in peft (the trained soft prompt)",
+          torch.equal(got, whole["prompt_embeddings"]))
+
+
+def compose_case(tmp, data):
+    """LoRA + Houlsby + soft prompt + BitFit + top-2 blocks, 4 steps, checkpoints every 2."""
+    from safetensors import safe_open
+    a, b = os.path.join(tmp, "run-compose-a"), os.path.join(tmp, "run-compose-b")
+    sets = COMPOSE + ["--set", "train.max_steps=4"]
+    res = run(["train", base_config(tmp, data, a)] + sets)
+    check("composed run", res.returncode == 0, res.stderr[-800:])
+    if res.returncode != 0:
+        return
+    interrupted_run(base_config(tmp, data, b), b, 2, sets)
+    la, lb = train_losses(a), train_losses(b)
+    check("composed: resumed losses bit-identical", la == lb and len(la) == 4, f"{la}\nresumed {lb}")
+    check("composed: resumed adapter bit-identical",
+          same_files(os.path.join(a, "adapter"), os.path.join(b, "adapter"), ("adapter_model.safetensors",)))
+    meta = json.load(open(os.path.join(a, "adapter", "weft_adapter.json")))
+    with safe_open(os.path.join(a, "adapter", "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    kinds = {"lora": any(".lora_A." in k for k in keys), "adapter": any(".adapter_mlp." in k for k in keys),
+             "prompt": "prompt_embeddings" in keys, "top": any(k.endswith("layers.29.mlp.up_proj.weight") for k in keys)}
+    check("composed adapter: weft format naming every method and holding every part",
+          meta.get("format") == "weft-composed-adapter" and all(kinds.values())
+          and meta.get("methods") == ["lora", "freeze", "bitfit", "prompt_tuning", "adapter"]
+          and sorted(meta.get("tensors", [])) == sorted(keys), f"{meta.get('methods')} {kinds}")
+    peft_parts_case(a, keys)
+    cfg = os.path.join(a, "config.json")
+    base = run(["eval", cfg, "--set", "data.eval_split=0.2"])
+    via_adapter = run(["eval", cfg, "--set", "data.eval_split=0.2", "--weights", os.path.join(a, "adapter")])
+    via_ckpt = run(["eval", cfg, "--set", "data.eval_split=0.2", "--weights", a])
+    check("weft eval --weights of a composed adapter equals its last checkpoint and differs from the base",
+          via_adapter.returncode == 0 and via_ckpt.returncode == 0 and "perplexity" in via_adapter.stdout
+          and via_adapter.stdout == via_ckpt.stdout and via_adapter.stdout != base.stdout,
+          f"{via_adapter.stderr[-400:]}\n{via_adapter.stdout} / {via_ckpt.stdout} / {base.stdout}")
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-ci")), "--set", 'method.extras=["ia3"]'])
+    check("lora with ia3: clear error", res.returncode == 1 and "lora and ia3" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-ci")), "--set", 'method.extras=["lora"]'])
+    check("method.extras repeating method.type: clear error",
+          res.returncode == 1 and "repeats 'method.type'" in res.stderr, res.stderr)
+    res = run(["train", base_config(tmp, data, os.path.join(tmp, "run-ci")), "--set", 'method.extras=["houlsby"]'])
+    check("unknown method in method.extras: names the key",
+          res.returncode == 1 and "method.extras[0]" in res.stderr and "houlsby" in res.stderr, res.stderr)
+
+
 def bad_input_cases(tmp, data, good_run):
     bad_json = os.path.join(tmp, "broken.json")
     with open(bad_json, "w") as f:
@@ -282,6 +368,7 @@ def main():
         bad_input_cases(tmp, data, good)
         ia3_case(tmp, data)
         prompt_case(tmp, data)
+        compose_case(tmp, data)
         configs_case(tmp)
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")

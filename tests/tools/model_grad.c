@@ -52,12 +52,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--values")) h.values = tool_slurp("model_grad", v, b4), i++;
         else if (!strcmp(a, "--pixels")) pixels = v, i++;
         else if (!strcmp(a, "--peft")) peft = v, i++;
-        else if (!strcmp(a, "--bitfit")) sp.method = WF_METHOD_BITFIT;
+        else if (!strcmp(a, "--bitfit")) tool_use_method(&sp, WF_METHOD_BITFIT);
         else if (!strcmp(a, "--dora")) sp.dora = true;
         else if (!strcmp(a, "--lora") && i + 3 < argc) tool_parse_lora(&sp, argv + i + 1), i += 3;
         else if (!strcmp(a, "--ia3") && i + 2 < argc) tool_parse_ia3(&sp, argv + i + 1), i += 2;
-        else if (!strcmp(a, "--prompt")) sp.method = WF_METHOD_PROMPT, sp.prompt_tokens = atoi(v), i++;
-        else if (!strcmp(a, "--adapter")) sp.method = WF_METHOD_ADAPTER, sp.adapter_size = atoi(v), i++;
+        else if (!strcmp(a, "--prompt")) tool_use_method(&sp, WF_METHOD_PROMPT), sp.prompt_tokens = atoi(v), i++;
+        else if (!strcmp(a, "--top")) tool_use_method(&sp, WF_METHOD_FREEZE), sp.train_top_layers = atoi(v), i++;
+        else if (!strcmp(a, "--adapter")) tool_use_method(&sp, WF_METHOD_ADAPTER), sp.adapter_size = atoi(v), i++;
     }
     wf_backend *be = NULL;
     wf_model m;

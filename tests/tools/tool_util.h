@@ -26,9 +26,16 @@ static inline int tool_fail(const char *tool, const char *what) {
     return 1;
 }
 
+/* Turns method x on: the primary method while that is still full (the tools' default), else an
+ * extra (trainable.h composition), so options combine. */
+static inline void tool_use_method(wf_peft_spec *sp, wf_method x) {
+    if (sp->method == WF_METHOD_FULL || sp->method == x) sp->method = x;
+    else sp->extras |= WF_METHOD_BIT(x);
+}
+
 /* argv[0] = r, argv[1] = alpha, argv[2] = comma-separated target modules. */
 static inline void tool_parse_lora(wf_peft_spec *sp, char **argv) {
-    sp->method = WF_METHOD_LORA;
+    tool_use_method(sp, WF_METHOD_LORA);
     sp->lora_r = atoi(argv[0]), sp->lora_alpha = (float)atof(argv[1]);
     sp->n_targets = 0;
     char *list = strdup(argv[2]);
@@ -40,7 +47,7 @@ static inline void tool_parse_lora(wf_peft_spec *sp, char **argv) {
 /* --ia3 TARGETS FF: comma lists, "auto" = PEFT's default for the model type, "none" = no
  * feed-forward module. */
 static inline void tool_parse_ia3(wf_peft_spec *sp, char **argv) {
-    sp->method = WF_METHOD_IA3;
+    tool_use_method(sp, WF_METHOD_IA3);
     sp->n_ia3_targets = sp->n_ia3_ff = 0;
     sp->ia3_ff_auto = strcmp(argv[1], "auto") == 0;
     for (int k = 0; k < 2; k++) {

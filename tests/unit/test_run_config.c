@@ -64,6 +64,7 @@ static void defaults(void) {
            !strcmp(c.method.lora.target_modules.item[0], "q_proj") &&
            !strcmp(c.method.lora.target_modules.item[1], "v_proj"));
     EXPECT(c.method.freeze.train_top_layers == 0 && c.method.freeze.modules.n == 0);
+    EXPECT(c.method.extras.n == 0);
     EXPECT(c.train.epochs == 1 && c.train.max_steps == -1 && c.train.micro_batch == 4);
     EXPECT(c.train.grad_accum == 1 && c.train.lr == 2e-4 && c.train.schedule == WF_CFG_SCHEDULE_COSINE);
     EXPECT(c.train.warmup_steps == 0 && c.train.min_lr == 0 && c.train.weight_decay == 0);
@@ -128,6 +129,22 @@ static void errors(void) {
              "'train.lr': 0 is out of range: expected a number > 0");
     load_err("{" REQ_JSON ", \"method\": {\"lora\": {\"dropout\": 1}}}", NULL, 0,
              "'method.lora.dropout': 1 is out of range [0, 1)");
+    /* method.extras: known names only, no repeats, nothing with full, not lora with ia3 */
+    load_err("{" REQ_JSON ", \"method\": {\"extras\": [\"adapter\", \"houlsby\"]}}", NULL, 0,
+             "cfg.json: 'method.extras[1]': unknown value \"houlsby\"");
+    load_err("{" REQ_JSON ", \"method\": {\"extras\": [\"lora\"]}}", NULL, 0,
+             "'method.extras' repeats 'method.type' (lora)");
+    load_err("{" REQ_JSON ", \"method\": {\"extras\": [\"adapter\", \"adapter\"]}}", NULL, 0,
+             "'method.extras' lists \"adapter\" twice");
+    load_err("{" REQ_JSON ", \"method\": {\"type\": \"full\", \"extras\": [\"adapter\"]}}", NULL, 0,
+             "full fine-tuning trains every weight and combines with nothing");
+    load_err("{" REQ_JSON ", \"method\": {\"extras\": [\"bitfit\", \"ia3\"]}}", NULL, 0,
+             "lora and ia3 do not combine");
+    load_err("{" REQ_JSON ", \"method\": {\"type\": \"ia3\", \"extras\": [\"lora\"]}}", NULL, 0,
+             "lora and ia3 do not combine");
+    static wf_run_config ce;
+    load_ok("{" REQ_JSON ", \"method\": {\"extras\": [\"adapter\", \"prompt_tuning\"]}}", NULL, 0, &ce);
+    EXPECT(ce.method.extras.n == 2 && !strcmp(ce.method.extras.item[1], "prompt_tuning"));
     load_err("{" REQ_JSON ", \"train\": {\"betas\": [0.9, 1.0]}}", NULL, 0,
              "'train.betas[1]': 1 is out of range [0, 1)");
     load_err("{" REQ_JSON ", \"train\": {\"betas\": [0.9]}}", NULL, 0,

@@ -112,6 +112,31 @@ static void release(wf_model *m, wf_trainable *t) {
     wf_model_free(m);
 }
 
+/* trainable.h composition: the union of what each method trains; LoRA skips fully trained
+ * base weights; full with anything and LoRA with IA3 are refused. */
+static void composed_sets(wf_backend *be, const char *dir) {
+    wf_peft_spec sp;
+    wf_model m;
+    wf_trainable t;
+    wf_peft_spec_default(&sp); /* LoRA on q_proj, v_proj: 2 layers x 2 sites x (A, B) */
+    sp.extras = WF_METHOD_BIT(WF_METHOD_ADAPTER) | WF_METHOD_BIT(WF_METHOD_PROMPT) | WF_METHOD_BIT(WF_METHOD_FREEZE);
+    sp.adapter_size = 2, sp.prompt_tokens = 3, sp.train_top_layers = 1;
+    /* layer 1 (9) + final norm + lm_head; LoRA on layer 0 only (4); 2 x 2 x 4 Houlsby; prompt */
+    EXPECT(build(be, dir, &sp, &m, &t) == 11 + 4 + 16 + 1);
+    EXPECT(has(&t, "model.layers.0.self_attn.q_proj.lora_A.weight") &&
+           !has(&t, "model.layers.1.self_attn.q_proj.lora_A.weight"));
+    EXPECT(has(&t, "model.layers.1.self_attn.q_proj.weight") && has(&t, "prompt_embeddings") &&
+           has(&t, "model.layers.0.adapter_mlp.up.weight") && !has(&t, "model.layers.0.mlp.up_proj.weight"));
+    EXPECT(m.lora[1 * WF_N_SITES + WF_SITE_Q].a.data == NULL && t.grads.w.layers[0].wq.data == NULL);
+    release(&m, &t);
+    sp.train_top_layers = 2; /* every LoRA target trains fully: nothing left for LoRA */
+    EXPECT(build(be, dir, &sp, &m, &t) == -1 && strstr(wf_last_error(), "nothing left for LoRA"));
+    sp.extras = WF_METHOD_BIT(WF_METHOD_IA3);
+    EXPECT(build(be, dir, &sp, &m, &t) == -1 && strstr(wf_last_error(), "lora and ia3 do not combine"));
+    sp.method = WF_METHOD_FULL, sp.extras = WF_METHOD_BIT(WF_METHOD_ADAPTER);
+    EXPECT(build(be, dir, &sp, &m, &t) == -1 && strstr(wf_last_error(), "does not combine"));
+}
+
 static void trainable_sets(wf_backend *be, const char *dir) {
     wf_peft_spec sp;
     wf_model m;
@@ -154,6 +179,7 @@ static void trainable_sets(wf_backend *be, const char *dir) {
     snprintf(sp.targets[0], sizeof sp.targets[0], "query");
     sp.n_targets = 1;
     EXPECT(build(be, dir, &sp, &m, &t) == -1 && strstr(wf_last_error(), "no module"));
+    composed_sets(be, dir);
 }
 
 int main(void) {
