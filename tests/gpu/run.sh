@@ -2,12 +2,12 @@
 # The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
-# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
-# simple at long T: attention_check), 20-step training parity runs CUDA-vs-CPU (train_parity:
+# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone: flash, flash2,
+# simple; and each tiled variant vs simple at long T: attention_check), 20-step training parity runs CUDA-vs-CPU (train_parity:
 # fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40), the NCCL communicator
 # on one GPU (test_nccl; skipped without NCCL), the device ceilings
-# (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
-# bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
+# (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft (flash and flash2) vs torch (SDPA,
+# fused AdamW: bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16 and the attention benchmarks again
 # with the simple kernel. Logs go to OUTDIR (default $OUT or gpu-check/); a table of results is
 # printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1
 # leaves out the bf16 benchmark sizes, ~2 of those minutes).
@@ -48,13 +48,14 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   # attention again: only through the tiled kernels (the cases they cannot take print "skip",
   # so the log shows which ones they passed), then only through the simple kernels
   step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
+  step ops_attention_flash2 env WF_CUDA_ATTENTION=flash2-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
   step attention_check build-gpu/tests/attention_check
   step train_parity build-gpu/tests/train_parity
   step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
-  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~60 s; skips without torch
+  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~75 s; skips without torch
   if python3 -c 'import torch' 2>/dev/null; then
     step bench_vs_torch python3 bench/bench_kernels_vs_torch.py --build build-gpu
   fi
