@@ -2,14 +2,15 @@
 """weft kernels against PyTorch on the same GPU in the same run (issue 7).
 
 What: causal bf16 attention forward and forward+backward (torch SDPA restricted to its flash
-backend vs weft's attention op, head dims 64 and 128, T 2048 and 8192), and one AdamW step over
+backend vs weft's attention op in each tiled variant: WF_CUDA_ATTENTION=flash, the default, and
+flash2; head dims 64 and 128, T 2048 and 8192), and one AdamW step over
 124,439,808 fp32 parameters (torch.optim.AdamW(fused=True) vs weft's adamw with its bf16 copy).
 Prints time, TFLOP/s or GB/s, the fraction of the device peaks measured here (torch bf16 GEMM
 8192^3, device-to-device copy) and weft/torch (time ratio; < 1 means weft is faster).
 Not: a correctness check (tests/ops does that), nor CPU timings. Needs an NVIDIA GPU, torch, and
 a CUDA build of weft:   python3 bench/bench_kernels_vs_torch.py [--build build-gpu]
 The weft side runs build/bench/bench_ops on the matching cases of tests/ops/cases.c ("sdpa ..."
-and "GPT-2 124M bf16"), so both sides time the same shapes. About 60 s on an H200.
+and "GPT-2 124M bf16"), so both sides time the same shapes. About 75 s on an H200.
 """
 import argparse
 import re
@@ -22,6 +23,7 @@ ATTN = [  # (label in cases.c, B, T, H, D); causal, bf16, S = T, H = Hk
     ("sdpa d64 b1 h16 s8192", 1, 8192, 16, 64),
     ("sdpa d128 b1 h16 s8192", 1, 8192, 16, 128),
 ]
+VARIANTS = ("flash", "flash2")  # bench_ops --variant attention=NAME
 ADAMW_CASE, ADAMW_N = "GPT-2 124M bf16", 124439808
 TORCH_ADAMW_BYTES = 28  # p, g, m, v read; p, m, v written (fp32; no low-precision copy)
 WEFT_ADAMW_BYTES = 30   # the same plus the bf16 copy of p written
@@ -123,23 +125,26 @@ def main():
     print(f"measured peaks: bf16 GEMM {gemm:.0f} TFLOP/s, copy {copy:.0f} GB/s\n")
 
     case_args = sum((["--case", c[0]] for c in ATTN), [])
-    wa = weft_times(a.build, ["--dtype", "bf16", "--op", "attention"] + case_args)
+    wa = {var: weft_times(a.build, ["--dtype", "bf16", "--op", "attention",
+                                    "--variant", f"attention={var}"] + case_args)
+          for var in VARIANTS}
     wo = weft_times(a.build, ["--dtype", "f32", "--op", "adamw", "--case", ADAMW_CASE])
     print()
-    hdr = f"{'kernel':<34} {'weft ms':>9} {'torch ms':>9} {'weft':>9} {'torch':>9} " \
+    hdr = f"{'kernel':<34} {'variant':<7} {'weft ms':>9} {'torch ms':>9} {'weft':>9} {'torch':>9} " \
           f"{'weft %pk':>8} {'torch %pk':>9} {'weft/torch':>10}"
     print(hdr)
     rows = []
     for label, B, T, H, D in ATTN:
         tf, tb = torch_attention(torch, B, T, H, D)
         for d, tms in (("fwd", tf), ("bwd", tb)):
-            wms = wa.get((label, d))
             fl = attn_flops(B, T, H, D, d == "bwd")
-            rows.append((f"attention {label} {d}", wms, tms, fl / 1e9, "TFLOP/s", gemm))
+            for var in VARIANTS:
+                wms = wa[var].get((label, d))
+                rows.append((f"attention {label} {d}", var, wms, tms, fl / 1e9, "TFLOP/s", gemm))
     wms = wo.get((ADAMW_CASE, "fwd"))
     tms = torch_adamw(torch)
-    rows.append(("adamw 124M (weft +bf16 copy)", wms, tms, None, "GB/s", copy))
-    for name, wms, tms, work, unit, peak in rows:
+    rows.append(("adamw 124M (weft +bf16 copy)", "-", wms, tms, None, "GB/s", copy))
+    for name, var, wms, tms, work, unit, peak in rows:
         if work is not None:
             wr = work / wms if wms else float("nan")  # GFLOP per ms is TFLOP/s
             tr = work / tms
@@ -147,7 +152,7 @@ def main():
             wr = ADAMW_N * WEFT_ADAMW_BYTES / wms * 1e-6 if wms else float("nan")  # GB/s
             tr = ADAMW_N * TORCH_ADAMW_BYTES / tms * 1e-6
         ratio = wms / tms if wms else float("nan")
-        print(f"{name:<34} {wms if wms else float('nan'):9.3f} {tms:9.3f} {wr:9.1f} {tr:9.1f} "
+        print(f"{name:<34} {var:<7} {wms if wms else float('nan'):9.3f} {tms:9.3f} {wr:9.1f} {tr:9.1f} "
               f"{100 * wr / peak:7.1f}% {100 * tr / peak:8.1f}% {ratio:10.2f}   ({unit})")
     print("\nweft times: bench_ops (host clock, a sync per call: adds ~10-30 us a call; adamw "
           "also copies the 32-byte step state to and from the device each call); torch: CUDA "

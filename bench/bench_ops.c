@@ -2,8 +2,8 @@
  * forward and backward, GFLOP/s (ops that declare FLOPs) and GB/s (bytes the op must touch),
  * on any backend. Usage:
  *   bench_ops [--backend cpu|cuda] [--dtype f32|bf16|f16] [--op NAME]... [--case TEXT]...
- *             [--variant attention=simple|flash] [--variant lora=composed|fused] [--smoke]
- *             [--min-time S]
+ *             [--variant attention=simple|flash|flash2] [--variant lora=composed|fused]
+ *             [--smoke] [--min-time S]
  * Default: the benchmark-size cases (B). --case keeps the cases whose label contains TEXT.
  * --variant picks a named kernel variant (STYLE rule 7; CUDA: WF_CUDA_ATTENTION, WF_CUDA_LORA,
  * read at backend open). --smoke runs the small test cases once each, to prove the driver and
@@ -41,7 +41,7 @@ static double now(void) {
 
 static int usage(const char *msg) {
     fprintf(stderr, "bench_ops: %s\nusage: bench_ops [--backend cpu|cuda] [--dtype f32|bf16|f16] "
-                    "[--op NAME]... [--case TEXT]... [--variant attention=simple|flash] "
+                    "[--op NAME]... [--case TEXT]... [--variant attention=simple|flash|flash2] "
                     "[--variant lora=composed|fused] [--smoke] "
                     "[--min-time SECONDS]\n", msg);
     return 2;
@@ -60,9 +60,10 @@ static int parse(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--variant") == 0) {
             if (strcmp(v, "attention=simple") == 0) setenv("WF_CUDA_ATTENTION", "simple", 1);
             else if (strcmp(v, "attention=flash") == 0) setenv("WF_CUDA_ATTENTION", "flash", 1);
+            else if (strcmp(v, "attention=flash2") == 0) setenv("WF_CUDA_ATTENTION", "flash2", 1);
             else if (strcmp(v, "lora=composed") == 0) setenv("WF_CUDA_LORA", "composed", 1);
             else if (strcmp(v, "lora=fused") == 0) setenv("WF_CUDA_LORA", "fused", 1);
-            else return usage("--variant must be attention=simple|flash or lora=composed|fused");
+            else return usage("--variant must be attention=simple|flash|flash2 or lora=composed|fused");
         }
         else if (strcmp(a, "--dtype") == 0) {
             if (strcmp(v, "f32") == 0) o->dtype = WF_F32;

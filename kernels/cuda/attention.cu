@@ -1,7 +1,9 @@
 /* Attention forward and backward on the GPU (ops.h wf_attention; MATH.md "Attention"):
- * causal or not, GQA, key padding mask, per-document mask. Two variants (STYLE rule 7):
+ * causal or not, GQA, key padding mask, per-document mask. Three variants (STYLE rule 7):
  * - "flash" (default): the tiled tensor-core kernels of attention_flash.cuh, for bf16/fp16 with
  *   head dim 32, 64, 80, 96 or 128 and 16-byte aligned tensors; anything else falls back to
+ * - "flash2" (opt-in, WF_CUDA_ATTENTION=flash2, never run on a GPU yet): attention_flash2.cuh,
+ *   the same calls with cp.async double-buffered tiles and larger blocks; same fallback;
  * - "simple": one warp per query row (WF_ATT_WARPS rows per block), keys visited in order with
  *   an online softmax (running max, rescaled sum and output, as FlashAttention), so memory is
  *   O(rows), never O(T^2). Each lane holds D/32 dims of its row; dot products are warp
@@ -9,12 +11,12 @@
  *   pass 1 (a warp per query row) gives D_i = dO_i . O_i and dq; pass 2 (a warp per key row)
  *   gives dk, dv summing over the group's query heads and their queries in order.
  * WF_CUDA_ATTENTION=simple (read at backend open) forces the simple kernels everywhere;
- * WF_CUDA_ATTENTION=flash-only makes the calls the tiled kernels cannot take unsupported. Both
- * are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
+ * WF_CUDA_ATTENTION=flash-only (flash2-only) makes the calls that the tiled kernels cannot take
+ * unsupported. All are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
  * WF_ATT_MAX_D are unsupported. */
 #include <type_traits>
 
-#include "attention_flash.cuh"
+#include "attention_flash2.cuh"
 #include "common.cuh"
 
 #define ATT_R (WF_ATT_MAX_D / 32) /* dims per lane */
@@ -256,7 +258,7 @@ static flash_dims flash_dims_of(const wf_attention *a) {
 
 /* Whether the tiled kernels take this call: variant, dtype, head dim, 16-byte rows, grid. */
 static bool flash_applies(const wf_backend *be, const wf_attention *a, bool bwd) {
-    if (wf_cuda_impl_of(be)->attention_variant == 1) return false;
+    if (wf_cuda_impl_of(be)->attention_variant == WF_ATT_SIMPLE) return false;
     if (a->q->dtype != WF_BF16 && a->q->dtype != WF_F16) return false;
     const int64_t D = a->q->shape[3];
     if (D != 32 && D != 64 && D != 80 && D != 96 && D != 128) return false;
@@ -325,6 +327,61 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
     return WF_OK;
 }
 
+/* ---- flash2 variant (attention_flash2.cuh) ---- */
+
+template <typename T, int D> static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
+    const flash_dims w = flash_dims_of(a);
+    constexpr int BM = fl2_cfg<D>::BM, W = fl2_cfg<D>::W;
+    constexpr size_t LD = D + WF_FLASH_PAD;
+    const size_t smem = (BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
+    WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D>, smem, "attention_fwd"));
+    dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
+    attention_flash2_fwd_kernel<T, D><<<grid, W * 32, smem, wf_cuda_stream(be)>>>(
+        (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
+        (const T *)a->v->data, w);
+    return WF_CUDA_LAUNCH_STATUS("attention_fwd");
+}
+
+template <typename T, int D>
+static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
+    const flash_dims w = flash_dims_of(a);
+    constexpr int BM = fl2_cfg<D>::BM, BQ = fl2_cfg<D>::BQ, W = fl2_cfg<D>::W;
+    constexpr size_t LD = D + WF_FLASH_PAD;
+    cudaStream_t st = wf_cuda_stream(be);
+    const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
+    const T *dout = (const T *)a->dout->data;
+    const float *lse = (const float *)a->lse->data;
+    const int64_t qrows = w.B * w.H * w.T;
+    if (qrows > 0) {
+        attention_flash_dot_kernel<T><<<wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
+                                        WF_FLASH_WARPS * 32, 0, st>>>(
+            dvec, (const T *)a->out->data, dout, D, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+        const size_t smem = (2 * BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
+        WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D>, smem, "attention_bwd"));
+        dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
+        attention_flash2_dq_kernel<T, D><<<grid, W * 32, smem, st>>>(
+            (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+    }
+    if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
+        /* K, V; two buffers of Q, dO and the fp32 lse, Dvec */
+        const size_t smem = 2 * BM * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
+                                                           2 * BQ * sizeof(float));
+        WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D>, smem, "attention_bwd"));
+        dim3 grid((unsigned)((w.S + BM - 1) / BM), (unsigned)(w.B * w.Hk));
+        attention_flash2_dkv_kernel<T, D><<<grid, W * 32, smem, st>>>(
+            (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
+        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+    }
+    return WF_OK;
+}
+
+static bool flash2_selected(const wf_backend *be) {
+    const wf_att_variant v = wf_cuda_impl_of(be)->attention_variant;
+    return v == WF_ATT_FLASH2 || v == WF_ATT_FLASH2_ONLY;
+}
+
 /* Calls f(T{}, std::integral_constant<int, D>{}) for the call's dtype and head dim (both checked
  * by flash_applies). */
 template <class F> static wf_status flash_dispatch(const wf_attention *a, F &&f) {
@@ -346,19 +403,24 @@ template <class F> static wf_status flash_dispatch(const wf_attention *a, F &&f)
 
 /* The simple kernels, unless the variant is "flash-only" (then: unsupported, named). */
 static wf_status attention_fallback(wf_backend *be, const wf_attention *a, bool bwd) {
-    if (wf_cuda_impl_of(be)->attention_variant == 2)
+    const wf_att_variant v = wf_cuda_impl_of(be)->attention_variant;
+    if (v == WF_ATT_FLASH_ONLY || v == WF_ATT_FLASH2_ONLY)
         return wf_error(WF_ERR_UNSUPPORTED, "op attention_%s on backend 'cuda': "
-                        "WF_CUDA_ATTENTION=flash-only and the tiled kernels do not take %s, "
-                        "head dim %lld", bwd ? "bwd" : "fwd", wf_dtype_name(a->q->dtype),
-                        (long long)a->q->shape[3]);
+                        "WF_CUDA_ATTENTION=%s and the tiled kernels do not take %s, "
+                        "head dim %lld", bwd ? "bwd" : "fwd",
+                        v == WF_ATT_FLASH_ONLY ? "flash-only" : "flash2-only",
+                        wf_dtype_name(a->q->dtype), (long long)a->q->shape[3]);
     return bwd ? attention_simple_bwd(be, a) : attention_simple_fwd(be, a);
 }
 
 extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a) {
     if (!flash_applies(be, a, false)) return attention_fallback(be, a, false);
     if (a->q->shape[0] * a->q->shape[1] * a->q->shape[2] <= 0) return WF_OK;
+    const bool v2 = flash2_selected(be);
     return flash_dispatch(a, [&](auto tag, auto dc) {
-        return flash_fwd<decltype(tag), decltype(dc)::value>(be, a);
+        using T = decltype(tag);
+        constexpr int D = decltype(dc)::value;
+        return v2 ? flash2_fwd<T, D>(be, a) : flash_fwd<T, D>(be, a);
     });
 }
 
@@ -370,8 +432,11 @@ extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a
     size_t mark = wf_arena_mark(&be->scratch);
     void *dvec = NULL;
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)(qrows > 0 ? qrows : 1) * sizeof(float), &dvec));
+    const bool v2 = flash2_selected(be);
     wf_status s = flash_dispatch(a, [&](auto tag, auto dc) {
-        return flash_bwd<decltype(tag), decltype(dc)::value>(be, a, (float *)dvec);
+        using T = decltype(tag);
+        constexpr int D = decltype(dc)::value;
+        return v2 ? flash2_bwd<T, D>(be, a, (float *)dvec) : flash_bwd<T, D>(be, a, (float *)dvec);
     });
     wf_arena_reset(&be->scratch, mark);
     return s;

@@ -116,12 +116,14 @@ static wf_status cuda_init(wf_backend *be, int device) {
     im->sm_count = prop.multiProcessorCount;
     /* Attention variant, read once here (bench_ops --variant sets it). */
     const char *att = getenv("WF_CUDA_ATTENTION");
-    if (!att || strcmp(att, "flash") == 0) im->attention_variant = 0;
-    else if (strcmp(att, "simple") == 0) im->attention_variant = 1;
-    else if (strcmp(att, "flash-only") == 0) im->attention_variant = 2;
+    if (!att || strcmp(att, "flash") == 0) im->attention_variant = WF_ATT_FLASH;
+    else if (strcmp(att, "simple") == 0) im->attention_variant = WF_ATT_SIMPLE;
+    else if (strcmp(att, "flash-only") == 0) im->attention_variant = WF_ATT_FLASH_ONLY;
+    else if (strcmp(att, "flash2") == 0) im->attention_variant = WF_ATT_FLASH2;
+    else if (strcmp(att, "flash2-only") == 0) im->attention_variant = WF_ATT_FLASH2_ONLY;
     else
         return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_ATTENTION='%s' is "
-                                        "not 'flash', 'simple' or 'flash-only'", att);
+                        "not 'flash', 'simple', 'flash-only', 'flash2' or 'flash2-only'", att);
     /* LoRA variant, read once here (bench_ops --variant lora=... sets it). */
     const char *lv = getenv("WF_CUDA_LORA");
     if (!lv || strcmp(lv, "composed") == 0) im->lora_variant = 0;

@@ -16,6 +16,11 @@ extern "C" {
 #include "weft/ops.h"
 }
 
+/* CUDA attention kernel variants (attention.cu; WF_CUDA_ATTENTION). */
+enum wf_att_variant {
+    WF_ATT_FLASH, WF_ATT_SIMPLE, WF_ATT_FLASH_ONLY, WF_ATT_FLASH2, WF_ATT_FLASH2_ONLY
+};
+
 struct wf_cuda_impl {
     cudaStream_t stream;
     cublasHandle_t cublas;
@@ -23,10 +28,11 @@ struct wf_cuda_impl {
     void *workspace; /* WF_CUBLAS_WORKSPACE bytes of device memory for cuBLAS/cuBLASLt */
     size_t workspace_bytes;
     int sm_count; /* caps grid-stride grids; never affects results */
-    /* WF_CUDA_ATTENTION, read at open: 0 "flash" (default: tiled kernels where they apply, the
-     * simple ones elsewhere), 1 "simple" (simple kernels always), 2 "flash-only" (calls the tiled
-     * kernels cannot take fail as unsupported: lets the op tests prove which cases they ran) */
-    int attention_variant;
+    /* WF_CUDA_ATTENTION, read at open: "flash" (default: tiled kernels where they apply, the
+     * simple ones elsewhere), "simple" (simple kernels always), "flash2" (the flash2 tiled kernels
+     * where they apply), "flash-only" / "flash2-only" (calls the tiled kernels cannot take fail as
+     * unsupported: lets the op tests prove which cases they ran) */
+    wf_att_variant attention_variant;
     /* WF_CUDA_LORA, read at open: 0 "composed" (default), 1 "fused" (lora.cu: the mask fused
      * into the low-rank kernels, beta = 1 accumulation into the base GEMM; opt-in until a GPU
      * run verifies it) */

@@ -1,6 +1,7 @@
 /* Warp-level tensor-core helpers for the tiled kernels (attention_flash.cuh): the sm_80+
  * mma.sync.m16n8k16 (bf16 or fp16 inputs, fp32 accumulators), ldmatrix, and the packing of two
- * 16-bit values into the 32-bit registers the fragments are made of. Fragment layouts (PTX ISA,
+ * 16-bit values into the 32-bit registers the fragments are made of, and cp.async (sm_80+)
+ * for tiles loaded while the previous one is computed on. Fragment layouts (PTX ISA,
  * "Matrix Fragments for mma.m16n8k16"), with g = lane / 4 and t = lane % 4:
  *   A (16x16, row-major): a[0] = A[g][2t..2t+1], a[1] = A[g+8][2t..], a[2] = A[g][2t+8..],
  *                         a[3] = A[g+8][2t+8..]  (the lower column in the low half)
@@ -61,6 +62,40 @@ __device__ __forceinline__ void wf_ldmatrix_x4_trans(uint32_t (&r)[4], const T *
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+}
+
+/* cp.async (sm_80+): copies `bytes` (4, 8 or 16) from global src to shared dst without passing
+ * through registers, so a tile's load overlaps the mma work on the previous one. With valid
+ * false nothing is read (src-size 0) and dst is zero-filled; src must still be a mapped address.
+ * Copies issued by a thread form a group at wf_cp_async_commit(); wf_cp_async_wait<N>() waits
+ * until at most N of the thread's groups are pending (PTX ISA "cp.async", "cp.async.wait_group").
+ * Only the issuing thread is ordered: a __syncthreads() after the wait publishes the tile. */
+template <int BYTES>
+__device__ __forceinline__ void wf_cp_async(void *dst, const void *src, bool valid) {
+    static_assert(BYTES == 4 || BYTES == 8 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    const int n = valid ? BYTES : 0;
+    if constexpr (BYTES == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src),
+                     "n"(BYTES), "r"(n));
+#else
+    __trap(); /* never launched below sm_80: the launcher checks the device */
+#endif
+}
+
+__device__ __forceinline__ void wf_cp_async_commit(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+template <int N> __device__ __forceinline__ void wf_cp_async_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 
 /* Two 16-bit elements from anywhere: lo in the low half. */

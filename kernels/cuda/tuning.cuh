@@ -69,6 +69,31 @@
 #define WF_LORA_BWD_WARPS 4
 #define WF_LORA_BWD_ROWS 128
 
+/* Flash attention, variant flash2 (attention_flash2.cuh; WF_CUDA_ATTENTION=flash2): the same
+ * 16 rows a warp and padded rows as above, with tiles loaded by cp.async one tile ahead (double
+ * buffers). Warps per block by head dim: WF_FLASH2_WARPS_SMALL for D <= 64 (128 queries a block
+ * halve the K/V tile reloads against 64), WF_FLASH2_WARPS_LARGE for D > 64 (its register and
+ * shared-memory budget). WF_FLASH2_BN keys a forward/dq tile; WF_FLASH2_BQ_SMALL/_LARGE queries
+ * a dk/dv tile. As for flash, the tile sizes set how sums are grouped (last bits), deterministic. */
+/* Each may be overridden at build time to sweep them on a GPU without editing this file, e.g.
+ * meson setup build-gpu -Dcuda=enabled -Dcuda_args=-DWF_FLASH2_BQ_SMALL=32 (none is measured
+ * yet; ptxas sm_90: dk/dv at D = 64 takes 212 registers, one 8-warp block an SM). */
+#ifndef WF_FLASH2_WARPS_SMALL
+#define WF_FLASH2_WARPS_SMALL 8
+#endif
+#ifndef WF_FLASH2_WARPS_LARGE
+#define WF_FLASH2_WARPS_LARGE 4
+#endif
+#ifndef WF_FLASH2_BN
+#define WF_FLASH2_BN 64
+#endif
+#ifndef WF_FLASH2_BQ_SMALL
+#define WF_FLASH2_BQ_SMALL 64
+#endif
+#ifndef WF_FLASH2_BQ_LARGE
+#define WF_FLASH2_BQ_LARGE 32
+#endif
+
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)

@@ -1,8 +1,9 @@
-/* Long-sequence check of the tiled CUDA attention (kernels/cuda/attention_flash.cuh) where the
- * CPU reference of tests/ops would be slow: bf16 forward and backward at T = 1000..4096, through
- * WF_CUDA_ATTENTION=flash-only against the simple kernel (WF_CUDA_ATTENTION=simple) on the same
- * GPU and inputs, and the tiled run repeated to show it is bit-for-bit deterministic (DESIGN.md:
- * reductions that feed the gradient). Not a check of the simple kernel itself: tests/ops does
+/* Long-sequence check of the tiled CUDA attention (kernels/cuda/attention_flash.cuh and the
+ * flash2 variant, attention_flash2.cuh) where the CPU reference of tests/ops would be slow: bf16
+ * forward and backward at T = 1000..4096, through WF_CUDA_ATTENTION=flash-only and flash2-only
+ * each against the simple kernel (WF_CUDA_ATTENTION=simple) on the same GPU and inputs, and each
+ * tiled run repeated to show it is bit-for-bit deterministic (DESIGN.md: reductions that feed the
+ * gradient). Not a check of the simple kernel itself: tests/ops does
  * that against the CPU. Exit 0 pass, 1 fail, 77 without a CUDA device.
  * Tolerance: max |tiled - simple| <= 2e-2 max |simple| per tensor. The tiled kernels round P and
  * dS to bf16 (2^-9 relative) before their products with V, dO, K and Q; the simple kernel keeps
@@ -87,7 +88,7 @@ static double rel_diff(const void *a, const void *b, int64_t n, bool f32) {
     return d / m;
 }
 
-static int check(wf_backend *flash, wf_backend *simple, const cfg *c) {
+static int check(const char *variant, wf_backend *flash, wf_backend *simple, const cfg *c) {
     uint16_t *in[4];
     int32_t *mask = malloc((size_t)(c->B * c->T) * 4);
     for (int i = 0; i < 4; i++) {
@@ -104,7 +105,7 @@ static int check(wf_backend *flash, wf_backend *simple, const cfg *c) {
     if (st == WF_OK) st = run_once(flash, c, in, mask, &f2);
     if (st == WF_OK) st = run_once(simple, c, in, mask, &s);
     int bad = 0;
-    printf("B%lld T%lld H%lld Hk%lld D%lld %s%s:", (long long)c->B, (long long)c->T,
+    printf("%-6s B%lld T%lld H%lld Hk%lld D%lld %s%s:", variant, (long long)c->B, (long long)c->T,
            (long long)c->H, (long long)c->Hk, (long long)c->D, c->causal ? "causal" : "bidir",
            c->key_mask ? " key_mask" : "");
     if (st != WF_OK) {
@@ -147,8 +148,9 @@ int main(void) {
         printf("attention_check: no CUDA device: skipped\n");
         return 77;
     }
-    wf_backend *flash = open_variant("flash-only"), *simple = open_variant("simple");
-    if (!flash || !simple) return 1;
+    wf_backend *flash = open_variant("flash-only"), *flash2 = open_variant("flash2-only");
+    wf_backend *simple = open_variant("simple");
+    if (!flash || !flash2 || !simple) return 1;
     const cfg cases[] = {
         {2, 2048, 8, 2, 128, true, false},
         {1, 4096, 4, 4, 64, true, false},
@@ -157,8 +159,11 @@ int main(void) {
         {2, 1500, 4, 2, 32, true, false},
     };
     int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bad += check(flash, simple, &cases[i]);
-    wf_backend_close(flash), wf_backend_close(simple);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad += check("flash", flash, simple, &cases[i]);
+        bad += check("flash2", flash2, simple, &cases[i]);
+    }
+    wf_backend_close(flash), wf_backend_close(flash2), wf_backend_close(simple);
     printf("attention_check: %s (tiled vs simple within %.0e of the largest value; tiled "
            "repeated bit for bit)\n", bad ? "FAILED" : "passed", TOL);
     return bad ? 1 : 0;

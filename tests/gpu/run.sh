@@ -2,18 +2,19 @@
 # The one-command GPU check, for a machine with an NVIDIA GPU (DESIGN.md "Testing", tier 5).
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
-# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone, and tiled vs
-# simple at long T: attention_check; lora also through the opt-in variant WF_CUDA_LORA=fused),
-# 20-step training parity runs CUDA-vs-CPU (train_parity: fp32, bf16, and fp16 with dynamic
-# loss scaling from an overflowing 2^40; again with WF_CUDA_LORA=fused, ~1 s), the NCCL communicator
-# on one GPU (test_nccl; skipped without NCCL), the device ceilings
-# (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft vs torch (SDPA, fused AdamW:
-# bench/bench_kernels_vs_torch.py), the benchmark sizes in bf16, the attention benchmarks again
-# with the simple kernel, LoRA time / base linear time per variant (steps lora_composed,
-# lora_fused: ~20 s, also in quick mode), and end-to-end training against transformers + peft
-# (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or gpu-check/); a table of results
-# is printed last. Budget: well under 8 minutes on one H200 (GPU_CHECK_QUICK=1 leaves out the
-# bf16 benchmark sizes and the end-to-end benchmark, ~3.5 of those minutes).
+# CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone: flash,
+# flash2, simple; each tiled variant vs simple at long T: attention_check; lora also through the
+# opt-in variant WF_CUDA_LORA=fused), 20-step training parity runs CUDA-vs-CPU (train_parity:
+# every method, fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40; again
+# with WF_CUDA_LORA=fused), the NCCL communicator on one GPU (test_nccl; skipped without NCCL),
+# the device ceilings (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft (flash and
+# flash2) vs torch (SDPA, fused AdamW: bench/bench_kernels_vs_torch.py), the benchmark sizes in
+# bf16, the attention benchmarks again with the simple kernel, LoRA time / base linear time per
+# variant (steps lora_composed, lora_fused: ~20 s, also in quick mode), and end-to-end training
+# against transformers + peft (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or
+# gpu-check/); a table of results is printed last. Budget: well under 8 minutes on one H200
+# (GPU_CHECK_QUICK=1 leaves out the bf16 benchmark sizes and the end-to-end benchmark, ~3.5 of
+# those minutes).
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
 # Debian machine), carried along; sourced here when present.
 set -uo pipefail
@@ -51,6 +52,7 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   # attention again: only through the tiled kernels (the cases they cannot take print "skip",
   # so the log shows which ones they passed), then only through the simple kernels
   step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
+  step ops_attention_flash2 env WF_CUDA_ATTENTION=flash2-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
   step attention_check build-gpu/tests/attention_check
   # lora through the fused variant (opt-in until this passes on a GPU: kernels/cuda/lora.cu)
@@ -60,7 +62,7 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
-  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~60 s; skips without torch
+  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~75 s; skips without torch
   if python3 -c 'import torch' 2>/dev/null; then
     step bench_vs_torch python3 bench/bench_kernels_vs_torch.py --build build-gpu
   fi

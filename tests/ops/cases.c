@@ -191,6 +191,9 @@ const tc_case tc_cases[] = {
     {&tc_op_attention, "tiled d128 mqa t257 keys", {3, 257, 257, 4, 1, 128, 1, 1}, {0}, T | NF},
     {&tc_op_attention, "tiled d64 bidir t1 s200", {2, 1, 200, 4, 2, 64, 0, 1}, {0}, T | NF},
     {&tc_op_attention, "tiled d64 causal t1024", {1, 1024, 1024, 2, 1, 64, 1, 0}, {0}, T | NF},
+    /* T < S by more than a tile: causal shift 250, so key tiles start mid-way into the queries */
+    {&tc_op_attention, "tiled d64 causal t150 s400 gqa", {1, 150, 400, 4, 2, 64, 1, 0}, {0},
+     T | NF},
     {&tc_op_attention, "tiled d128 docs t1024", {1, 1024, 1024, 2, 2, 128, 1, 2}, {0}, T | NF},
     {&tc_op_attention, "gpt2 1024 causal", {1, 1024, 1024, 12, 12, 64, 1, 0}, {0}, B},
     {&tc_op_attention, "llama1b 2048 gqa", {1, 2048, 2048, 32, 8, 64, 1, 0}, {0}, B},
