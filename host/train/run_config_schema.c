@@ -105,7 +105,7 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "keep the tokenized data in a cache file next to the data"},
 
     {.path = "method.type", .type = WF_CFG_ENUM, F(method.type), .def = "\"lora\"",
-     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
+     .values = k_method, .doc = "full: every weight trains; lora: adapters; freeze: top layers and/or named modules; bitfit: only biases (and a task head); ia3: IA3 vectors (and a task head); prompt_tuning: a soft prompt; adapter: Houlsby adapters (and a task head)",
      .aliases = "peft_type"},
     {.path = "method.extras", .type = WF_CFG_STRLIST, F(method.extras), .def = "[]",
      .values = k_method,
@@ -169,11 +169,13 @@ const wf_cfg_key wf_cfg_keys[] = {
      .aliases = "adapter_size bottleneck reduction"},
     {.path = "method.freeze.train_top_layers", .type = WF_CFG_INT,
      F(method.freeze.train_top_layers), .def = "0", GE(0), .unit = "layers",
-     .doc = "train only the last N transformer layers (and the head); 0: all layers",
+     .doc = "train the last N transformer layers (with the final norm and an untied LM head); "
+            "0: no whole layers (then method.freeze.modules must name what trains)",
      .aliases = "top_layers trainable_layers"},
     {.path = "method.freeze.modules", .type = WF_CFG_STRLIST, F(method.freeze.modules),
-     .def = "[]", .doc = "weights (name substrings) kept frozen even inside trained layers",
-     .aliases = "frozen_modules freeze"},
+     .def = "[]", .doc = "weights that train in addition to the top layers: every weight whose "
+     "full name contains one of these substrings (e.g. \"mlp.down_proj\"); everything else stays frozen",
+     .aliases = "trainable_modules modules_to_save"},
 
     {.path = "train.epochs", .type = WF_CFG_FLOAT, F(train.epochs), .def = "1", GT(0),
      .unit = "epochs", .doc = "passes over the training data (fractions allowed)",

@@ -60,8 +60,9 @@ typedef struct wf_peft_spec {
     int64_t n_prompt_init_ids;
     const char *prompt_init_text; /* the TEXT init's text, for the exported config; or NULL */
     int adapter_size;             /* Houlsby bottleneck width m */
-    /* Freezing: train only the top N blocks (0 = all) and/or modules whose name contains one
-     * of `modules` (with the final norm and the head when the top blocks train). */
+    /* Freezing: train only the top N blocks (0 = none) and/or the weights whose name contains
+     * one of `modules` (with the final norm and an untied head when the top blocks train); the
+     * rest stays frozen. Neither set is an error. */
     int train_top_layers;
     int n_modules;
     char modules[WF_MAX_NAMES][64];
