@@ -114,21 +114,23 @@ static int launch_gpus(int *gpus, int n, char **rest, int nrest, int port, doubl
     args[0] = "weft";
     for (int i = 0; i < nrest; i++) args[i + 1] = rest[i];
     signal(SIGINT, SIG_IGN); /* the children get the terminal's signals and checkpoint */
+    int started = n;
     for (int r = 0; r < n; r++) {
         pid_t p = fork();
         if (p == 0) exec_rank(args, r, n, gpus[r], port);
         if (p < 0) {
             fprintf(stderr, "weft launch: fork for rank %d: %s\n", r, strerror(errno));
             for (int k = 0; k < r; k++) kill(pids[k], SIGTERM);
-            n = r;
+            started = r;
             break;
         }
         pids[r] = p;
     }
     int st = 0;
     bool interrupted = false;
-    int bad = supervise(pids, n, grace, &st, &interrupted);
+    int bad = supervise(pids, started, grace, &st, &interrupted);
     free(args);
+    if (started < n) return 1; /* the stopped ranks may exit 0 or 130: still a failed launch */
     if (bad >= 0) {
         char how[64];
         describe(st, how, sizeof how);
@@ -170,10 +172,10 @@ int wf_cmd_launch(int argc, char **argv) {
                 return fprintf(stderr, "weft launch: --cpu-ranks '%s': expected 1..%d\n", v, MAX_RANKS), 2;
         } else if (!strcmp(a, "--master-port") && v) {
             port = atoi(v);
-            if (port < 1 || port > 65535) return fprintf(stderr, "weft launch: --master-port '%s'\n", v), 2;
+            if (port < 1 || port > 65535) return fprintf(stderr, "weft launch: --master-port '%s': expected 1..65535\n", v), 2;
         } else if (!strcmp(a, "--grace") && v) {
             grace = atof(v);
-            if (!(grace >= 0)) return fprintf(stderr, "weft launch: --grace '%s'\n", v), 2;
+            if (!(grace >= 0)) return fprintf(stderr, "weft launch: --grace '%s': expected seconds >= 0\n", v), 2;
         } else {
             fprintf(stderr, "weft launch: unexpected argument '%s'\n", a);
             return usage(stderr);

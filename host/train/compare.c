@@ -222,7 +222,8 @@ wf_status wf_compare_run(const char *path, const char *const *sets, int nsets) {
     wf_status s = c && cfgs ? load_config(path, c) : wf_error(WF_ERR_OOM, "compare: out of memory");
     for (int k = 0; s == WF_OK && k < nsets; k++) {
         if (c->nsets >= WF_CMP_MAX_SETS || strlen(sets[k]) >= WF_CMP_SET_LEN)
-            s = wf_error(WF_ERR_INVALID, "compare: too many or too long --set overrides");
+            s = wf_error(WF_ERR_INVALID, "compare: --set '%.60s': more than %d overrides, or longer "
+                         "than %d characters", sets[k], WF_CMP_MAX_SETS, WF_CMP_SET_LEN - 1);
         else
             snprintf(c->sets[c->nsets++], WF_CMP_SET_LEN, "%s", sets[k]);
     }
