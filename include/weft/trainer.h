@@ -41,7 +41,8 @@ typedef struct wf_trainer {
     wf_arena batch_arena;    /* the step state, the loss slots, then one micro-batch's inputs
                                 (reset per micro-batch) */
     wf_step_state *state;    /* device memory */
-    float *loss_slots;       /* device (WF_TRAINER_LOSS_SLOTS, B*T): per-token losses of the
+    float *loss_slots;       /* device (WF_TRAINER_LOSS_SLOTS, B*(T+Nv)), Nv a soft prompt's
+                                virtual tokens (0 without): per-token losses of the
                                 step's micro-batches, right after the state (one read-back) */
     wf_step_state host;      /* the last state read back (after each step); its loss_scale is
                                 the S the next step's backward uses */
