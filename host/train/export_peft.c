@@ -1,7 +1,9 @@
-/* PEFT adapter export (export.h), LoRA and IA3: adapter_config.json with the keys peft 0.21
- * writes (sorted as its save_pretrained sorts them; peft-version-specific blocks at their
- * defaults) and adapter_model.safetensors with the LoRA A/B or IA3 vectors and the
- * modules_to_save tensors from the fp32 master buffer. Written into "<dir>.tmp.<pid>" and
+/* Adapter export (export.h): LoRA / DoRA, IA3 and prompt tuning as PEFT writes them:
+ * adapter_config.json with the keys peft 0.21 writes (sorted as its save_pretrained sorts them;
+ * peft-version-specific blocks at their defaults) and adapter_model.safetensors with the LoRA
+ * A/B, IA3 vectors or soft prompt and the modules_to_save tensors from the fp32 master buffer;
+ * Houlsby adapters and composed runs in weft's own format (weft_adapter.json), a composed run
+ * with its LoRA and soft-prompt parts beside it as PEFT directories. Written into "<dir>.tmp.<pid>" and
  * swapped in whole (outdir.h). Reference: peft/src/peft/tuners/{lora,ia3}/config.py (LoraConfig,
  * IA3Config), peft/utils/save_and_load.py. */
 #include <cjson/cJSON.h>

@@ -1,5 +1,5 @@
-/* Helpers the trainable-set files share (trainable.c: the core and LoRA; trainable_ia3.c: IA3).
- * Internal to host/train. */
+/* Helpers the trainable-set files share (trainable.c: the core and LoRA; trainable_ia3.c: IA3;
+ * trainable_adapter.c: Houlsby adapters). Internal to host/train. */
 #ifndef WEFT_HOST_TRAIN_TRAINABLE_INTERNAL_H
 #define WEFT_HOST_TRAIN_TRAINABLE_INTERNAL_H
 
