@@ -67,7 +67,8 @@ const wf_cfg_key wf_cfg_keys[] = {
     {.path = "model.path", .type = WF_CFG_STRING, F(model.path), REQ,
      .doc = "Hugging Face model directory or .gguf file", .aliases = "model_name_or_path model"},
     {.path = "model.dtype", .type = WF_CFG_ENUM, F(model.dtype), .def = "\"fp32\"",
-     .values = k_dtype, .doc = "compute precision (master weights stay fp32)",
+     .values = k_dtype, .doc = "compute precision (master weights stay fp32); bf16 and fp16 need the cuda "
+     "backend (an error on the CPU, which computes in fp32 only)",
      .aliases = "precision torch_dtype"},
     {.path = "model.head", .type = WF_CFG_ENUM, F(model.head), .def = "\"auto\"", .values = k_head,
      .doc = "task head; auto: from the model's config.json architectures"},
@@ -288,7 +289,8 @@ const wf_cfg_key wf_cfg_keys[] = {
      "all-reduce after the backward. ZeRO-1 always reduce-scatters the whole gradient once",
      .aliases = "bucket_cap_mb bucket_size"},
     {.path = "dist.timeout_s", .type = WF_CFG_FLOAT, F(dist.timeout_s), .def = "300", GT(0),
-     .unit = "s", .doc = "a collective that waits longer for a rank fails, naming that rank",
+     .unit = "s", .doc = "a collective that waits longer for a rank fails: CPU ranks name the missing "
+     "rank; NCCL cannot tell which peer is missing (`weft launch` names a rank whose process died)",
      .aliases = "timeout nccl_timeout"},
 };
 const int64_t wf_cfg_nkeys = sizeof wf_cfg_keys / sizeof wf_cfg_keys[0];
