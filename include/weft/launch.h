@@ -13,7 +13,8 @@ typedef struct wf_launch_env {
     int device;       /* GPU index for this rank: WEFT_DEVICE, else LOCAL_RANK */
     char addr[256];   /* MASTER_ADDR (default 127.0.0.1) */
     int port;         /* MASTER_PORT (default 29500) */
-    char source[48];  /* which variables said so: "RANK/WORLD_SIZE", "SLURM", "OMPI", "none" */
+    char source[48];  /* which variables said so: "RANK/WORLD_SIZE", "OMPI_COMM_WORLD_*",
+                         "SLURM_*", "none" */
 } wf_launch_env;
 
 /* Reads, in order: RANK/WORLD_SIZE/LOCAL_RANK (weft launch, torchrun), OMPI_COMM_WORLD_RANK/
