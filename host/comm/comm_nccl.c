@@ -263,11 +263,11 @@ wf_status wf_comm_nccl_create(int device, const unsigned char id[WF_NCCL_ID_BYTE
         free(c), free(im);
         return wf_error(WF_ERR_OOM, "NCCL rank %d: out of memory", rank);
     }
-    cudaMemset(im->one, 0, sizeof(int32_t));
-    if ((ce = make_side(im)) != cudaSuccess) {
+    if ((ce = cudaMemset(im->one, 0, sizeof(int32_t))) != cudaSuccess ||
+        (ce = make_side(im)) != cudaSuccess) {
         release_side(im), cudaFree(im->one), free(im), free(c);
-        return wf_error(WF_ERR_BACKEND, "NCCL rank %d: the communication stream and its events: %s", rank,
-                        cudaGetErrorString(ce));
+        return wf_error(WF_ERR_BACKEND, "NCCL rank %d: the device flag, the communication stream or "
+                        "its events: %s", rank, cudaGetErrorString(ce));
     }
     *c = (wf_comm){.ops = &k_nccl_ops, .rank = rank, .world = world, .timeout_s = timeout_s, .impl = im};
     im->device = device;
