@@ -131,16 +131,22 @@ static wf_status upload_batch(const wf_model *m, const wf_batch_host *h, wf_aren
 
 /* h with Nv virtual tokens before each row: ids 0 (forward.c overwrites their embeddings),
  * mask 1, types 0, targets -100; the rest as given. */
-static wf_status with_prompt(const wf_batch_host *h, int64_t Nv, wf_batch_host *o, int32_t **bufs) {
+static wf_status with_prompt(wf_prompt_stage *st, const wf_batch_host *h, int64_t Nv,
+                             wf_batch_host *o) {
     int64_t B = h->B, T = h->T, Tv = T + Nv;
     const int32_t *src[4] = {h->ids, h->mask, h->types, h->targets};
     const int32_t fill[4] = {0, 1, 0, -100};
+    if (B * Tv > st->cap) { /* the first (largest) batch; later ones reuse it */
+        int32_t *p = realloc(st->buf, (size_t)(4 * B * Tv) * sizeof *p);
+        if (!p) return wf_error(WF_ERR_OOM, "batch: out of host memory");
+        st->buf = p, st->cap = B * Tv;
+    }
+    int32_t *bufs[4] = {NULL, NULL, NULL, NULL};
     *o = *h;
     o->T = Tv, o->pos_offset = 0;
     for (int k = 0; k < 4; k++) {
-        bufs[k] = NULL;
         if (!src[k] && k != 1) continue; /* a mask is needed once some rows have padding only */
-        if (!(bufs[k] = malloc((size_t)(B * Tv) * sizeof **bufs))) return wf_error(WF_ERR_OOM, "batch: out of host memory");
+        bufs[k] = st->buf + k * st->cap;
         for (int64_t b = 0; b < B; b++)
             for (int64_t t = 0; t < Tv; t++)
                 bufs[k][b * Tv + t] = t < Nv ? fill[k] : src[k] ? src[k][b * T + t - Nv] : 1;
@@ -156,10 +162,8 @@ wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *a
         return wf_error(WF_ERR_INVALID, "batch: a soft prompt (prompt tuning) needs unpacked rows "
                         "(data.packing false) and no KV cache");
     if (!h->ids) return wf_error(WF_ERR_INVALID, "batch: no token ids");
+    if (!m->prompt_stage) return wf_error(WF_ERR_INVALID, "batch: the soft prompt has no staging buffer");
     wf_batch_host hp;
-    int32_t *bufs[4] = {0};
-    wf_status s = with_prompt(h, Nv, &hp, bufs);
-    if (s == WF_OK) s = upload_batch(m, &hp, arena, out);
-    for (int k = 0; k < 4; k++) free(bufs[k]);
-    return s;
+    WF_TRY(with_prompt(m->prompt_stage, h, Nv, &hp));
+    return upload_batch(m, &hp, arena, out);
 }

@@ -256,6 +256,8 @@ void wf_model_free(wf_model *m) {
     if (m->be) wf_backend_arena_destroy(m->be, &m->arena);
     free(m->slots);
     free(m->w.layers);
+    if (m->prompt_stage) free(m->prompt_stage->buf);
+    free(m->prompt_stage);
     memset(m, 0, sizeof *m);
 }
 

@@ -505,6 +505,8 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
             return wf_error(WF_ERR_UNSUPPORTED, "prompt tuning: needs a text model (this is a %s model)",
                             m->arch.model_type);
         m->w.prompt = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->prompt_tokens, m->arch.hidden}};
+        if (!m->prompt_stage && !(m->prompt_stage = calloc(1, sizeof *m->prompt_stage)))
+            return wf_error(WF_ERR_OOM, "trainable: out of host memory");
         WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, !no_decay_has(sp, "embedding")));
     }
     if (l.n == 0) {
@@ -540,6 +542,8 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
     free(m->lora), free(m->ia3), free(m->adapters);
     m->lora = NULL, m->ia3 = NULL, m->adapters = NULL;
     m->w.prompt = (wf_tensor){0};
+    if (m->prompt_stage) free(m->prompt_stage->buf);
+    free(m->prompt_stage), m->prompt_stage = NULL;
     memset(t, 0, sizeof *t);
 }
 

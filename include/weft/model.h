@@ -111,7 +111,16 @@ typedef struct wf_model {
     wf_lora_adapter *lora; /* (L * WF_N_SITES), indexed layer * WF_N_SITES + site; NULL: none */
     wf_ia3_vec *ia3;       /* (L * WF_N_SITES) like lora; NULL: none */
     wf_houlsby *adapters;  /* (2 L): [2l] after layer l's attention, [2l+1] after its MLP; NULL: none */
+    /* Host staging of prompt-tuned batches (batch.c: ids, mask, types, targets laid out as
+     * (B, Nv + T)): created with the soft prompt, grown on the first (largest) upload and reused,
+     * so the step loop does not allocate. NULL without a soft prompt. */
+    struct wf_prompt_stage *prompt_stage;
 } wf_model;
+
+typedef struct wf_prompt_stage {
+    int32_t *buf; /* (4, cap) */
+    int64_t cap;  /* elements per array */
+} wf_prompt_stage;
 
 /* Positions per row the graph runs for T token positions: T plus the soft prompt's Nv virtual
  * tokens (PEFT's prompt tuning prepends them to every row). Activations and batches are sized
