@@ -25,6 +25,7 @@
 
 #include "expect.h"
 #include "weft/comm.h"
+#include "weft/mapped_file.h"
 #include "weft/run.h"
 #include "weft/safetensors.h"
 #include "weft/trainable.h"
@@ -208,6 +209,23 @@ static void fault_cases(void) {
     /* the hung rank sleeps 10 s; the run must end before it wakes: the timeout (1 s) + 1 s for
      * the others to stop + up to 3 steps of setup and training (measured ~2 s) */
     CHECK(hung < 9, "a hung rank held the run for %.1f s", hung);
+
+    /* rank 0 cannot write a checkpoint (a file sits where step-2 goes): every rank stops at
+     * that checkpoint, rank 1 naming rank 0, none waiting for dist.timeout_s */
+    char blocker[700];
+    snprintf(blocker, sizeof blocker, "%s/ckfail/checkpoints", g_dir);
+    wf_mkdir_p(blocker);
+    snprintf(blocker, sizeof blocker, "%s/ckfail/checkpoints/step-2", g_dir);
+    FILE *bf = fopen(blocker, "w");
+    if (bf) fclose(bf);
+    t0 = now();
+    s = train("ckfail", 4, two_slow, 3, NULL);
+    double ck = now() - t0;
+    CHECK(s != WF_OK && strstr(wf_last_error(), "step-2"), "a failed checkpoint: status %d, '%s'", s,
+          wf_last_error());
+    CHECK(ck < 20, "a failed checkpoint held the run for %.1f s (the other rank must not wait for "
+          "the timeout)", ck);
+    printf("a checkpoint rank 0 cannot write stops the run in %.2f s: %s\n", ck, wf_last_error());
 
     /* a bad setting on all ranks is an ordinary error; a rank-local failure names the rank */
     const char *bad[] = {"train.micro_batch=2", "dist.cpu_ranks=2", "model.dtype=bf16"};
