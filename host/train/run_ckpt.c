@@ -8,22 +8,6 @@
 
 #define EXTRA_VERSION 1
 
-/* What rank 0 did, told to every rank (a sum over ranks of its failure flag, which also keeps
- * the others from running ahead): rank 0 returns its own status; the others an error naming
- * rank 0 at once, instead of waiting in the next collective until dist.timeout_s. */
-static wf_status rank0_outcome(wf_run *r, wf_status s, const char *what) {
-    if (r->comm->world == 1) return s;
-    char msg[512];
-    if (s != WF_OK) snprintf(msg, sizeof msg, "%s", wf_last_error());
-    int64_t failed = r->comm->rank == 0 && s != WF_OK;
-    wf_status c = wf_trainer_dist_sum_i64(&r->tr, &failed, 1);
-    if (s != WF_OK) return wf_error(s, "%s", msg);
-    if (c != WF_OK) return c;
-    if (failed) return wf_error(WF_ERR_IO, "rank %d: rank 0 could not %s (its error is in its log)",
-                                r->comm->rank, what);
-    return WF_OK;
-}
-
 wf_status wf_run_checkpoint(wf_run *r) {
     wf_run_extra x = {.version = EXTRA_VERSION, .step = r->step,
                       .cursor = wf_loader_cursor_get(r->train_loader), .best = r->stop.best,
@@ -36,13 +20,12 @@ wf_status wf_run_checkpoint(wf_run *r) {
      * failed save */
     const float *hm, *hv;
     WF_TRY(wf_trainer_dist_gather_state(&r->tr, &hm, &hv));
-    wf_status s = WF_OK;
     if (r->comm->rank == 0) {
-        s = wf_checkpoint_save_gathered(root, r->step, &r->m, &r->t, hm, hv, &r->tr.host, &x, sizeof x,
-                                        (int)r->cfg->checkpoint.keep_last);
-        if (s == WF_OK) wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
+        WF_TRY(wf_checkpoint_save_gathered(root, r->step, &r->m, &r->t, hm, hv, &r->tr.host, &x, sizeof x,
+                                           (int)r->cfg->checkpoint.keep_last));
+        wf_progress_note(&r->progress, "checkpoint: %s/step-%lld", root, (long long)r->step);
     }
-    return rank0_outcome(r, s, "write the checkpoint");
+    return wf_comm_barrier(r->comm);
 }
 
 /* `path`: a run directory (its newest checkpoint), a checkpoints/ directory, or a step-N dir. */
@@ -77,15 +60,9 @@ wf_status wf_run_resume(wf_run *r, const char *path) {
     return WF_OK;
 }
 
-static wf_status export_all(wf_run *r);
-
 wf_status wf_run_export(wf_run *r) {
-    if (r->comm->rank != 0) return rank0_outcome(r, WF_OK, "write the exports"); /* rank 0 writes them */
-    return rank0_outcome(r, export_all(r), "write the exports");
-}
-
-static wf_status export_all(wf_run *r) {
     char dir[4200];
+    if (r->comm->rank != 0) return wf_comm_barrier(r->comm); /* rank 0 writes the exports */
     wf_method mt = r->spec.method;
     bool composed = wf_peft_composed(&r->spec);
     if (composed || (mt != WF_METHOD_FULL && mt != WF_METHOD_FREEZE && mt != WF_METHOD_BITFIT)) {
@@ -99,5 +76,5 @@ static wf_status export_all(wf_run *r) {
         WF_TRY(wf_export_merged(&r->m, &r->t, r->cfg->model.path, dir));
         wf_progress_note(&r->progress, "merged model: %s", dir);
     }
-    return WF_OK;
+    return wf_comm_barrier(r->comm);
 }
