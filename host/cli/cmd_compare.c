@@ -23,8 +23,10 @@ int wf_cmd_compare(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
-        if (!strcmp(a, "--set") && i + 1 < argc && nsets < 32) sets[nsets++] = argv[++i];
-        else if (a[0] != '-' && !cfg) cfg = a;
+        if (!strcmp(a, "--set") && i + 1 < argc) {
+            if (nsets == 32) return fprintf(stderr, "weft compare: more than 32 --set overrides\n"), 2;
+            sets[nsets++] = argv[++i];
+        } else if (a[0] != '-' && !cfg) cfg = a;
         else {
             fprintf(stderr, "weft compare: unexpected argument '%s'\n", a);
             return usage(stderr);

@@ -156,6 +156,16 @@ static int launch_cpu(int n, char **rest, int nrest) {
     return rc;
 }
 
+/* A whole decimal integer in [lo, hi] ("4abc", "", "99999999999" are not). */
+static bool parse_int(const char *v, long lo, long hi, int *out) {
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return false;
+    *out = (int)x;
+    return true;
+}
+
 int wf_cmd_launch(int argc, char **argv) {
     int gpus[MAX_RANKS], ngpus = 0, cpu_ranks = 0, port = 29500, i = 1;
     double grace = 30;
@@ -167,15 +177,14 @@ int wf_cmd_launch(int argc, char **argv) {
                 return fprintf(stderr, "weft launch: --gpus '%s': expected GPU indices like 0,1,2,3 (at most %d)\n",
                                v, MAX_RANKS), 2;
         } else if (!strcmp(a, "--cpu-ranks") && v) {
-            cpu_ranks = atoi(v);
-            if (cpu_ranks < 1 || cpu_ranks > MAX_RANKS)
+            if (!parse_int(v, 1, MAX_RANKS, &cpu_ranks))
                 return fprintf(stderr, "weft launch: --cpu-ranks '%s': expected 1..%d\n", v, MAX_RANKS), 2;
         } else if (!strcmp(a, "--master-port") && v) {
-            port = atoi(v);
-            if (port < 1 || port > 65535) return fprintf(stderr, "weft launch: --master-port '%s': expected 1..65535\n", v), 2;
+            if (!parse_int(v, 1, 65535, &port)) return fprintf(stderr, "weft launch: --master-port '%s': expected 1..65535\n", v), 2;
         } else if (!strcmp(a, "--grace") && v) {
-            grace = atof(v);
-            if (!(grace >= 0)) return fprintf(stderr, "weft launch: --grace '%s': expected seconds >= 0\n", v), 2;
+            char *end = NULL;
+            grace = strtod(v, &end);
+            if (end == v || *end || !(grace >= 0)) return fprintf(stderr, "weft launch: --grace '%s': expected seconds >= 0\n", v), 2;
         } else {
             fprintf(stderr, "weft launch: unexpected argument '%s'\n", a);
             return usage(stderr);

@@ -125,6 +125,16 @@ static void launch_cases(const char *weft) {
     EXPECT(run_weft(weft, both, err) == 2);
     char *badg[] = {(char *)weft, "launch", "--gpus", "0,a", "--", "train", "x.json", NULL};
     EXPECT(run_weft(weft, badg, err) == 2);
+    /* numbers are whole: trailing junk, empty and out-of-range values are usage errors */
+    char *junk[] = {(char *)weft, "launch", "--cpu-ranks", "4abc", "--", "train", "x.json", NULL};
+    EXPECT(run_weft(weft, junk, err) == 2);
+    char *port[] = {(char *)weft, "launch", "--gpus", "0", "--master-port", "29500x", "--", "train", "x.json", NULL};
+    EXPECT(run_weft(weft, port, err) == 2);
+    char *bigport[] = {(char *)weft, "launch", "--gpus", "0", "--master-port", "99999999999", "--", "train",
+                       "x.json", NULL};
+    EXPECT(run_weft(weft, bigport, err) == 2);
+    char *grace[] = {(char *)weft, "launch", "--gpus", "0", "--grace", "1s", "--", "train", "x.json", NULL};
+    EXPECT(run_weft(weft, grace, err) == 2);
     char *cpu_eval[] = {(char *)weft, "launch", "--cpu-ranks", "2", "--", "eval", "x.json", NULL};
     EXPECT(run_weft(weft, cpu_eval, err) == 2);
     char *cpu_bad[] = {(char *)weft, "launch", "--cpu-ranks", "2", "--", "train", "/nonexistent/cfg.json", NULL};
