@@ -94,7 +94,8 @@ static wf_status norm_append(tk_norm *seq, tk_norm *item) {
         for (size_t i = 0; i < item->n_items; i++) {
             wf_status st = norm_append(seq, item->items[i]);
             if (st != WF_OK) {
-                for (size_t k = i; k < item->n_items; k++) tk_norm_free(item->items[k]);
+                /* items[i] was freed by the failed call; free the ones after it */
+                for (size_t k = i + 1; k < item->n_items; k++) tk_norm_free(item->items[k]);
                 free(item->items);
                 free(item);
                 return st;
@@ -194,7 +195,7 @@ static wf_status pretok_append(tk_pretok *seq, tk_pretok *item) {
         for (size_t i = 0; i < item->n_items; i++) {
             wf_status st = pretok_append(seq, item->items[i]);
             if (st != WF_OK) {
-                for (size_t k = i; k < item->n_items; k++) tk_pretok_free(item->items[k]);
+                for (size_t k = i + 1; k < item->n_items; k++) tk_pretok_free(item->items[k]);
                 free(item->items);
                 free(item);
                 return st;
