@@ -14,19 +14,14 @@
 #include <sys/stat.h>
 
 #include "outdir.h"
+#include "trainable_internal.h"
 #include "weft/export.h"
 #include "weft/safetensors.h"
 
-#define PEFT_PREFIX "base_model.model."
-
-static bool ends_with(const char *s, const char *tail) {
-    size_t n = strlen(s), k = strlen(tail);
-    return n >= k && strcmp(s + n - k, tail) == 0;
-}
 
 static bool is_lora(const wf_param *p) {
-    return ends_with(p->name, ".lora_A.weight") || ends_with(p->name, ".lora_B.weight") ||
-           ends_with(p->name, ".lora_magnitude_vector");
+    return wf_tr_ends_with(p->name, ".lora_A.weight") || wf_tr_ends_with(p->name, ".lora_B.weight") ||
+           wf_tr_ends_with(p->name, ".lora_magnitude_vector");
 }
 
 static bool is_houlsby(const wf_param *p) {
@@ -34,7 +29,7 @@ static bool is_houlsby(const wf_param *p) {
 }
 
 static bool is_adapter(const wf_param *p) {
-    return is_lora(p) || ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings") || is_houlsby(p);
+    return is_lora(p) || wf_tr_ends_with(p->name, ".ia3_l") || !strcmp(p->name, "prompt_embeddings") || is_houlsby(p);
 }
 
 /* What one export holds: every trained tensor, or (a composed run's PEFT parts) the LoRA
@@ -73,7 +68,7 @@ static cJSON *target_modules(const wf_trainable *t, const wf_peft_spec *sp, bool
         }
         for (int k = 0; k < t->n_params; k++) {
             char path[192];
-            if (!ends_with(t->params[k].name, ".lora_A.weight")) continue;
+            if (!wf_tr_ends_with(t->params[k].name, ".lora_A.weight")) continue;
             snprintf(path, sizeof path, "%s", t->params[k].name);
             path[strlen(path) - strlen(".lora_A.weight")] = 0;
             add_unique(arr, path);
@@ -337,7 +332,7 @@ wf_status wf_export_peft(const wf_model *m, const wf_trainable *t, const wf_peft
     wf_peft_spec resolved;
     if (ia3) WF_TRY(wf_ia3_resolve(m, spec, &resolved));
     for (int i = 0; i < t->n_params; i++) /* the config's r must describe the tensors */
-        if (ends_with(t->params[i].name, ".lora_A.weight") && t->params[i].weight->shape[0] != spec->lora_r)
+        if (wf_tr_ends_with(t->params[i].name, ".lora_A.weight") && t->params[i].weight->shape[0] != spec->lora_r)
             return wf_error(WF_ERR_INVALID, "%s: the spec says r = %d but '%s' has rank %lld (pass the "
                             "spec the trainable set was built with)", dir, spec->lora_r,
                             t->params[i].name, (long long)t->params[i].weight->shape[0]);

@@ -547,9 +547,6 @@ void wf_trainable_free(wf_model *m, wf_trainable *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* PEFT adapter files name tensors "base_model.model.<module path>.lora_A.weight" and save
- * modules_to_save heads as "base_model.model.<path>.<param>". */
-#define PEFT_PREFIX "base_model.model."
 
 static bool is_adapter(const char *name) {
     return strstr(name, ".lora_") != NULL || wf_tr_ends_with(name, ".ia3_l") ||

@@ -11,6 +11,10 @@ typedef struct wf_tr_plist {
     int n, cap;
 } wf_tr_plist;
 
+/* PEFT adapter files name tensors "base_model.model.<module path>.lora_A.weight" and save
+ * modules_to_save heads as "base_model.model.<path>.<param>" (prompt learning: "base_model."). */
+#define PEFT_PREFIX "base_model.model."
+
 wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, bool decay);
 bool wf_tr_ends_with(const char *s, const char *tail);
 /* HF module path of a block's linear site without the head-model prefix ("layers.%d.mlp.up_proj"
