@@ -14,14 +14,18 @@
 
 #include "weft/comm.h"
 
-typedef enum cop { COP_ALL_REDUCE, COP_REDUCE_SCATTER, COP_ALL_GATHER, COP_BROADCAST, COP_BARRIER } cop;
-static const char *const k_cop[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast", "barrier"};
+typedef enum cop {
+    COP_ALL_REDUCE, COP_REDUCE_SCATTER, COP_REDUCE_SCATTER_PART, COP_ALL_GATHER, COP_BROADCAST, COP_BARRIER
+} cop;
+static const char *const k_cop[] = {"all_reduce", "reduce_scatter", "reduce_scatter (a range)",
+                                    "all_gather", "broadcast", "barrier"};
 
 typedef struct slot {
     void *buf;
     int64_t count;     /* elements (bytes for broadcast) */
     cop op;
     int dt, root;      /* dt: wf_comm_dtype, or the element bytes of an all_gather */
+    int64_t lo, n;     /* the range of a reduce_scatter_async */
     uint64_t posted;   /* collectives this rank has entered */
     uint64_t done;     /* collectives this rank has finished */
     bool dead;
@@ -118,6 +122,11 @@ static void work(wf_comm *c) {
     switch (me->op) {
     case COP_ALL_REDUCE: sum_slice(g, c->rank, me->dt, off, off + n, true); break;
     case COP_REDUCE_SCATTER: sum_slice(g, c->rank, WF_COMM_F32, off, off + n, false); break;
+    case COP_REDUCE_SCATTER_PART: { /* the shard's part inside [lo, lo + n) */
+        int64_t a = off > me->lo ? off : me->lo, b = off + n < me->lo + me->n ? off + n : me->lo + me->n;
+        if (a < b) sum_slice(g, c->rank, WF_COMM_F32, a, b, false);
+        break;
+    }
     case COP_ALL_GATHER:
         for (int r = 0; r < g->world; r++) {
             int64_t o, k;
@@ -140,7 +149,8 @@ static wf_status check_match(wf_comm *c) {
     const slot *a = &g->s[c->rank];
     for (int r = 0; r < g->world; r++) {
         const slot *b = &g->s[r];
-        if (b->op != a->op || b->count != a->count || b->dt != a->dt || b->root != a->root) {
+        if (b->op != a->op || b->count != a->count || b->dt != a->dt || b->root != a->root || b->lo != a->lo ||
+            b->n != a->n) {
             char why[300];
             snprintf(why, sizeof why, "collective #%llu differs between ranks: rank %d called %s "
                      "(%lld), rank %d called %s (%lld)", (unsigned long long)a->posted, c->rank,
@@ -152,7 +162,8 @@ static wf_status check_match(wf_comm *c) {
     return WF_OK;
 }
 
-static wf_status collective(wf_comm *c, cop op, void *buf, int64_t count, int dt, int root) {
+static wf_status collective_range(wf_comm *c, cop op, void *buf, int64_t count, int dt, int root, int64_t lo,
+                                  int64_t n) {
     wf_comm_group *g = grp(c);
     slot *me = &g->s[c->rank];
     pthread_mutex_lock(&g->mu);
@@ -161,7 +172,7 @@ static wf_status collective(wf_comm *c, cop op, void *buf, int64_t count, int dt
         pthread_mutex_unlock(&g->mu);
         return s;
     }
-    me->buf = buf, me->count = count, me->op = op, me->dt = dt, me->root = root;
+    me->buf = buf, me->count = count, me->op = op, me->dt = dt, me->root = root, me->lo = lo, me->n = n;
     uint64_t k = ++me->posted;
     pthread_cond_broadcast(&g->cv);
     wf_status s = wait_all(c, false, k, k_cop[op]);
@@ -177,6 +188,10 @@ static wf_status collective(wf_comm *c, cop op, void *buf, int64_t count, int dt
     return s;
 }
 
+static wf_status collective(wf_comm *c, cop op, void *buf, int64_t count, int dt, int root) {
+    return collective_range(c, op, buf, count, dt, root, 0, 0);
+}
+
 static wf_status cpu_all_reduce(wf_comm *c, void *buf, int64_t count, wf_comm_dtype dt) {
     return collective(c, COP_ALL_REDUCE, buf, count, (int)dt, 0);
 }
@@ -186,6 +201,13 @@ static wf_status cpu_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
 }
 static wf_status cpu_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
     return collective(c, COP_REDUCE_SCATTER, buf, count, WF_COMM_F32, 0);
+}
+/* Synchronous, as cpu_all_reduce_async. */
+static wf_status cpu_reduce_scatter_async(wf_comm *c, float *buf, int64_t count, int64_t lo, int64_t n) {
+    if (lo < 0 || n < 0 || lo + n > count)
+        return wf_error(WF_ERR_INVALID, "reduce_scatter_async: range [%lld, %lld) outside the %lld elements",
+                        (long long)lo, (long long)(lo + n), (long long)count);
+    return collective_range(c, COP_REDUCE_SCATTER_PART, buf, count, WF_COMM_F32, 0, lo, n);
 }
 static wf_status cpu_all_gather(wf_comm *c, void *buf, int64_t count, int elem_bytes) {
     if (elem_bytes != 2 && elem_bytes != 4 && elem_bytes != 8)
@@ -210,7 +232,8 @@ static void cpu_destroy(wf_comm *c) { (void)c; /* the group owns it */ }
 
 static const wf_comm_ops k_cpu_ops = {
     .all_reduce = cpu_all_reduce, .all_reduce_async = cpu_all_reduce_async,
-    .reduce_scatter = cpu_reduce_scatter, .all_gather = cpu_all_gather, .broadcast = cpu_broadcast,
+    .reduce_scatter = cpu_reduce_scatter, .reduce_scatter_async = cpu_reduce_scatter_async,
+    .all_gather = cpu_all_gather, .broadcast = cpu_broadcast,
     .barrier = cpu_barrier,
     .abort = cpu_abort, .destroy = cpu_destroy,
 };

@@ -7,7 +7,8 @@
  * through grouped ncclReduce / ncclBroadcast, one root per shard. Gradient buckets
  * (all_reduce_async) run on a communication stream of their own: an event recorded on the compute
  * stream, cudaStreamWaitEvent on the communication stream, the all-reduce there; join records an
- * event on the communication stream that the compute stream waits for. One event of each kind
+ * event on the communication stream that the compute stream waits for; ZeRO-1's buckets
+ * (reduce_scatter_async) are grouped ncclReduce calls to the shards' owners on that stream. One event of each kind
  * is enough: cudaStreamWaitEvent waits for the record that precedes it in host order.
  * Reference: NCCL user guide, "Fault tolerance", "In-place operations", "CUDA stream semantics";
  * CUDA programming guide, "Events" / cudaStreamWaitEvent. */
@@ -148,6 +149,28 @@ static wf_status n_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
                     "all_reduce_async");
 }
 
+/* ZeRO-1's buckets: one ncclReduce to each rank whose shard meets [lo, lo + n), grouped, on the
+ * communication stream after the compute stream's work so far (as n_all_reduce_async). */
+static wf_status n_reduce_scatter_async(wf_comm *c, float *buf, int64_t count, int64_t lo, int64_t n) {
+    WF_TRY(alive(c, "reduce_scatter_async"));
+    if (lo < 0 || n < 0 || lo + n > count)
+        return wf_error(WF_ERR_INVALID, "reduce_scatter_async: range [%lld, %lld) outside the %lld elements",
+                        (long long)lo, (long long)(lo + n), (long long)count);
+    nccl_impl *im = im_of(c);
+    WF_TRY(cuda_ok(c, cudaEventRecord(im->ready, stream_of(c)), "reduce_scatter_async: cudaEventRecord"));
+    WF_TRY(cuda_ok(c, cudaStreamWaitEvent(im->side, im->ready, 0), "reduce_scatter_async: cudaStreamWaitEvent"));
+    WF_TRY(enqueued(c, ncclGroupStart(), "reduce_scatter_async"));
+    for (int r = 0; r < c->world; r++) {
+        int64_t off, k;
+        wf_comm_shard(count, c->world, r, &off, &k);
+        int64_t a = off > lo ? off : lo, b = off + k < lo + n ? off + k : lo + n;
+        if (a >= b) continue;
+        ncclResult_t e = ncclReduce(buf + a, buf + a, (size_t)(b - a), ncclFloat32, ncclSum, r, im->comm, im->side);
+        if (e != ncclSuccess && e != ncclInProgress) return die(c, "reduce_scatter_async", ncclGetErrorString(e));
+    }
+    return enqueued(c, ncclGroupEnd(), "reduce_scatter_async");
+}
+
 static wf_status n_join(wf_comm *c) {
     WF_TRY(alive(c, "join"));
     nccl_impl *im = im_of(c);
@@ -233,7 +256,8 @@ static void n_destroy(wf_comm *c) {
 
 static const wf_comm_ops k_nccl_ops = {
     .all_reduce = n_all_reduce, .all_reduce_async = n_all_reduce_async, .join = n_join,
-    .reduce_scatter = n_reduce_scatter, .all_gather = n_all_gather,
+    .reduce_scatter = n_reduce_scatter, .reduce_scatter_async = n_reduce_scatter_async,
+    .all_gather = n_all_gather,
     .broadcast = n_broadcast, .barrier = n_barrier, .wait = n_wait, .abort = n_abort,
     .destroy = n_destroy,
 };

@@ -180,8 +180,9 @@ static wf_status build(wf_run *r) {
     int64_t bucket = (int64_t)(c->dist.bucket_mb * (1 << 20) / sizeof(float)); /* fp32 elements */
     WF_TRY(wf_trainer_dist_set_buckets(&r->tr, c->dist.bucket_mb > 0 && bucket < 1 ? 1 : bucket));
     if (r->tr.n_buckets && r->comm->rank == 0)
-        fprintf(stderr, "dist: the gradient is all-reduced in %d buckets of up to %g MiB, each as the "
-                "backward finishes it\n", r->tr.n_buckets, c->dist.bucket_mb);
+        fprintf(stderr, "dist: the gradient is %s in %d buckets of up to %g MiB, each as the "
+                "backward finishes it\n", zero1 ? "reduce-scattered" : "all-reduced", r->tr.n_buckets,
+                c->dist.bucket_mb);
     if (r->dtype == WF_F16) {
         wf_scaler_hparams sh = {.dynamic = true, .growth = (float)c->train.loss_scale.growth_factor,
                                 .backoff = (float)c->train.loss_scale.backoff_factor,

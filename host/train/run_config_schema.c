@@ -283,10 +283,10 @@ const wf_cfg_key wf_cfg_keys[] = {
      "ZeRO-1, each rank keeps the AdamW moments of its shard of the weights only, updates that "
      "shard and gathers the rest", .aliases = "zero"},
     {.path = "dist.bucket_mb", .type = WF_CFG_FLOAT, F(dist.bucket_mb), .def = "25", IN(0, 65536),
-     .unit = "MiB", .doc = "plain data parallel: the fp32 gradient is all-reduced in buckets of "
-     "about this size, each as soon as the backward of the step's last micro-batch has finished "
+     .unit = "MiB", .doc = "the fp32 gradient is all-reduced (ZeRO-1: reduce-scattered) in buckets "
+     "of about this size, each as soon as the backward of the step's last micro-batch has finished "
      "it (NCCL: on a communication stream, overlapping the rest of the backward); 0: one "
-     "all-reduce after the backward. ZeRO-1 always reduce-scatters the whole gradient once",
+     "all-reduce (reduce-scatter) after the backward",
      .aliases = "bucket_cap_mb bucket_size"},
     {.path = "dist.timeout_s", .type = WF_CFG_FLOAT, F(dist.timeout_s), .def = "300", GT(0),
      .unit = "s", .doc = "a collective that waits longer for a rank fails: CPU ranks name the missing "

@@ -2,6 +2,7 @@
  * adapters (PEFT init and target matching), and the flat fp32 buffers every trainable tensor
  * moves into. PEFT facts: ../shared/reference/FORMATS.md "PEFT adapter directory". */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ bool wf_tr_target_matches(const char (*targets)[64], int n_targets, const char *
     return false;
 }
 
-wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, bool decay) {
+wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, int64_t layer, bool decay) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 64;
         wf_param *v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -79,7 +80,7 @@ wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, bool decay)
     wf_param *p = &l->v[l->n++];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
-    p->weight = w, p->numel = wf_tensor_numel(w), p->decay = decay;
+    p->weight = w, p->numel = wf_tensor_numel(w), p->layer = layer, p->decay = decay;
     return WF_OK;
 }
 
@@ -95,6 +96,21 @@ static void slot_name(const wf_model *m, const wf_slot *s, char *out, size_t cap
     const char *part = s->xform == WF_XFORM_QKV_Q ? ":q" : s->xform == WF_XFORM_QKV_K ? ":k"
                      : s->xform == WF_XFORM_QKV_V ? ":v" : "";
     snprintf(out, cap, "%s%s%s", pre ? m->prefix : "", s->name, part);
+}
+
+/* wf_param.layer of model weight w: the block whose wf_layer holds it, n_layers for the final
+ * norm and the heads, -1 for the rest (embeddings). Every gradient of block l is written inside
+ * that block's backward, before it reports l (backward.c). */
+static int64_t ready_layer(const wf_model *m, const wf_tensor *w) {
+    const wf_weights *ws = &m->w;
+    int64_t L = m->arch.n_layers;
+    const wf_tensor *head[] = {&ws->final_g, &ws->final_b, &ws->lm_head, &ws->pooler_w, &ws->pooler_b,
+                               &ws->cls_w, &ws->cls_b};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        if (w == head[i]) return L;
+    const char *l0 = (const char *)ws->layers, *pw = (const char *)w;
+    if (pw >= l0 && pw < l0 + (size_t)L * sizeof(wf_layer)) return (int64_t)((pw - l0) / (ptrdiff_t)sizeof(wf_layer));
+    return -1;
 }
 
 static bool no_decay_has(const wf_peft_spec *sp, const char *kind) {
@@ -177,13 +193,13 @@ static wf_status plan_lora(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *l, 
             *A = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->lora_r, W->shape[1]}};
             *B = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {M, sp->lora_r}};
             snprintf(name, sizeof name, "%s.lora_A.weight", path);
-            WF_TRY(wf_tr_push(l, name, A, true));
+            WF_TRY(wf_tr_push(l, name, A, li, true));
             snprintf(name, sizeof name, "%s.lora_B.weight", path);
-            WF_TRY(wf_tr_push(l, name, B, true));
+            WF_TRY(wf_tr_push(l, name, B, li, true));
             if (sp->dora) { /* peft's file name: "<module>.lora_magnitude_vector", shape (out) */
                 *mag = (wf_tensor){.dtype = m->dtype, .ndim = 1, .shape = {M}};
                 snprintf(name, sizeof name, "%s.lora_magnitude_vector", path);
-                WF_TRY(wf_tr_push(l, name, mag, true));
+                WF_TRY(wf_tr_push(l, name, mag, li, true));
             }
             matched++;
         }
@@ -491,7 +507,8 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
         const wf_slot *s = &m->slots[i];
         char full[192];
         slot_name(m, s, full, sizeof full);
-        if (s->dst->data && slot_trains(m, sp, s, full)) WF_TRY(wf_tr_push(&l, full, s->dst, slot_decays(m, sp, s)));
+        if (s->dst->data && slot_trains(m, sp, s, full))
+            WF_TRY(wf_tr_push(&l, full, s->dst, ready_layer(m, s->dst), slot_decays(m, sp, s)));
     }
     if (wf_peft_has(sp, WF_METHOD_LORA)) {
         WF_TRY(plan_lora(m, sp, &l, t->lora_t));
@@ -507,7 +524,7 @@ wf_status wf_trainable_build_shard(wf_model *m, const wf_peft_spec *sp, int rank
         m->w.prompt = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {sp->prompt_tokens, m->arch.hidden}};
         if (!m->prompt_stage && !(m->prompt_stage = calloc(1, sizeof *m->prompt_stage)))
             return wf_error(WF_ERR_OOM, "trainable: out of host memory");
-        WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, !no_decay_has(sp, "embedding")));
+        WF_TRY(wf_tr_push(&l, "prompt_embeddings", &m->w.prompt, -1, !no_decay_has(sp, "embedding")));
     }
     if (l.n == 0) {
         free(l.v);

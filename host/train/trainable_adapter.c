@@ -40,7 +40,7 @@ wf_status wf_tr_plan_adapters(wf_model *m, const wf_peft_spec *sp, wf_tr_plist *
             static const char *const tail[4] = {"down.weight", "down.bias", "up.weight", "up.bias"};
             for (int j = 0; j < 4; j++) {
                 snprintf(name, sizeof name, "%s%s", pre, tail[j]);
-                WF_TRY(wf_tr_push(l, name, ts[j], (j & 1) ? bias_decays : true));
+                WF_TRY(wf_tr_push(l, name, ts[j], li, (j & 1) ? bias_decays : true));
             }
         }
     return WF_OK;

@@ -93,7 +93,7 @@ wf_status wf_tr_plan_ia3(wf_model *m, const wf_peft_spec *spec, wf_tr_plist *l, 
             wf_tensor *v = &t->ia3_t[li * WF_N_SITES + s]; /* PEFT: (out, 1), feed-forward (1, in) */
             *v = (wf_tensor){.dtype = m->dtype, .ndim = 2, .shape = {iv->ff ? 1 : M, iv->ff ? W->shape[1] : 1}};
             snprintf(name, sizeof name, "%s.ia3_l", path);
-            WF_TRY(wf_tr_push(l, name, v, true));
+            WF_TRY(wf_tr_push(l, name, v, li, true));
             matched++;
         }
     if (!matched)

@@ -15,7 +15,8 @@ typedef struct wf_tr_plist {
  * modules_to_save heads as "base_model.model.<path>.<param>" (prompt learning: "base_model."). */
 #define PEFT_PREFIX "base_model.model."
 
-wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, bool decay);
+/* Appends parameter w; layer as wf_param.layer. */
+wf_status wf_tr_push(wf_tr_plist *l, const char *name, wf_tensor *w, int64_t layer, bool decay);
 bool wf_tr_ends_with(const char *s, const char *tail);
 /* HF module path of a block's linear site without the head-model prefix ("layers.%d.mlp.up_proj"
  * as a format), NULL if the family has no such site. */

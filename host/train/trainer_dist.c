@@ -7,10 +7,9 @@
  * the backward completes them (head, last block, ..., first block, embeddings); the backward of
  * a step's last micro-batch reports each finished layer (graph.h grads_ready) and the buckets it
  * completes are all-reduced at once (NCCL: on the communication stream, beside the rest of the
- * backward; comm.h all_reduce_async). Each element is still the rank-order sum of the same
- * values, so on the CPU communicator the result is bit-identical to one flat all-reduce. */
-#include <ctype.h>
-#include <stddef.h>
+ * backward; comm.h all_reduce_async; under ZeRO-1 each bucket's part of the reduce-scatter,
+ * reduce_scatter_async). Each element is still the rank-order sum of the same values, so on the
+ * CPU communicator the result is bit-identical to one flat all-reduce (reduce-scatter). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,37 +44,6 @@ wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n) {
     return sum_host(tr, vals, n, WF_COMM_F64);
 }
 
-/* The block index in a parameter's HF / PEFT name ("model.layers.3.", "transformer.h.3.",
- * "bert.encoder.layer.3.", also for LoRA, DoRA, IA3 and adapter tensors), or -1. */
-static int64_t name_layer(const char *name) {
-    static const char *const keys[] = {"layers.", "h.", "layer."};
-    for (int k = 0; k < 3; k++) {
-        size_t n = strlen(keys[k]);
-        for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k]))
-            if ((p == name || p[-1] == '.') && isdigit((unsigned char)p[n])) return strtoll(p + n, NULL, 10);
-    }
-    return -1;
-}
-
-/* The layer whose backward completes parameter p (graph.h grads_ready numbering): n_layers for
- * the final norm and the heads (their gradients exist before the blocks'), the block for a block
- * weight or an adapter of one (by its name: the adapters' own arrays are laid out per method),
- * -1 for everything else (embeddings, the soft prompt: complete only at the end, the safe
- * default). Every gradient of block l is written inside that block's backward, before it
- * reports l (backward.c). */
-static int64_t ready_layer(const wf_model *m, const wf_param *p) {
-    const wf_weights *w = &m->w;
-    int64_t L = m->arch.n_layers;
-    const wf_tensor *head[] = {&w->final_g, &w->final_b, &w->lm_head, &w->pooler_w, &w->pooler_b, &w->cls_w,
-                               &w->cls_b};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-        if (p->weight == head[i]) return L;
-    const char *l0 = (const char *)w->layers, *pw = (const char *)p->weight;
-    if (pw >= l0 && pw < l0 + (size_t)L * sizeof(wf_layer)) return (int64_t)((pw - l0) / (ptrdiff_t)sizeof(wf_layer));
-    int64_t l = name_layer(p->name);
-    return l >= 0 && l < L ? l : -1;
-}
-
 /* Buckets of params [i0, i1) (one decay section), walked from its end: whole parameters (with
  * their alignment padding) are added to the open bucket while it stays within cap elements; a
  * parameter larger than cap is cut into cap-sized pieces from its end. A bucket is ready at the
@@ -86,7 +54,7 @@ static int plan_section(const wf_model *m, const wf_trainable *t, int i0, int i1
     int64_t L = m->arch.n_layers, hi = i1 < t->n_params ? t->params[i1].offset : t->total;
     int64_t lo = hi, layer = L; /* the open bucket [lo, hi) */
     for (int i = i1 - 1; i >= i0; i--) {
-        int64_t a = t->params[i].offset, li = ready_layer(m, &t->params[i]);
+        int64_t a = t->params[i].offset, li = t->params[i].layer;
         if (hi - a > cap && lo < hi) { /* it would not fit: close the open bucket */
             out[n++] = (wf_grad_bucket){.off = lo, .n = hi - lo, .layer = layer};
             hi = lo, layer = L;
@@ -132,13 +100,19 @@ wf_status wf_grad_buckets_plan(const wf_model *m, const wf_trainable *t, int64_t
     return WF_OK;
 }
 
-/* graph.h grads_ready: launches every bucket the finished layer completes. */
+/* graph.h grads_ready: launches every bucket the finished layer completes (ZeRO-1: the bucket's
+ * part of the reduce-scatter, so each rank's shard ends up summed exactly as by one
+ * reduce_scatter; else its all-reduce). */
 static wf_status on_grads_ready(void *ctx, int64_t layer) {
     wf_trainer *tr = ctx;
+    wf_comm *c = tr->comm;
     float *g = tr->t->g.data;
     for (; tr->buckets_sent < tr->n_buckets && tr->buckets[tr->buckets_sent].layer >= layer; tr->buckets_sent++) {
         const wf_grad_bucket *b = &tr->buckets[tr->buckets_sent];
-        WF_TRY(tr->comm->ops->all_reduce_async(tr->comm, g + b->off, b->n));
+        if (tr->zero1)
+            WF_TRY(c->ops->reduce_scatter_async(c, g, tr->t->total, b->off, b->n));
+        else
+            WF_TRY(c->ops->all_reduce_async(c, g + b->off, b->n));
         tr->buckets_early++;
     }
     return WF_OK;
@@ -147,7 +121,9 @@ static wf_status on_grads_ready(void *ctx, int64_t layer) {
 wf_status wf_trainer_dist_set_buckets(wf_trainer *tr, int64_t bucket_elems) {
     free(tr->buckets);
     tr->buckets = NULL, tr->n_buckets = 0;
-    if (bucket_elems <= 0 || tr->zero1 || !tr->comm->ops->all_reduce_async) return WF_OK;
+    const wf_comm_ops *ops = tr->comm->ops;
+    bool async = tr->zero1 ? ops->reduce_scatter_async != NULL : ops->all_reduce_async != NULL;
+    if (bucket_elems <= 0 || !async) return WF_OK;
     return wf_grad_buckets_plan(tr->m, tr->t, bucket_elems, &tr->buckets, &tr->n_buckets);
 }
 
@@ -161,7 +137,7 @@ void wf_trainer_dist_arm(wf_trainer *tr) {
 wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr) {
     wf_trainable *t = tr->t;
     tr->acts.grads_ready = NULL;
-    if (tr->zero1) return wf_comm_reduce_scatter(tr->comm, t->g.data, t->total);
+    if (!tr->buckets && tr->zero1) return wf_comm_reduce_scatter(tr->comm, t->g.data, t->total);
     if (!tr->buckets) return wf_comm_all_reduce(tr->comm, t->g.data, t->total, WF_COMM_F32);
     int early = tr->buckets_early;
     WF_TRY(on_grads_ready(tr, INT64_MIN)); /* any the backward did not report (none, normally) */

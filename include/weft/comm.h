@@ -39,6 +39,12 @@ typedef struct wf_comm_ops {
     /* buf (count): on return, this rank's shard (wf_comm_shard) holds the sum over ranks of that
      * shard; the rest of buf is unspecified */
     wf_status (*reduce_scatter)(wf_comm *c, float *buf, int64_t count);
+    /* Elements [lo, lo + n) of reduce_scatter(buf, count), overlapped with the backend's work as
+     * all_reduce_async (ZeRO-1's gradient buckets): each rank's part of its shard inside the range
+     * gets the sum over ranks, added in the same order as reduce_scatter's, so reduce-scattering
+     * every range of a partition of [0, count) gives reduce_scatter's result bit for bit. Same
+     * contract on buf as all_reduce_async (untouched until `join`). NULL: not offered. */
+    wf_status (*reduce_scatter_async)(wf_comm *c, float *buf, int64_t count, int64_t lo, int64_t n);
     /* buf (count elements of elem_bytes each): every rank's shard is copied from its owner into
      * all the others */
     wf_status (*all_gather)(wf_comm *c, void *buf, int64_t count, int elem_bytes);
@@ -104,6 +110,10 @@ static inline wf_status wf_comm_barrier(wf_comm *c) {
 }
 static inline wf_status wf_comm_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
     return c->world == 1 ? WF_OK : c->ops->all_reduce_async(c, buf, count);
+}
+static inline wf_status wf_comm_reduce_scatter_async(wf_comm *c, float *buf, int64_t count, int64_t lo,
+                                                     int64_t n) {
+    return c->world == 1 ? WF_OK : c->ops->reduce_scatter_async(c, buf, count, lo, n);
 }
 static inline wf_status wf_comm_join(wf_comm *c) {
     return c->world == 1 || !c->ops->join ? WF_OK : c->ops->join(c);

@@ -76,6 +76,10 @@ typedef struct wf_param {
     wf_tensor *weight; /* the model's tensor; its data lives in the flat buffer now */
     wf_tensor grad;    /* view into the flat gradient */
     int64_t offset, numel;
+    int64_t layer;     /* when its gradient is complete, in graph.h grads_ready numbering: the
+                          block l whose backward writes it (a block weight or an adapter of one),
+                          n_layers for the final norm and the heads (done before any block), -1
+                          for the embeddings and the soft prompt (done only at the end) */
     bool decay;
 } wf_param;
 

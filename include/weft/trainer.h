@@ -100,11 +100,11 @@ wf_status wf_trainer_dist_init(wf_trainer *tr);
 wf_status wf_trainer_dist_sum_i64(wf_trainer *tr, int64_t *vals, int64_t n);
 wf_status wf_trainer_dist_sum_f64(wf_trainer *tr, double *vals, int64_t n);
 /* Splits the flat gradient into buckets of at most `bucket_elems` elements in the order the
- * backward completes them (wf_grad_buckets_plan), so that a step all-reduces each one from
- * inside the backward of its last micro-batch, beside the rest of the backward. Planned only
- * for a communicator with all_reduce_async (not wf_comm_single) and plain data parallelism
- * (ZeRO-1 keeps its one reduce-scatter); bucket_elems 0: no buckets. Call after setting comm and
- * zero1; allocates the plan (once, outside the step loop). */
+ * backward completes them (wf_grad_buckets_plan), so that a step all-reduces (ZeRO-1:
+ * reduce-scatters) each one from inside the backward of its last micro-batch, beside the rest of
+ * the backward. Planned only for a communicator with all_reduce_async (ZeRO-1:
+ * reduce_scatter_async), so not for wf_comm_single; bucket_elems 0: no buckets. Call after
+ * setting comm and zero1; allocates the plan (once, outside the step loop). */
 wf_status wf_trainer_dist_set_buckets(wf_trainer *tr, int64_t bucket_elems);
 /* The bucket plan of a trainable set: every element of [0, total) in exactly one bucket; a
  * bucket never spans the decay / no-decay boundary and holds at most `cap` elements (a larger
@@ -116,7 +116,8 @@ wf_status wf_grad_buckets_plan(const wf_model *m, const wf_trainable *t, int64_t
 /* Before the backward of a step's last micro-batch: its layers launch the buckets (when planned). */
 void wf_trainer_dist_arm(wf_trainer *tr);
 /* After backward: the flat gradient summed over ranks (all-reduce, or the buckets the backward
- * did not launch, then a join), or under ZeRO-1 each rank's shard of it (reduce-scatter). */
+ * did not launch, then a join), or under ZeRO-1 each rank's shard of it (reduce-scatter, or the
+ * buckets' parts of it, then a join). */
 wf_status wf_trainer_dist_reduce_grads(wf_trainer *tr);
 /* ZeRO-1: unscale + global norm from the shards, AdamW on this rank's shard, all-gather. */
 wf_status wf_trainer_dist_zero1_update(wf_trainer *tr);

@@ -3,8 +3,9 @@
  * backend's stream and leaves the data as a one-rank sum should (the identity), including the
  * in-place reduce-scatter / all-gather offsets and 2-byte all-gathers; wait and barrier complete;
  * a collective after abort fails with a message instead of hanging.
- * The bucketed path (comm.h all_reduce_async + join: a communication stream ordered against the
- * compute stream by events): direct calls between compute-stream work, then two training steps
+ * The bucketed path (comm.h all_reduce_async and ZeRO-1's reduce_scatter_async, + join: a
+ * communication stream ordered against the compute stream by events): direct calls between
+ * compute-stream work, then two training steps (plain, and ZeRO-1)
  * of a tiny random Llama on the GPU whose gradient buckets (700 elements, so dozens of them) go
  * out from inside the backward through this world-1 communicator; the weights must equal, bit for
  * bit, the same steps on one rank without a communicator (the same kernels on the same device
@@ -49,9 +50,10 @@ static int write_config(const char *dir) {
 }
 
 /* Two steps of 2 micro-batches of a random model in `dir` on `be`, through communicator c (NULL:
- * one rank, no communicator); the master weights into w (total). Returns the buckets launched
+ * one rank, no communicator), with ZeRO-1 (a one-rank shard: its buckets go through
+ * reduce_scatter_async) or without; the master weights into w (total). Returns the buckets launched
  * from inside the last backward, or -1 on an error. */
-static int train_steps(wf_backend *be, wf_comm *c, const char *dir, float *w, int64_t cap_w) {
+static int train_steps(wf_backend *be, wf_comm *c, bool zero1, const char *dir, float *w, int64_t cap_w) {
     wf_model m;
     wf_trainable t;
     wf_trainer tr;
@@ -64,7 +66,7 @@ static int train_steps(wf_backend *be, wf_comm *c, const char *dir, float *w, in
     if (wf_model_load_ex(dir, be, WF_F32, &lo, &m) != WF_OK || wf_trainable_build(&m, &sp, &t) != WF_OK ||
         wf_trainer_init(&tr, &m, &t, B, T, &hp, 1) != WF_OK)
         return fprintf(stderr, "FAIL train setup: %s\n", wf_last_error()), -1;
-    if (c) tr.comm = c;
+    if (c) tr.comm = c, tr.zero1 = zero1;
     int early = -1;
     if (wf_trainer_dist_set_buckets(&tr, c ? BUCKET : 0) != WF_OK || (c && tr.n_buckets < 2) || t.total > cap_w) {
         fprintf(stderr, "FAIL bucket plan: %d buckets, %lld weights: %s\n", tr.n_buckets, (long long)t.total,
@@ -97,6 +99,8 @@ static void check_buckets(wf_backend *be, wf_comm *c, void *d, const float *h) {
     CHECK(be->copy(be, d, h, N * sizeof(float), WF_COPY_H2D) == WF_OK, "h2d");
     CHECK(c->ops->all_reduce_async(c, d, 1000) == WF_OK, "all_reduce_async: %s", wf_last_error());
     CHECK(c->ops->all_reduce_async(c, (float *)d + 1000, N - 1000) == WF_OK, "all_reduce_async: %s", wf_last_error());
+    CHECK(c->ops->reduce_scatter_async(c, d, N, 300, N - 300) == WF_OK, "reduce_scatter_async: %s", wf_last_error());
+    CHECK(c->ops->reduce_scatter_async(c, d, N, 0, 300) == WF_OK, "reduce_scatter_async: %s", wf_last_error());
     CHECK(c->ops->join(c) == WF_OK, "join: %s", wf_last_error());
     static float back[N];
     CHECK(be->copy(be, back, d, sizeof back, WF_COPY_D2H) == WF_OK, "d2h");
@@ -112,14 +116,19 @@ static void check_buckets(wf_backend *be, wf_comm *c, void *d, const float *h) {
         CHECK(0, "cannot write %s/config.json", dir);
         return;
     }
-    int plain = train_steps(be, NULL, dir, w1, CAP_W), early = train_steps(be, c, dir, wb, CAP_W);
-    CHECK(plain >= 0 && early >= 2, "bucketed steps: %d buckets launched from inside the backward", early);
-    CHECK(c->ops->wait(c) == WF_OK, "wait after the steps: %s", wf_last_error());
-    int64_t differ = 0;
-    for (int i = 0; i < CAP_W; i++) differ += w1[i] != wb[i];
-    CHECK(differ == 0, "bucketed steps: %lld weights differ from the same steps on one rank", (long long)differ);
-    printf("nccl world-1 buckets: %d launched from inside the backward, %lld weights differ from one rank\n",
-           early, (long long)differ);
+    int plain = train_steps(be, NULL, false, dir, w1, CAP_W);
+    for (int z = 0; z < 2; z++) { /* plain data parallel, then ZeRO-1 */
+        int early = train_steps(be, c, z, dir, wb, CAP_W);
+        CHECK(plain >= 0 && early >= 2, "bucketed steps%s: %d buckets launched from inside the backward",
+              z ? " (ZeRO-1)" : "", early);
+        CHECK(c->ops->wait(c) == WF_OK, "wait after the steps: %s", wf_last_error());
+        int64_t differ = 0;
+        for (int i = 0; i < CAP_W; i++) differ += w1[i] != wb[i];
+        CHECK(differ == 0, "bucketed steps%s: %lld weights differ from the same steps on one rank",
+              z ? " (ZeRO-1)" : "", (long long)differ);
+        printf("nccl world-1 buckets%s: %d launched from inside the backward, %lld weights differ from one rank\n",
+               z ? " (ZeRO-1)" : "", early, (long long)differ);
+    }
     char path[128];
     snprintf(path, sizeof path, "%s/config.json", dir);
     remove(path), rmdir(dir);

@@ -8,7 +8,8 @@
  *   each bucket is launched from inside the backward of the last micro-batch, and what it holds
  *   when launched is already the final gradient, bit for bit (a bucket launched before its layer
  *   finished, or during the first micro-batch, holds a partial sum and fails this), and the
- *   trained weights equal those of the same step with one flat all-reduce.
+ *   trained weights equal those of the same step with one flat all-reduce;
+ * - the same under ZeRO-1, whose buckets are ranges of the reduce-scatter.
  * That bucketed sums over real ranks equal the flat ones: tests/unit/test_dist_train.c. */
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,15 +52,25 @@ static wf_status r_all_reduce(wf_comm *c, void *buf, int64_t n, wf_comm_dtype dt
     (void)c, (void)buf, (void)n, (void)dt;
     return WF_OK;
 }
-static wf_status r_async(wf_comm *c, float *buf, int64_t n) {
-    (void)c;
+/* Records elements [off, off + n) of the gradient as launched. */
+static void record(int64_t off, int64_t n) {
     const float *g = g_rec.t->g.data;
-    int64_t off = buf - g;
     CHECK(off >= 0 && off + n <= g_rec.t->total, "bucket [%lld, +%lld) outside the gradient", (long long)off,
           (long long)n);
     for (int64_t i = 0; i < n && off >= 0 && off + n <= g_rec.t->total; i++)
-        g_rec.snap[off + i] = buf[i], g_rec.covered[off + i]++;
+        g_rec.snap[off + i] = g[off + i], g_rec.covered[off + i]++;
     g_rec.launches++;
+}
+static wf_status r_async(wf_comm *c, float *buf, int64_t n) {
+    (void)c;
+    record(buf - (const float *)g_rec.t->g.data, n);
+    return WF_OK;
+}
+/* ZeRO-1's buckets: the whole gradient and a range of it. */
+static wf_status r_rs_async(wf_comm *c, float *buf, int64_t count, int64_t lo, int64_t n) {
+    (void)c;
+    CHECK(buf == g_rec.t->g.data && count == g_rec.t->total, "ZeRO-1 bucket: not the whole gradient");
+    record(lo, n);
     return WF_OK;
 }
 /* At the join the backward is over and the gradient not yet unscaled: it is final here. */
@@ -77,7 +88,8 @@ static wf_status r_barrier(wf_comm *c) { (void)c; return WF_OK; }
 static void r_abort(wf_comm *c, const char *why) { (void)c, (void)why; }
 static void r_destroy(wf_comm *c) { (void)c; }
 static const wf_comm_ops k_rec_ops = {.all_reduce = r_all_reduce, .all_reduce_async = r_async, .join = r_join,
-                                      .reduce_scatter = r_rs, .all_gather = r_ag, .broadcast = r_bc,
+                                      .reduce_scatter = r_rs, .reduce_scatter_async = r_rs_async,
+                                      .all_gather = r_ag, .broadcast = r_bc,
                                       .barrier = r_barrier, .abort = r_abort, .destroy = r_destroy};
 
 /* The plan's invariants for one cap. */
@@ -122,8 +134,9 @@ static void check_plan(const wf_model *m, const wf_trainable *t, int64_t cap, bo
 }
 
 /* One step (2 micro-batches) on a fresh model; the trained master weights into *w (malloc'ed).
- * cap 0: the flat all-reduce. */
-static void step_run(wf_method method, int64_t cap, float **w, int64_t *total) {
+ * cap 0: the flat all-reduce (reduce-scatter). zero1: as rank 0 of 2 under ZeRO-1 (the
+ * recording communicator's sums are the identity, so only rank 0's shard moves). */
+static void step_run(wf_method method, bool zero1, int64_t cap, float **w, int64_t *total) {
     wf_backend *be;
     wf_model m;
     wf_trainable t;
@@ -135,20 +148,20 @@ static void step_run(wf_method method, int64_t cap, float **w, int64_t *total) {
     snprintf(sp.targets[0], sizeof sp.targets[0], "all-linear");
     *w = NULL;
     if (wf_backend_open("cpu", NULL, &be) != WF_OK || wf_model_load_ex(g_dir, be, WF_F32, &lo, &m) != WF_OK ||
-        wf_trainable_build(&m, &sp, &t) != WF_OK) {
+        wf_trainable_build_shard(&m, &sp, 0, zero1 ? 2 : 1, &t) != WF_OK) {
         CHECK(0, "setup: %s", wf_last_error());
         return;
     }
-    if (cap == 1) { /* the plan checks, on this model */
+    if (cap == 1 && !zero1) { /* the plan checks, on this model */
         int64_t caps[] = {1, 64, 100, 700, LAYER_DECAYED, t.total, (int64_t)1 << 40};
         for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) check_plan(&m, &t, caps[i], method == WF_METHOD_FULL);
-        cap = 700;
     }
+    if (cap == 1) cap = 700;
     wf_adamw_hparams hp = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
                            .max_grad_norm = 1.0f};
     EXPECT(wf_trainer_init(&tr, &m, &t, B, T, &hp, 1) == WF_OK);
     wf_comm fake = {.ops = &k_rec_ops, .rank = 0, .world = 2, .timeout_s = 10};
-    tr.comm = &fake;
+    tr.comm = &fake, tr.zero1 = zero1;
     EXPECT(wf_trainer_dist_set_buckets(&tr, cap) == WF_OK);
     CHECK(cap == 0 ? tr.n_buckets == 0 : tr.n_buckets > 0, "cap %lld: %d buckets", (long long)cap, tr.n_buckets);
     g_rec = (rec){.t = &t, .snap = calloc((size_t)t.total, 4), .covered = calloc((size_t)t.total, sizeof(int))};
@@ -162,8 +175,9 @@ static void step_run(wf_method method, int64_t cap, float **w, int64_t *total) {
     if (cap > 0) {
         int64_t cov_bad = 0;
         for (int64_t i = 0; i < t.total; i++) cov_bad += g_rec.covered[i] != 1;
-        printf("cap %lld: %d buckets, %d launched from inside the backward, %lld elements differ from the "
-               "final gradient at launch\n", (long long)cap, g_rec.launches, tr.buckets_early, (long long)g_rec.bad);
+        printf("%scap %lld: %d buckets, %d launched from inside the backward, %lld elements differ from the "
+               "final gradient at launch\n", zero1 ? "ZeRO-1, " : "", (long long)cap, g_rec.launches,
+               tr.buckets_early, (long long)g_rec.bad);
         CHECK(g_rec.launches == tr.n_buckets && tr.buckets_early == tr.n_buckets && g_rec.joins == 1,
               "cap %lld: %d launches (%d from the backward) of %d buckets, %d joins", (long long)cap,
               g_rec.launches, tr.buckets_early, tr.n_buckets, g_rec.joins);
@@ -186,21 +200,22 @@ int main(void) {
     mkdir(g_dir, 0755);
     write_config();
     wf_method methods[] = {WF_METHOD_FULL, WF_METHOD_LORA};
-    for (int k = 0; k < 2; k++) {
-        float *flat, *w;
-        int64_t n0, n;
-        step_run(methods[k], 0, &flat, &n0);
-        int64_t caps[] = {1 /* plan checks, then 700 */, LAYER_DECAYED, (int64_t)1 << 40};
-        for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
-            step_run(methods[k], caps[c], &w, &n);
-            int64_t diff = 0;
-            for (int64_t i = 0; flat && w && n == n0 && i < n; i++) diff += flat[i] != w[i];
-            CHECK(flat && w && n == n0 && diff == 0, "%s, cap %lld: %lld weights differ from the flat step",
-                  k ? "lora" : "full", (long long)caps[c], (long long)diff);
-            free(w);
+    for (int z = 0; z < 2; z++) /* plain data parallel, then ZeRO-1 */
+        for (int k = 0; k < 2; k++) {
+            float *flat, *w;
+            int64_t n0, n;
+            step_run(methods[k], z, 0, &flat, &n0);
+            int64_t caps[] = {1 /* plan checks, then 700 */, LAYER_DECAYED, (int64_t)1 << 40};
+            for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+                step_run(methods[k], z, caps[c], &w, &n);
+                int64_t diff = 0;
+                for (int64_t i = 0; flat && w && n == n0 && i < n; i++) diff += flat[i] != w[i];
+                CHECK(flat && w && n == n0 && diff == 0, "%s%s, cap %lld: %lld weights differ from the flat step",
+                      z ? "ZeRO-1 " : "", k ? "lora" : "full", (long long)caps[c], (long long)diff);
+                free(w);
+            }
+            free(flat);
         }
-        free(flat);
-    }
     char path[300];
     snprintf(path, sizeof path, "%s/config.json", g_dir);
     remove(path), rmdir(g_dir);

@@ -55,6 +55,16 @@ static void check_collectives(job *j) {
     int64_t off, n;
     wf_comm_shard(N, W, c->rank, &off, &n);
     for (int64_t i = off; i < off + n; i++) CHECK(a[i] == expect[i], "reduce_scatter rank %d [%lld]", c->rank, (long long)i);
+    /* ZeRO-1's bucket form: ranges that cross shard boundaries, lie inside one, or are empty,
+     * launched out of order (as the backward does, from the end); together they partition [0, N) */
+    for (int64_t i = 0; i < N; i++) a[i] = val(c->rank, i);
+    static const int64_t cut[][2] = {{700, N - 700}, {250, 450}, {249, 1}, {249, 0}, {0, 249}};
+    for (int k = 0; k < 5; k++) EXPECT(wf_comm_reduce_scatter_async(c, a, N, cut[k][0], cut[k][1]) == WF_OK);
+    EXPECT(wf_comm_join(c) == WF_OK);
+    for (int64_t i = off; i < off + n; i++)
+        CHECK(a[i] == expect[i], "reduce_scatter_async rank %d [%lld]", c->rank, (long long)i);
+    if (W > 1)
+        CHECK(wf_comm_reduce_scatter_async(c, a, N, 900, 200) != WF_OK, "a range past the end was accepted");
     for (int64_t i = 0; i < N; i++)
         if (i < off || i >= off + n) a[i] = -1;
     EXPECT(wf_comm_all_gather(c, a, N, 4) == WF_OK);

@@ -2,7 +2,8 @@
  * global batch on 1, 2 and 4 ranks, with ZeRO-1, and a resumed 2-rank run, each trained through
  * `weft train`'s own path (wf_run_train) on all-MiniLM-L6-v2 (a sequence-classification head on
  * the top layer, 4 AdamW steps), compared by the trainable weights of the final checkpoint;
- * gradient buckets of several sizes against one flat all-reduce (bit-equal); and a rank that
+ * gradient buckets of several sizes against one flat all-reduce (bit-equal; ZeRO-1's against one
+ * reduce-scatter); and a rank that
  * fails mid-run stops the others with an error naming it.
  *   test_dist_train MODELS_DIR   (exit 77 when the model is not there: scripts/get_models.sh)
  *
@@ -261,6 +262,12 @@ int main(int argc, char **argv) {
     TRAIN("r2n", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "train.max_grad_norm=0");
     TRAIN("z2n", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1",
           "train.max_grad_norm=0");
+    /* ZeRO-1's buckets (z2n: the default 25 MiB, 4 buckets) against its one reduce-scatter, and
+     * buckets of 0.5 MiB (many cross the shard boundary) */
+    TRAIN("zf", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1",
+          "train.max_grad_norm=0", "dist.bucket_mb=0");
+    TRAIN("zs", 4, NULL, "train.micro_batch=2", "dist.cpu_ranks=2", "dist.zero_stage=1",
+          "train.max_grad_norm=0", "dist.bucket_mb=0.5");
     /* gradient buckets against one flat all-reduce (two blocks train: 6.8 MiB of gradient per
      * block): buckets smaller than one weight matrix (0.5 MiB), of one block's weight matrices
      * (6.75 MiB), larger than the whole gradient; r2 above uses the default (25 MiB) */
@@ -292,6 +299,10 @@ int main(int argc, char **argv) {
     double dm = diff_of("r2n", "z2n", 4, "m"), dv = diff_of("r2n", "z2n", 4, "v");
     CHECK(dm == 0 && dv == 0, "ZeRO-1 vs plain AdamW moments in the checkpoint: %g, %g", dm, dv);
     CHECK(dres == 0, "resumed vs uninterrupted: %g", dres);
+    double dzb = diff("zf", "z2n", 4), dzs = diff("zf", "zs", 4);
+    printf("ZeRO-1: max |bucketed (25 MiB) - one reduce-scatter| %.3g, |bucketed (0.5 MiB) - one| %.3g\n", dzb,
+           dzs);
+    CHECK(dzb == 0 && dzs == 0, "ZeRO-1 buckets vs one reduce-scatter: %g, %g (must be bit-equal)", dzb, dzs);
     /* buckets sum the same values in the same rank order as the flat all-reduce: bit-equal */
     for (int k = 1; k < 4; k++) {
         double db = diff("bf", bucket_runs[k][0], 4);
