@@ -83,6 +83,7 @@ static void cpu_close(wf_backend *be) { free(be); }
 
 wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
     (void)opt;
+    wf_cpu_blas_init();
     wf_backend *be = calloc(1, sizeof *be);
     if (!be) return wf_error(WF_ERR_OOM, "cpu: cannot allocate the backend");
     be->name = "cpu";

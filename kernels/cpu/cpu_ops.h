@@ -10,6 +10,11 @@
  * WF_TRY(wf_cpu_need_f32("op", 3, a, b, c)). */
 wf_status wf_cpu_need_f32(const char *op, int n, ...);
 
+/* Chooses OpenBLAS's kernels where its own CPU detection fell back to generic ones (blas_core.c);
+ * once per process (the CPU backend's open), before any GEMM. Returns the note it printed to
+ * stderr saying what it switched, or NULL when it left the library's choice alone. */
+const char *wf_cpu_blas_init(void);
+
 /* Row-major SGEMM on raw pointers: c (M, N) = alpha op(a) op(b) + beta c; lda etc. are the
  * row strides of the stored matrices. */
 void wf_cpu_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

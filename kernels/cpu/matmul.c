@@ -8,6 +8,7 @@
 #include "cpu_ops.h"
 
 #define COLSUM_BLOCK 256 /* columns per thread task in the bias gradient: a 1 KiB row slice */
+#define GEMM_MAX_BLOCKS 16 /* a GEMM's output is cut into at most this many blocks (wf_cpu_gemm) */
 
 /* OpenBLAS takes blasint (int unless built with INTERFACE64) for sizes and strides. */
 static blasint to_blasint(int64_t v) {
@@ -27,9 +28,28 @@ void wf_cpu_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
                 c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, to_blasint(m), to_blasint(n), to_blasint(k),
-                alpha, a, to_blasint(lda), b, to_blasint(ldb), beta, c, to_blasint(ldc));
+    /* Blocks of the larger output dimension, fixed by the shape alone (at most GEMM_MAX_BLOCKS,
+     * whole multiples of 64), each one single-threaded OpenBLAS call on one of our threads:
+     * OpenBLAS's own threading splits by the thread count, and some of its kernels (Haswell's,
+     * on AVX2 machines: measured) round differently when the split moves, so results would
+     * depend on the core count. Inside a parallel region OpenBLAS runs on the calling thread. */
+    bool by_cols = n >= m;
+    int64_t dim = by_cols ? n : m, blk = (dim + GEMM_MAX_BLOCKS - 1) / GEMM_MAX_BLOCKS;
+    blk = (blk + 63) / 64 * 64;
+    int64_t nb = (dim + blk - 1) / blk;
+    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t t = 0; t < nb; t++) {
+        int64_t lo = t * blk, len = dim - lo < blk ? dim - lo : blk;
+        if (by_cols) /* columns [lo, lo + len) of c: op(b)'s columns */
+            cblas_sgemm(CblasRowMajor, ta, tb, to_blasint(m), to_blasint(len), to_blasint(k), alpha, a,
+                        to_blasint(lda), b + (trans_b ? lo * ldb : lo), to_blasint(ldb), beta, c + lo,
+                        to_blasint(ldc));
+        else /* rows [lo, lo + len) of c: op(a)'s rows */
+            cblas_sgemm(CblasRowMajor, ta, tb, to_blasint(len), to_blasint(n), to_blasint(k), alpha,
+                        a + (trans_a ? lo : lo * lda), to_blasint(lda), b, to_blasint(ldb), beta,
+                        c + lo * ldc, to_blasint(ldc));
+    }
 }
 
 /* Batch count of a 2-D or 3-D matmul operand (2-D: 1). */
