@@ -211,7 +211,11 @@ static wf_status block_post_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_te
     return wf_op_add(c->be, dx, dx, &ds);                      /* + residual */
 }
 
-/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. */
+/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. The
+ * gradient is fp32 while d has the compute dtype (bf16/fp16 runs), so the rows go in through
+ * embedding_bwd, which adds rows of any float dtype into a table of another: their ids are the
+ * rows' positions, 0..Nv-1 in every sequence (batch.c: a prompt-tuned row starts at position 0
+ * and is never packed), each once, so it is gp[i] += d[i] as an add would do it. */
 static wf_status prompt_bwd(bctx *c, const wf_tensor *d) {
     wf_tensor *gp = (wf_tensor *)&c->g->w.prompt;
     if (!gp->data) return WF_OK;
@@ -219,7 +223,9 @@ static wf_status prompt_bwd(bctx *c, const wf_tensor *d) {
     for (int64_t b = 0; b < c->B; b++) {
         wf_tensor rows = {.dtype = d->dtype, .ndim = 2, .shape = {Nv, C}};
         rows.data = (char *)d->data + (size_t)(b * c->T * C) * wf_dtype_size(d->dtype);
-        WF_TRY(wf_op_add(c->be, gp, gp, &rows));
+        wf_tensor ids = V1(c->b->pos, Nv);
+        ids.data = (int32_t *)c->b->pos.data + b * c->T;
+        WF_TRY(wf_op_embedding_bwd(c->be, gp, &ids, &rows));
     }
     return WF_OK;
 }
