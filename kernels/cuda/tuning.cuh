@@ -98,6 +98,11 @@
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)
 
+/* Slots of the cuBLASLt plan cache (linear.cu, one per backend): one per distinct (shape, dtype,
+ * alignment) of a biased linear or LoRA-with-bias forward. A model has a handful of linear shapes
+ * (GPT-2: 4 base + the LoRA ups), so 64 never evicts in practice; a miss only costs time. */
+#define WF_LT_CACHE_SLOTS 64
+
 /* Largest batch count handed to one strided-batched GEMM call (gridDim.z limit of some kernels);
  * bigger batches are split into several calls. */
 #define WF_GEMM_MAX_BATCH 65535
