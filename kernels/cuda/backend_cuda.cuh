@@ -90,6 +90,12 @@ wf_status wf_cuda_gemm(wf_backend *be, const char *op, bool trans_a, bool trans_
                        wf_dtype ab_dtype, float beta, void *c, int64_t ldc, int64_t stride_c,
                        wf_dtype c_dtype, int64_t batch);
 
+/* y += dropout(x) (ops.h wf_dropout) in one pass (dropout.cu), bit for bit the dropout op into a
+ * temporary followed by the add op; y and x share a dtype and an element count and must not
+ * overlap. op names the caller in errors. */
+wf_status wf_cuda_dropout_add(wf_backend *be, const char *op, wf_tensor *y, const wf_tensor *x,
+                              const wf_dropout *d);
+
 /* y (n, m) "=" alpha x (n, k) w^T + bias (m) in one cuBLASLt GEMM with the BIAS epilogue
  * (linear.cu); *done stays false, and nothing runs, when cuBLASLt has no algorithm for it. */
 wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
