@@ -1,14 +1,48 @@
 /* Softmax cross-entropy fused with its backward on the GPU (ops.h wf_cross_entropy; MATH.md
  * "Loss"). One block per row (grid-stride over rows). The log-sum-exp streams over the
- * vocabulary: each thread folds its logits (one per WF_ROW_BLOCK-wide chunk) into a running
+ * vocabulary: each thread folds its logits (see the grouping below) into a running
  * (max, sum of exp(z - max)), rescaling its sum when the max grows (the online softmax of
  * FlashAttention, as kernels/cpu/cross_entropy.c does per 4096-logit chunk); the threads' pairs
- * are then combined in a fixed order (reduce.cuh). fp32 throughout; the CPU sums in double, so
- * the two differ by fp32 rounding of the sum. dlogits takes one more pass and may alias logits:
- * every thread reads z[target] before the first barrier, and writes only elements it read.
+ * are then combined in a fixed order (reduce.cuh). A row is read in groups of P = 16 / sizeof(T)
+ * adjacent logits (one 16-byte load when the row is 16-byte aligned, P scalar loads otherwise:
+ * the same values in the same order either way); thread t folds groups t, t + WF_ROW_BLOCK, ...,
+ * each group's logits in index order, so the order depends on V, the dtype and WF_ROW_BLOCK
+ * only. fp32 throughout; the CPU sums in double, so the two differ by fp32 rounding of the sum.
+ * dlogits takes one more pass and may alias logits: every thread reads z[target] before the
+ * first barrier, and writes only elements it read (its own groups).
  * A target outside [0, V) (the CPU rejects it on the host; device data cannot be checked without
  * a sync) gives loss NaN and a NaN dlogits row, so it cannot pass unnoticed. */
+#include "elementwise.cuh"
 #include "reduce.cuh"
+
+/* Logits a group holds: one 16-byte pack. */
+template <typename T> __host__ __device__ constexpr int ce_group() { return 16 / (int)sizeof(T); }
+
+/* The cnt (<= P) logits of z from j0 on, widened to fp32: one pack load when vec (the row is
+ * 16-byte aligned; j0 is a multiple of P) and the group is whole, else element by element. */
+template <typename T>
+__device__ __forceinline__ void ce_load(float x[ce_group<T>()], const T *z, int64_t j0, int cnt,
+                                        bool vec) {
+    constexpr int P = ce_group<T>();
+    if (vec && cnt == P) {
+        const wf_pack<T> p = *reinterpret_cast<const wf_pack<T> *>(z + j0);
+#pragma unroll
+        for (int e = 0; e < P; e++) x[e] = wf_to_f32(p.v[e]);
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < P; e++) x[e] = e < cnt ? wf_to_f32(z[j0 + e]) : 0.0f;
+}
+
+/* Folds logit x into a thread's running (max m, sum s of exp(z - m)). */
+__device__ __forceinline__ void ce_fold(float &m, float &s, float x) {
+    if (x > m) { /* a -inf max adds nothing (exp(-inf - -inf) would be NaN) */
+        s = (m == -INFINITY ? 0.0f : s * expf(m - x)) + 1.0f;
+        m = x;
+    } else if (m != -INFINITY) {
+        s += expf(x - m); /* NaN x lands here and makes the row NaN */
+    }
+}
 
 template <typename T>
 __global__ void __launch_bounds__(WF_ROW_BLOCK)
@@ -17,6 +51,8 @@ __global__ void __launch_bounds__(WF_ROW_BLOCK)
     __shared__ float sh[WF_ROW_BLOCK / 32];
     if (dlogits && mul) dscale *= *mul; /* the loss scale, read on the device: no host sync */
     const float nan = __int_as_float(0x7fc00000);
+    constexpr int P = ce_group<T>();
+    const int64_t groups = (v + P - 1) / P;
     for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
         const T *z = logits + r * v;
         T *d = dlogits ? dlogits + r * v : NULL;
@@ -29,15 +65,16 @@ __global__ void __launch_bounds__(WF_ROW_BLOCK)
         }
         const bool valid = t >= 0 && (int64_t)t < v;
         const float zt = valid ? wf_to_f32(z[t]) : nan; /* before any write to d (maybe z) */
+        const bool zvec = ((uintptr_t)z & 15) == 0, dvec = ((uintptr_t)d & 15) == 0;
         float m = -INFINITY, s = 0.0f;
-        for (int64_t j = threadIdx.x; j < v; j += WF_ROW_BLOCK) {
-            float x = wf_to_f32(z[j]);
-            if (x > m) { /* a -inf max adds nothing (exp(-inf - -inf) would be NaN) */
-                s = (m == -INFINITY ? 0.0f : s * expf(m - x)) + 1.0f;
-                m = x;
-            } else if (m != -INFINITY) {
-                s += expf(x - m); /* NaN x lands here and makes the row NaN */
-            }
+        for (int64_t g = threadIdx.x; g < groups; g += WF_ROW_BLOCK) {
+            const int64_t j0 = g * P;
+            const int cnt = v - j0 < P ? (int)(v - j0) : P;
+            float x[P];
+            ce_load(x, z, j0, cnt, zvec);
+#pragma unroll
+            for (int e = 0; e < P; e++)
+                if (e < cnt) ce_fold(m, s, x[e]);
         }
         const float mx = wf_block_max<WF_ROW_BLOCK>(m, sh);
         const float mine = m == -INFINITY ? 0.0f : s * expf(m - mx);
@@ -45,10 +82,23 @@ __global__ void __launch_bounds__(WF_ROW_BLOCK)
         if (threadIdx.x == 0) losses[r] = valid ? mx + logf(sum) - zt : nan;
         if (!d) continue;
         const float inv = 1.0f / sum;
-        for (int64_t j = threadIdx.x; j < v; j += WF_ROW_BLOCK) {
-            float p = expf(wf_to_f32(z[j]) - mx) * inv;
-            float g = !valid ? nan : j == t ? p - 1.0f : p;
-            d[j] = wf_from_f32<T>(dscale * g);
+        for (int64_t g = threadIdx.x; g < groups; g += WF_ROW_BLOCK) {
+            const int64_t j0 = g * P;
+            const int cnt = v - j0 < P ? (int)(v - j0) : P;
+            float x[P];
+            ce_load(x, z, j0, cnt, zvec);
+            wf_pack<T> out;
+#pragma unroll
+            for (int e = 0; e < P; e++) {
+                const float p = expf(x[e] - mx) * inv;
+                const float gr = !valid ? nan : j0 + e == t ? p - 1.0f : p;
+                out.v[e] = wf_from_f32<T>(dscale * gr);
+            }
+            if (dvec && cnt == P) {
+                *reinterpret_cast<wf_pack<T> *>(d + j0) = out;
+            } else {
+                for (int e = 0; e < cnt; e++) d[j0 + e] = out.v[e];
+            }
         }
     }
 }
