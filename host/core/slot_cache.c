@@ -17,7 +17,8 @@ wf_status wf_slot_cache_init(wf_slot_cache *c, int capacity, size_t key_size) {
                         capacity, key_size);
     c->hashes = calloc((size_t)capacity, sizeof *c->hashes);
     c->keys = calloc((size_t)capacity, key_size);
-    if (!c->hashes || !c->keys) {
+    c->ready = calloc((size_t)capacity, 1);
+    if (!c->hashes || !c->keys || !c->ready) {
         wf_slot_cache_free(c);
         return wf_error(WF_ERR_OOM, "slot cache: cannot allocate %d keys of %zu bytes", capacity,
                         key_size);
@@ -30,6 +31,7 @@ wf_status wf_slot_cache_init(wf_slot_cache *c, int capacity, size_t key_size) {
 void wf_slot_cache_free(wf_slot_cache *c) {
     free(c->hashes);
     free(c->keys);
+    free(c->ready);
     memset(c, 0, sizeof *c);
 }
 
@@ -50,6 +52,7 @@ int wf_slot_cache_insert(wf_slot_cache *c, const void *key) {
         c->next_victim = (c->next_victim + 1) % c->capacity;
         c->evictions++;
     }
+    c->ready[slot] = 0;
     c->hashes[slot] = wf_hash64(key, c->key_size, SLOT_CACHE_SEED);
     memcpy(c->keys + (size_t)slot * c->key_size, key, c->key_size);
     return slot;

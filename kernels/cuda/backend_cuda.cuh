@@ -35,13 +35,13 @@ struct wf_lt_key {
 };
 
 /* A cached plan: descriptors built once (the bias pointer is set on each call) and the
- * heuristic's answer. ready: built and answered (found or not); a slot whose build failed
- * stays not ready and is rebuilt on its next use. */
+ * heuristic's answer (found: an algorithm; else the caller takes the GEMM path). Valid while
+ * the slot cache marks its slot ready (a reused or failed slot is not, and is rebuilt). */
 struct wf_lt_plan {
     cublasLtMatmulDescOpaque_t desc;
     cublasLtMatrixLayoutOpaque_t la, lb, lc; /* w as (k, m), x as (k, n), y as (m, n) col-major */
     cublasLtMatmulAlgo_t algo;
-    bool ready, found;
+    bool found;
 };
 
 /* CUDA attention kernel variants (attention.cu; WF_CUDA_ATTENTION). */

@@ -44,7 +44,7 @@ static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const voi
                                wf_lt_plan *p) {
     cudaDataType_t t = cuda_type((wf_dtype)key->dtype);
     cublasLtMatmulDesc_t desc = &p->desc;
-    p->ready = p->found = false;
+    p->found = false;
     WF_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, key->trans_a);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, key->trans_b);
@@ -77,12 +77,11 @@ static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const voi
     cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &p->la, &p->lb, &p->lc,
                                                        &p->lc, &pref, 1, &res, &found);
     if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0)) {
-        p->ready = true; /* "no algorithm" is an answer too: cached, the caller takes GEMM */
-        return WF_OK;
+        return WF_OK; /* "no algorithm" is an answer too: cached, the caller takes GEMM */
     }
     WF_CUBLAS_CHECK(hs); /* anything else is a bug in the descriptors above: report it */
     p->algo = res.algo;
-    p->ready = p->found = true;
+    p->found = true;
     return WF_OK;
 }
 
@@ -115,13 +114,14 @@ wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *
     wf_cuda_impl *im = wf_cuda_impl_of(be);
     wf_lt_key key = lt_key_of(y, x, w, bias, n, m, k, dt);
     int slot = wf_slot_cache_find(&im->lt_cache, &key);
-    if (slot < 0) slot = wf_slot_cache_insert(&im->lt_cache, &key);
+    if (slot < 0) slot = wf_slot_cache_insert(&im->lt_cache, &key); /* not ready */
     wf_lt_plan *p = &im->lt_plans[slot];
-    if (p->ready) {
+    if (wf_slot_cache_ready(&im->lt_cache, slot)) {
         im->lt_hits++;
-    } else { /* a new key (or one whose build failed before: ready stays false until it works) */
+    } else { /* a new key, a reused slot, or a key whose build failed before */
         im->lt_misses++;
         WF_TRY(lt_plan_build(im, &key, bias, p));
+        wf_slot_cache_set_ready(&im->lt_cache, slot);
     }
     if (!p->found) return WF_OK; /* the caller takes the GEMM path */
     /* the one per-call attribute: the algorithm depends on the bias's alignment (in the key),

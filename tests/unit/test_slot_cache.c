@@ -1,6 +1,7 @@
 /* wf_slot_cache (host/core/slot_cache.c), the lookup behind the CUDA backend's cuBLASLt algorithm
  * cache: hits return the slot a key was stored in, keys differing in any byte miss, a full cache
- * reuses the slot filled longest ago (FIFO) and counts the eviction, bad sizes are refused. */
+ * reuses the slot filled longest ago (FIFO), counts the eviction and clears the slot's ready
+ * flag, bad sizes are refused. */
 #include <stdint.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ int main(void) {
     EXPECT(wf_slot_cache_find(&c, &a) == -1);
     int sa = wf_slot_cache_insert(&c, &a), sb = wf_slot_cache_insert(&c, &b);
     EXPECT(sa == 0 && sb == 1);
+    EXPECT(!wf_slot_cache_ready(&c, sa) && !wf_slot_cache_ready(&c, sb)); /* not built yet */
+    wf_slot_cache_set_ready(&c, sa);
+    wf_slot_cache_set_ready(&c, sb);
+    EXPECT(wf_slot_cache_ready(&c, sa) && wf_slot_cache_ready(&c, sb));
     EXPECT(wf_slot_cache_find(&c, &a) == sa);
     EXPECT(wf_slot_cache_find(&c, &b) == sb);
     EXPECT(wf_slot_cache_find(&c, &a16) == -1); /* one field differs: a miss */
@@ -40,6 +45,8 @@ int main(void) {
     EXPECT(c.evictions == 0);
     EXPECT(wf_slot_cache_insert(&c, &k5) == 0);
     EXPECT(c.evictions == 1);
+    /* the reused slot held a's built payload: it must not pass for k5's */
+    EXPECT(!wf_slot_cache_ready(&c, 0) && wf_slot_cache_ready(&c, 1));
     EXPECT(wf_slot_cache_find(&c, &a) == -1 && wf_slot_cache_find(&c, &k5) == 0);
     EXPECT(wf_slot_cache_find(&c, &b) == 1);
     EXPECT(wf_slot_cache_insert(&c, &k6) == 1);
