@@ -153,6 +153,12 @@ static wf_status cuda_init(wf_backend *be, int device) {
 
 extern "C" void *wf_cuda_backend_stream(wf_backend *be) { return (void *)wf_cuda_stream(be); }
 
+extern "C" void wf_cuda_backend_lt_stats(wf_backend *be, int64_t *hits, int64_t *misses,
+                                         int64_t *evictions) {
+    const wf_cuda_impl *im = wf_cuda_impl_of(be);
+    *hits = im->lt_hits, *misses = im->lt_misses, *evictions = im->lt_cache.evictions;
+}
+
 extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out) {
     wf_backend *be = (wf_backend *)calloc(1, sizeof *be);
     wf_cuda_impl *im = (wf_cuda_impl *)calloc(1, sizeof *im);
