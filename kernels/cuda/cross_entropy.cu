@@ -18,20 +18,20 @@
 /* Logits a group holds: one 16-byte pack. */
 template <typename T> __host__ __device__ constexpr int ce_group() { return 16 / (int)sizeof(T); }
 
-/* The cnt (<= P) logits of z from j0 on, widened to fp32: one pack load when vec (the row is
- * 16-byte aligned; j0 is a multiple of P) and the group is whole, else element by element. */
+/* Group g of row z (V logits) as a raw pack, and how many of its logits exist (P but for the
+ * last group); one 16-byte load when vec (the row is 16-byte aligned) and the group is whole,
+ * else element by element (the missing ones zero, never used). cnt 0: g is past the row. */
 template <typename T>
-__device__ __forceinline__ void ce_load(float x[ce_group<T>()], const T *z, int64_t j0, int cnt,
-                                        bool vec) {
+__device__ __forceinline__ wf_pack<T> ce_load(const T *z, int64_t v, int64_t g, bool vec,
+                                              int *cnt) {
     constexpr int P = ce_group<T>();
-    if (vec && cnt == P) {
-        const wf_pack<T> p = *reinterpret_cast<const wf_pack<T> *>(z + j0);
+    const int64_t j0 = g * P;
+    *cnt = j0 >= v ? 0 : v - j0 < P ? (int)(v - j0) : P;
+    wf_pack<T> p;
+    if (vec && *cnt == P) return *reinterpret_cast<const wf_pack<T> *>(z + j0);
 #pragma unroll
-        for (int e = 0; e < P; e++) x[e] = wf_to_f32(p.v[e]);
-        return;
-    }
-#pragma unroll
-    for (int e = 0; e < P; e++) x[e] = e < cnt ? wf_to_f32(z[j0 + e]) : 0.0f;
+    for (int e = 0; e < P; e++) p.v[e] = e < *cnt ? z[j0 + e] : wf_from_f32<T>(0.0f);
+    return p;
 }
 
 /* Folds logit x into a thread's running (max m, sum s of exp(z - m)). */
@@ -44,6 +44,66 @@ __device__ __forceinline__ void ce_fold(float &m, float &s, float x) {
     }
 }
 
+/* Pass 1 over a row: this thread's (m, s) over its groups t, t + B, t + 2B, ... (B =
+ * WF_ROW_BLOCK), each group's logits in index order. WF_CE_LOADS groups are loaded before any
+ * of them is folded (loads in flight while the fold's dependent chain runs); the fold order is
+ * the same for any WF_CE_LOADS. */
+template <typename T>
+__device__ __forceinline__ void ce_row_max_sum(const T *z, int64_t v, bool vec, float &m,
+                                               float &s) {
+    constexpr int P = ce_group<T>(), U = WF_CE_LOADS;
+    const int64_t groups = (v + P - 1) / P;
+    m = -INFINITY, s = 0.0f;
+    for (int64_t g0 = threadIdx.x; g0 < groups; g0 += (int64_t)U * WF_ROW_BLOCK) {
+        wf_pack<T> raw[U];
+        int cnt[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) raw[u] = ce_load(z, v, g0 + (int64_t)u * WF_ROW_BLOCK, vec, &cnt[u]);
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int e = 0; e < P; e++)
+                if (e < cnt[u]) ce_fold(m, s, wf_to_f32(raw[u].v[e]));
+    }
+}
+
+/* Pass 2 over a row: d = dscale * (softmax(z) - onehot(t)) (NaN where the target is invalid),
+ * over the same groups as pass 1. A thread writes only its own groups after reading them, so d
+ * may alias z. */
+template <typename T>
+__device__ __forceinline__ void ce_row_grad(T *d, const T *z, int64_t v, bool zvec, bool dvec,
+                                            float mx, float inv, int64_t t, bool valid,
+                                            float dscale) {
+    constexpr int P = ce_group<T>(), U = WF_CE_LOADS;
+    const float nan = __int_as_float(0x7fc00000);
+    const int64_t groups = (v + P - 1) / P;
+    for (int64_t g0 = threadIdx.x; g0 < groups; g0 += (int64_t)U * WF_ROW_BLOCK) {
+        wf_pack<T> raw[U];
+        int cnt[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            raw[u] = ce_load(z, v, g0 + (int64_t)u * WF_ROW_BLOCK, zvec, &cnt[u]);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int64_t j0 = (g0 + (int64_t)u * WF_ROW_BLOCK) * P;
+            wf_pack<T> out;
+#pragma unroll
+            for (int e = 0; e < P; e++) {
+                const float p = expf(wf_to_f32(raw[u].v[e]) - mx) * inv;
+                const float gr = !valid ? nan : j0 + e == t ? p - 1.0f : p;
+                out.v[e] = wf_from_f32<T>(dscale * gr);
+            }
+            if (dvec && cnt[u] == P) {
+                *reinterpret_cast<wf_pack<T> *>(d + j0) = out;
+            } else { /* unrolled with a predicate: out stays in registers */
+#pragma unroll
+                for (int e = 0; e < P; e++)
+                    if (e < cnt[u]) d[j0 + e] = out.v[e];
+            }
+        }
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(WF_ROW_BLOCK)
     cross_entropy_kernel(float *losses, T *dlogits, const T *logits, const int32_t *targets,
@@ -51,8 +111,6 @@ __global__ void __launch_bounds__(WF_ROW_BLOCK)
     __shared__ float sh[WF_ROW_BLOCK / 32];
     if (dlogits && mul) dscale *= *mul; /* the loss scale, read on the device: no host sync */
     const float nan = __int_as_float(0x7fc00000);
-    constexpr int P = ce_group<T>();
-    const int64_t groups = (v + P - 1) / P;
     for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
         const T *z = logits + r * v;
         T *d = dlogits ? dlogits + r * v : NULL;
@@ -66,40 +124,13 @@ __global__ void __launch_bounds__(WF_ROW_BLOCK)
         const bool valid = t >= 0 && (int64_t)t < v;
         const float zt = valid ? wf_to_f32(z[t]) : nan; /* before any write to d (maybe z) */
         const bool zvec = ((uintptr_t)z & 15) == 0, dvec = ((uintptr_t)d & 15) == 0;
-        float m = -INFINITY, s = 0.0f;
-        for (int64_t g = threadIdx.x; g < groups; g += WF_ROW_BLOCK) {
-            const int64_t j0 = g * P;
-            const int cnt = v - j0 < P ? (int)(v - j0) : P;
-            float x[P];
-            ce_load(x, z, j0, cnt, zvec);
-#pragma unroll
-            for (int e = 0; e < P; e++)
-                if (e < cnt) ce_fold(m, s, x[e]);
-        }
+        float m, s;
+        ce_row_max_sum(z, v, zvec, m, s);
         const float mx = wf_block_max<WF_ROW_BLOCK>(m, sh);
         const float mine = m == -INFINITY ? 0.0f : s * expf(m - mx);
         const float sum = wf_block_sum<WF_ROW_BLOCK, float>(mine, sh);
         if (threadIdx.x == 0) losses[r] = valid ? mx + logf(sum) - zt : nan;
-        if (!d) continue;
-        const float inv = 1.0f / sum;
-        for (int64_t g = threadIdx.x; g < groups; g += WF_ROW_BLOCK) {
-            const int64_t j0 = g * P;
-            const int cnt = v - j0 < P ? (int)(v - j0) : P;
-            float x[P];
-            ce_load(x, z, j0, cnt, zvec);
-            wf_pack<T> out;
-#pragma unroll
-            for (int e = 0; e < P; e++) {
-                const float p = expf(x[e] - mx) * inv;
-                const float gr = !valid ? nan : j0 + e == t ? p - 1.0f : p;
-                out.v[e] = wf_from_f32<T>(dscale * gr);
-            }
-            if (dvec && cnt == P) {
-                *reinterpret_cast<wf_pack<T> *>(d + j0) = out;
-            } else {
-                for (int e = 0; e < cnt; e++) d[j0 + e] = out.v[e];
-            }
-        }
+        if (d) ce_row_grad(d, z, v, zvec, dvec, mx, 1.0f / sum, t, valid, dscale);
     }
 }
 

@@ -25,6 +25,11 @@
  * changes their last bits, deterministically. */
 #define WF_ROW_BLOCK 256
 
+/* Cross-entropy (cross_entropy.cu): 16-byte groups of logits a thread loads before using them
+ * (memory-level parallelism: a 256-row logits chunk gives only ~2 blocks an SM). Speed only:
+ * the fold order is the same for any value. */
+#define WF_CE_LOADS 4
+
 /* Gradient norm (optim.cu): elements per partial sum. The partials, and so the bits of
  * grad_sumsq, depend on it and on the buffer size only, never on the device. */
 #define WF_GN_CHUNK 8192
