@@ -171,6 +171,15 @@ int main(int argc, char **argv) {
     print_flops(&o, &m, &t, tok_s);
     print_memory(&m, &t, &tr, be, used0, device_used_bytes(o.backend));
     printf("device %s\n", be->device_name[0] ? be->device_name : be->name);
+#if defined(WF_HAVE_CUDA)
+    if (!strcmp(o.backend, "cuda")) { /* the cuBLASLt plan cache: misses should stay at the
+                                        * number of distinct biased linear shapes */
+        int64_t hits, misses, evictions;
+        wf_cuda_backend_lt_stats(be, &hits, &misses, &evictions);
+        printf("lt_cache_hits %lld\nlt_cache_misses %lld\nlt_cache_evictions %lld\n",
+               (long long)hits, (long long)misses, (long long)evictions);
+    }
+#endif
     if (!isfinite(r.loss)) {
         fprintf(stderr, "bench_train: the loss is %g after %lld steps\n", r.loss, (long long)(o.warmup + o.steps));
         return 1;

@@ -56,6 +56,9 @@ wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out);
 bool wf_cuda_backend_available(void);
 /* The backend's stream (a cudaStream_t), for the NCCL communicator to enqueue on. */
 void *wf_cuda_backend_stream(wf_backend *be);
+/* Counters of the cuBLASLt plan cache (kernels/cuda/linear.cu) since open, for benchmarks:
+ * misses beyond the number of distinct linear shapes mean the cache is too small. */
+void wf_cuda_backend_lt_stats(wf_backend *be, int64_t *hits, int64_t *misses, int64_t *evictions);
 #endif
 
 #endif

@@ -84,6 +84,8 @@ static wf_status cuda_sync(wf_backend *be) {
 static void cuda_close(wf_backend *be) {
     wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
     if (im) {
+        free(im->lt_plans);
+        wf_slot_cache_free(&im->lt_cache);
         if (im->lt) cublasLtDestroy(im->lt);
         if (im->cublas) cublasDestroy(im->cublas);
         if (im->workspace) cudaFree(im->workspace);
@@ -113,6 +115,10 @@ static wf_status cuda_init(wf_backend *be, int device) {
     WF_CUBLAS_CHECK(cublasCreate(&im->cublas));
     WF_CUBLAS_CHECK(cublasSetStream(im->cublas, im->stream));
     WF_CUBLAS_CHECK(cublasLtCreate(&im->lt));
+    /* the cuBLASLt plan cache: all its memory now, none in the step loop */
+    WF_TRY(wf_slot_cache_init(&im->lt_cache, WF_LT_CACHE_SLOTS, sizeof(wf_lt_key)));
+    im->lt_plans = (wf_lt_plan *)calloc(WF_LT_CACHE_SLOTS, sizeof *im->lt_plans);
+    if (!im->lt_plans) return wf_error(WF_ERR_OOM, "cuda: cannot allocate the cuBLASLt plan cache");
     im->sm_count = prop.multiProcessorCount;
     /* Attention variant, read once here (bench_ops --variant sets it). */
     const char *att = getenv("WF_CUDA_ATTENTION");
@@ -146,6 +152,12 @@ static wf_status cuda_init(wf_backend *be, int device) {
 }
 
 extern "C" void *wf_cuda_backend_stream(wf_backend *be) { return (void *)wf_cuda_stream(be); }
+
+extern "C" void wf_cuda_backend_lt_stats(wf_backend *be, int64_t *hits, int64_t *misses,
+                                         int64_t *evictions) {
+    const wf_cuda_impl *im = wf_cuda_impl_of(be);
+    *hits = im->lt_hits, *misses = im->lt_misses, *evictions = im->lt_cache.evictions;
+}
 
 extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_backend **out) {
     wf_backend *be = (wf_backend *)calloc(1, sizeof *be);

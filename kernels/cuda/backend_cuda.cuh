@@ -14,7 +14,35 @@
 extern "C" {
 #include "weft/backend.h"
 #include "weft/ops.h"
+#include "weft/slot_cache.h"
 }
+
+/* What the cuBLASLt heuristic's choice for wf_cuda_linear_lt depends on (linear.cu): the cache
+ * key of its plans. Compared as bytes, so built zeroed (padding included). Not in the key, and
+ * why: alpha (the heuristic never sees it; it is passed to each cublasLtMatmul), the bias address
+ * (only its alignment), the workspace size and device (fixed per backend, and the cache is per
+ * backend), the compute and scale types (always fp32 here). */
+struct wf_lt_key {
+    int64_t n, m, k;  /* GEMM shape: the layouts' rows/cols/leading dims are built from these */
+    int32_t dtype;    /* wf_dtype of x, w, y and bias: the layouts' and the bias's data type */
+    int32_t trans_a;  /* cublasOperation_t of w, of x: fixed (T, N) today, keyed so that a */
+    int32_t trans_b;  /*   future caller with other transposes never gets this plan */
+    uint32_t epilogue; /* cublasLtEpilogue_t: BIAS today; an epilogue changes the kernel set */
+    /* largest power of two <= 256 dividing each address: told to the heuristic as the minimum
+     * alignment, so an algorithm chosen for 256-byte aligned data is never run on a view that
+     * is only 2-byte aligned (invalid there); the bias's is keyed since the epilogue reads it */
+    uint32_t align_w, align_x, align_y, align_bias;
+};
+
+/* A cached plan: descriptors built once (the bias pointer is set on each call) and the
+ * heuristic's answer (found: an algorithm; else the caller takes the GEMM path). Valid while
+ * the slot cache marks its slot ready (a reused or failed slot is not, and is rebuilt). */
+struct wf_lt_plan {
+    cublasLtMatmulDescOpaque_t desc;
+    cublasLtMatrixLayoutOpaque_t la, lb, lc; /* w as (k, m), x as (k, n), y as (m, n) col-major */
+    cublasLtMatmulAlgo_t algo;
+    bool found;
+};
 
 /* CUDA attention kernel variants (attention.cu; WF_CUDA_ATTENTION). */
 enum wf_att_variant {
@@ -37,6 +65,12 @@ struct wf_cuda_impl {
      * into the low-rank kernels, beta = 1 accumulation into the base GEMM; opt-in until a GPU
      * run verifies it) */
     int lora_variant;
+    /* cuBLASLt plans of wf_cuda_linear_lt (linear.cu), WF_LT_CACHE_SLOTS of them, allocated at
+     * open; the slot cache evicts first-in first-out when more keys than slots occur. Hits and
+     * misses are counted for benchmarks and tests (misses > distinct keys means thrashing). */
+    wf_slot_cache lt_cache;
+    wf_lt_plan *lt_plans; /* (WF_LT_CACHE_SLOTS) */
+    int64_t lt_hits, lt_misses;
 };
 
 static inline wf_cuda_impl *wf_cuda_impl_of(const wf_backend *be) {
@@ -55,6 +89,12 @@ wf_status wf_cuda_gemm(wf_backend *be, const char *op, bool trans_a, bool trans_
                        int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b,
                        wf_dtype ab_dtype, float beta, void *c, int64_t ldc, int64_t stride_c,
                        wf_dtype c_dtype, int64_t batch);
+
+/* y += dropout(x) (ops.h wf_dropout) in one pass (dropout.cu), bit for bit the dropout op into a
+ * temporary followed by the add op; y and x share a dtype and an element count and must not
+ * overlap. op names the caller in errors. */
+wf_status wf_cuda_dropout_add(wf_backend *be, const char *op, wf_tensor *y, const wf_tensor *x,
+                              const wf_dropout *d);
 
 /* y (n, m) "=" alpha x (n, k) w^T + bias (m) in one cuBLASLt GEMM with the BIAS epilogue
  * (linear.cu); *done stays false, and nothing runs, when cuBLASLt has no algorithm for it. */

@@ -37,29 +37,25 @@ static bool force_gemm_path(void) {
         WF_CUBLAS_CHECK(fn(obj, attr, &lt_v_, sizeof lt_v_));                                      \
     } while (0)
 
-/* y (n, m) = alpha x (n, k) w^T + bias with cuBLASLt's BIAS epilogue (the bias is added after
- * alpha: D = alpha AB + bias). Column-major view: y^T (m, n) = op_T(w stored as (k, m)) x^T
- * (k, n), and the bias (m) runs along y^T's rows, as BIAS wants. The bias has y's dtype (the
- * epilogue's default). Leaves *done false (and does nothing) when the heuristic finds no
- * algorithm. Also used by lora.cu (alpha = the LoRA scale). */
-wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
-                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
-                            float alpha, bool *done) {
-    *done = false;
-    wf_cuda_impl *im = wf_cuda_impl_of(be);
-    cudaDataType_t t = cuda_type(dt);
-    cublasLtMatmulDescOpaque_t desc_mem;
-    cublasLtMatmulDesc_t desc = &desc_mem;
+/* Builds a plan's descriptors and asks the heuristic once (the slow part: tens of microseconds
+ * of host time, more than the GEMM itself for small shapes). Everything set here comes from the
+ * key, except the bias pointer, which wf_cuda_linear_lt sets on every call. */
+static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const void *bias,
+                               wf_lt_plan *p) {
+    cudaDataType_t t = cuda_type((wf_dtype)key->dtype);
+    cublasLtMatmulDesc_t desc = &p->desc;
+    p->found = false;
     WF_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, (int32_t)CUBLAS_OP_T);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, (int32_t)CUBLAS_OP_N);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
-           (uint32_t)CUBLASLT_EPILOGUE_BIAS);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, key->trans_a);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, key->trans_b);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, key->epilogue);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    cublasLtMatrixLayoutOpaque_t la, lb, lc;
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&la, t, (uint64_t)k, (uint64_t)m, k));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&lb, t, (uint64_t)k, (uint64_t)n, k));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&lc, t, (uint64_t)m, (uint64_t)n, m));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->la, t, (uint64_t)key->k, (uint64_t)key->m,
+                                             key->k));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lb, t, (uint64_t)key->k, (uint64_t)key->n,
+                                             key->k));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lc, t, (uint64_t)key->m, (uint64_t)key->n,
+                                             key->m));
     cublasLtMatmulPreferenceOpaque_t pref;
     WF_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(&pref));
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -69,24 +65,73 @@ wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *
            (uint32_t)CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
     /* the heuristic assumes 256-byte aligned matrices unless told; views may be less aligned */
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-           ptr_alignment(w));
+           key->align_w);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-           ptr_alignment(x));
+           key->align_x);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-           ptr_alignment(y));
+           key->align_y);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-           ptr_alignment(y));
+           key->align_y);
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &la, &lb, &lc, &lc, &pref, 1,
-                                                       &res, &found);
-    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0))
-        return WF_OK; /* no algorithm: the caller takes the GEMM path */
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &p->la, &p->lb, &p->lc,
+                                                       &p->lc, &pref, 1, &res, &found);
+    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0)) {
+        return WF_OK; /* "no algorithm" is an answer too: cached, the caller takes GEMM */
+    }
     WF_CUBLAS_CHECK(hs); /* anything else is a bug in the descriptors above: report it */
+    p->algo = res.algo;
+    p->found = true;
+    return WF_OK;
+}
+
+/* The key of a call (zeroed first: the cache compares bytes, padding included). */
+static wf_lt_key lt_key_of(const void *y, const void *x, const void *w, const void *bias,
+                           int64_t n, int64_t m, int64_t k, wf_dtype dt) {
+    wf_lt_key key;
+    memset(&key, 0, sizeof key);
+    key.n = n, key.m = m, key.k = k;
+    key.dtype = (int32_t)dt;
+    key.trans_a = (int32_t)CUBLAS_OP_T, key.trans_b = (int32_t)CUBLAS_OP_N;
+    key.epilogue = (uint32_t)CUBLASLT_EPILOGUE_BIAS;
+    key.align_w = ptr_alignment(w), key.align_x = ptr_alignment(x);
+    key.align_y = ptr_alignment(y), key.align_bias = ptr_alignment(bias);
+    return key;
+}
+
+/* y (n, m) = alpha x (n, k) w^T + bias with cuBLASLt's BIAS epilogue (the bias is added after
+ * alpha: D = alpha AB + bias). Column-major view: y^T (m, n) = op_T(w stored as (k, m)) x^T
+ * (k, n), and the bias (m) runs along y^T's rows, as BIAS wants. The bias has y's dtype (the
+ * epilogue's default). Leaves *done false (and does nothing) when the heuristic finds no
+ * algorithm. Also used by lora.cu (alpha = the LoRA scale). The descriptors and the heuristic's
+ * answer (an algorithm, or none) come from the backend's plan cache (wf_cuda_impl.lt_cache):
+ * the heuristic is asked once per key, not once per call; the same key gives the same answer,
+ * so caching changes no result. */
+wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
+                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
+                            float alpha, bool *done) {
+    *done = false;
+    wf_cuda_impl *im = wf_cuda_impl_of(be);
+    wf_lt_key key = lt_key_of(y, x, w, bias, n, m, k, dt);
+    int slot = wf_slot_cache_find(&im->lt_cache, &key);
+    if (slot < 0) slot = wf_slot_cache_insert(&im->lt_cache, &key); /* not ready */
+    wf_lt_plan *p = &im->lt_plans[slot];
+    if (wf_slot_cache_ready(&im->lt_cache, slot)) {
+        im->lt_hits++;
+    } else { /* a new key, a reused slot, or a key whose build failed before */
+        im->lt_misses++;
+        WF_TRY(lt_plan_build(im, &key, bias, p));
+        wf_slot_cache_set_ready(&im->lt_cache, slot);
+    }
+    if (!p->found) return WF_OK; /* the caller takes the GEMM path */
+    /* the one per-call attribute: the algorithm depends on the bias's alignment (in the key),
+     * not on its address */
+    LT_SET(cublasLtMatmulDescSetAttribute, &p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
     *done = true;
     float beta = 0.0f; /* beta 0: y (C) is not read */
-    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, desc, &alpha, w, &la, x, &lb, &beta, y, &lc, y, &lc,
-                                   &res.algo, im->workspace, im->workspace_bytes, im->stream));
+    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, &p->desc, &alpha, w, &p->la, x, &p->lb, &beta, y,
+                                   &p->lc, y, &p->lc, &p->algo, im->workspace,
+                                   im->workspace_bytes, im->stream));
     return WF_OK;
 }
 

@@ -96,14 +96,13 @@ static wf_status lora_bwd_lowrank(wf_backend *be, const wf_lora *l) {
     if (l->drop.p == 0.0f) /* dx (n, k) += dh (n, r) A (r, k) */
         return wf_cuda_gemm(be, "lora_bwd", false, false, n, k, r, 1.0f, dh, r, 0, l->a->data, k,
                             0, dt, 1.0f, l->dx->data, k, 0, l->dx->dtype, 1);
-    /* dx += drop_bwd(dh A): dh A into the drop(x) buffer (no longer needed), the same mask and
-     * 1/(1-p) applied in place, then added onto dx */
+    /* dx += drop_bwd(dh A): dh A into the drop(x) buffer (no longer needed), then the same mask
+     * and 1/(1-p) applied and added onto dx in one pass (the same roundings as dropout then add) */
     void *tmp = (void *)xd;
     WF_TRY(wf_cuda_gemm(be, "lora_bwd", false, false, n, k, r, 1.0f, dh, r, 0, l->a->data, k, 0, dt,
                         0.0f, tmp, k, 0, dt, 1));
     wf_tensor t = wf_tensor_make(tmp, dt, 2, n, k);
-    WF_TRY(wf_cuda_dropout(be, &t, &t, &l->drop));
-    return wf_cuda_add(be, l->dx, l->dx, &t);
+    return wf_cuda_dropout_add(be, "lora_bwd", l->dx, &t, &l->drop); /* dx is like x (ops) */
 }
 
 static wf_status lora_bwd_composed(wf_backend *be, const wf_lora *l) {

@@ -25,6 +25,11 @@
  * changes their last bits, deterministically. */
 #define WF_ROW_BLOCK 256
 
+/* Cross-entropy (cross_entropy.cu): 16-byte groups of logits a thread loads before using them
+ * (memory-level parallelism: a 256-row logits chunk gives only ~2 blocks an SM). Speed only:
+ * the fold order is the same for any value. */
+#define WF_CE_LOADS 4
+
 /* Gradient norm (optim.cu): elements per partial sum. The partials, and so the bits of
  * grad_sumsq, depend on it and on the buffer size only, never on the device. */
 #define WF_GN_CHUNK 8192
@@ -97,6 +102,11 @@
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)
+
+/* Slots of the cuBLASLt plan cache (linear.cu, one per backend): one per distinct (shape, dtype,
+ * alignment) of a biased linear or LoRA-with-bias forward. A model has a handful of linear shapes
+ * (GPT-2: 4 base + the LoRA ups), so 64 never evicts in practice; a miss only costs time. */
+#define WF_LT_CACHE_SLOTS 64
 
 /* Largest batch count handed to one strided-batched GEMM call (gridDim.z limit of some kernels);
  * bigger batches are split into several calls. */
