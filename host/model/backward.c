@@ -100,6 +100,17 @@ static wf_status mlp_bwd(bctx *c, int64_t li, wf_tensor *dh, const wf_tensor *dy
     wf_layer_acts *la = &c->x->layers[li];
     wf_tensor dact = V2(c->x->d.df1, c->N, a->ffn), dup = V2(c->x->d.df2, c->N, a->ffn);
     wf_tensor act = V2(la->act, c->N, a->ffn), up = V2(la->up, c->N, a->ffn);
+    if (!a->gated_mlp && a->act == WF_ACT_GELU_TANH && wf_model_site_plain(c->m, li, WF_SITE_DOWN)) {
+        /* the down projection's backward with its dx fed through the GELU's, one op that a
+         * backend may fuse into the dx GEMM (ops.h linear_dgelu_tanh_bwd); the CPU runs the same
+         * linear and GELU backward as the path below */
+        wf_weights *gw = (wf_weights *)&c->g->w;
+        wf_tensor *gW = wf_model_site_weight(gw, li, WF_SITE_DOWN);
+        wf_tensor *gb = wf_model_site_bias(gw, li, WF_SITE_DOWN);
+        WF_TRY(wf_op_linear_dgelu_tanh_bwd(c->be, &dup, OPTW(*gW), gb && gb->data ? gb : NULL, dy,
+                                           &act, &c->m->w.layers[li].w_down, &up));
+        return site_bwd(c, li, WF_SITE_UP, dh, &dup, h);
+    }
     WF_TRY(site_bwd(c, li, WF_SITE_DOWN, &dact, dy, &act));
     if (!a->gated_mlp) {
         WF_TRY(wf_op_gelu_bwd(c->be, &dup, &dact, &up, a->act == WF_ACT_GELU_TANH));

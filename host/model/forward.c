@@ -144,13 +144,19 @@ static wf_status mlp(fctx *f, int64_t li, const wf_layer *w, wf_layer_acts *la, 
                      wf_tensor *tmp) {
     const wf_arch *a = &f->m->arch;
     wf_tensor up = V2(la->up, f->N, a->ffn), act = V2(la->act, f->N, a->ffn);
-    WF_TRY(site_fwd(f, li, WF_SITE_UP, &up, h, &w->w_up, OPT(w->b_up)));
-    if (a->gated_mlp) {
-        wf_tensor gate = V2(la->gate, f->N, a->ffn);
-        WF_TRY(site_fwd(f, li, WF_SITE_GATE, &gate, h, &w->w_gate, NULL));
-        WF_TRY(wf_op_swiglu_fwd(f->be, &act, &gate, &up));
+    if (!a->gated_mlp && a->act == WF_ACT_GELU_TANH && wf_model_site_plain(f->m, li, WF_SITE_UP)) {
+        /* one op, which a backend may fuse into the GEMM (ops.h linear_gelu_tanh_fwd); the CPU
+         * runs the same linear and GELU as the path below */
+        WF_TRY(wf_op_linear_gelu_tanh_fwd(f->be, &act, &up, h, &w->w_up, OPT(w->b_up)));
     } else {
-        WF_TRY(wf_op_gelu_fwd(f->be, &act, &up, a->act == WF_ACT_GELU_TANH));
+        WF_TRY(site_fwd(f, li, WF_SITE_UP, &up, h, &w->w_up, OPT(w->b_up)));
+        if (a->gated_mlp) {
+            wf_tensor gate = V2(la->gate, f->N, a->ffn);
+            WF_TRY(site_fwd(f, li, WF_SITE_GATE, &gate, h, &w->w_gate, NULL));
+            WF_TRY(wf_op_swiglu_fwd(f->be, &act, &gate, &up));
+        } else {
+            WF_TRY(wf_op_gelu_fwd(f->be, &act, &up, a->act == WF_ACT_GELU_TANH));
+        }
     }
     return site_fwd(f, li, WF_SITE_DOWN, tmp, &act, &w->w_down, OPT(w->b_down));
 }

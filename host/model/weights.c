@@ -272,3 +272,8 @@ wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s) {
     wf_tensor *t[] = {&y->bq, &y->bk, &y->bv, &y->bo, NULL, &y->b_up, &y->b_down};
     return t[s];
 }
+
+bool wf_model_site_plain(const wf_model *m, int64_t l, wf_site s) {
+    int64_t i = l * WF_N_SITES + s;
+    return !(m->lora && m->lora[i].a.data) && !(m->ia3 && m->ia3[i].l.data);
+}

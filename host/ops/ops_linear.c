@@ -1,4 +1,5 @@
-/* Checked entry points of the dense ops: embedding, matmul, linear, LoRA linear (ops.h).
+/* Checked entry points of the dense ops: embedding, matmul, linear, linear + tanh GELU, LoRA
+ * linear (ops.h).
  * Every check names the op and the argument. Activations may carry leading dims ((B, T, C) as
  * well as (N, C)); outputs must then have the same leading dims. Ids are not range-checked here
  * (that would read device memory): each backend's embedding kernel checks them. */
@@ -157,6 +158,48 @@ wf_status wf_op_linear_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dw, wf_tens
     if (dw) WF_TRY(wf_chk_param_grad("linear_bwd", "dw", dw, "w", w));
     if (dbias) WF_TRY(chk_grad_vec("linear_bwd", "dbias", dbias, m, x->dtype));
     return WF_DISPATCH(be, linear_bwd, dx, dw, dbias, dy, x, w);
+}
+
+/* ---- linear + tanh GELU (the fused MLP up-projection and its backward) ---- */
+
+/* a and b name distinct tensors (the fused ops write one while reading the other). */
+static wf_status chk_distinct(const char *op, const char *a_arg, const wf_tensor *a,
+                              const char *b_arg, const wf_tensor *b) {
+    if (!a->data || a->data != b->data) return WF_OK;
+    return wf_error(WF_ERR_INVALID, "op %s: '%s' may not alias '%s'", op, a_arg, b_arg);
+}
+
+wf_status wf_op_linear_gelu_tanh_fwd(wf_backend *be, wf_tensor *y, wf_tensor *pre,
+                                     const wf_tensor *x, const wf_tensor *w,
+                                     const wf_tensor *bias) {
+    const char *op = "linear_gelu_tanh_fwd";
+    WF_TRY(chk_act(op, "x", x));
+    WF_TRY(chk_mat(op, "w", w, WF_ANY, wf_tensor_cols(x), x->dtype));
+    if (bias) WF_TRY(chk_vec(op, "bias", bias, w->shape[0], x->dtype));
+    WF_TRY(chk_rows_like(op, "pre", pre, x, w->shape[0], x->dtype));
+    WF_TRY(chk_rows_like(op, "y", y, x, w->shape[0], x->dtype));
+    WF_TRY(chk_distinct(op, "y", y, "pre", pre));
+    WF_TRY(chk_distinct(op, "y", y, "x", x));
+    WF_TRY(chk_distinct(op, "pre", pre, "x", x));
+    return WF_DISPATCH(be, linear_gelu_tanh_fwd, y, pre, x, w, bias);
+}
+
+wf_status wf_op_linear_dgelu_tanh_bwd(wf_backend *be, wf_tensor *dpre, wf_tensor *dw,
+                                      wf_tensor *dbias, const wf_tensor *dy, const wf_tensor *x,
+                                      const wf_tensor *w, const wf_tensor *pre) {
+    const char *op = "linear_dgelu_tanh_bwd";
+    WF_TRY(chk_act(op, "x", x));
+    WF_TRY(chk_mat(op, "w", w, WF_ANY, wf_tensor_cols(x), x->dtype));
+    int64_t m = w->shape[0];
+    WF_TRY(chk_rows_like(op, "dy", dy, x, m, x->dtype));
+    WF_TRY(wf_chk_like(op, "pre", pre, "x", x));
+    WF_TRY(wf_chk_like(op, "dpre", dpre, "x", x));
+    if (dw) WF_TRY(wf_chk_param_grad(op, "dw", dw, "w", w));
+    if (dbias) WF_TRY(chk_grad_vec(op, "dbias", dbias, m, x->dtype));
+    WF_TRY(chk_distinct(op, "dpre", dpre, "pre", pre));
+    WF_TRY(chk_distinct(op, "dpre", dpre, "x", x));
+    WF_TRY(chk_distinct(op, "dpre", dpre, "dy", dy));
+    return WF_DISPATCH(be, linear_dgelu_tanh_bwd, dpre, dw, dbias, dy, x, w, pre);
 }
 
 /* ---- LoRA ---- */

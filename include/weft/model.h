@@ -133,6 +133,9 @@ static inline int64_t wf_model_seq_len(const wf_model *m, int64_t T) {
  * a slot's data is NULL when the model has no such bias). */
 wf_tensor *wf_model_site_weight(wf_weights *w, int64_t l, wf_site s);
 wf_tensor *wf_model_site_bias(wf_weights *w, int64_t l, wf_site s);
+/* Whether site `s` of layer `l` is a plain linear layer: no LoRA (or DoRA) adapter and no IA3
+ * vector on it (the graph may then fuse it with its neighbours, e.g. the MLP's GELU). */
+bool wf_model_site_plain(const wf_model *m, int64_t l, wf_site s);
 
 /* Loads a Hugging Face model directory (config.json + model.safetensors or a sharded index)
  * onto backend `be`, weights in dtype `dt`. Errors name the file and the tensor. */

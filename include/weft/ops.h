@@ -128,6 +128,20 @@ struct wf_ops {
      * (optional). */
     wf_status (*linear_bwd)(wf_backend *, wf_tensor *dx, wf_tensor *dw, wf_tensor *dbias,
                             const wf_tensor *dy, const wf_tensor *x, const wf_tensor *w);
+    /* Linear then GPT-2's tanh GELU (MATH.md "Activations"), one op so that a backend can fuse
+     * the GELU into the GEMM: pre (N, M) "=" x (N, K) W^T + bias, kept for the backward;
+     * y (N, M) "=" gelu_tanh(pre); w (M, K), bias (M)?. y, pre and x are distinct. The tanh form
+     * only: the erf GELU (BERT, ViT) has no fused op, so it cannot silently become another. */
+    wf_status (*linear_gelu_tanh_fwd)(wf_backend *, wf_tensor *y, wf_tensor *pre,
+                                      const wf_tensor *x, const wf_tensor *w,
+                                      const wf_tensor *bias);
+    /* linear_bwd of a linear whose input is x = gelu_tanh(pre), its dx fed through the GELU's
+     * backward: dpre (N, K) "=" (dy W) * gelu_tanh'(pre); dw (M, K) "+=" dy^T x and dbias (M)
+     * "+=" colsum(dy) (optional). x, pre (N, K); dy (N, M); w (M, K). dpre is distinct from x
+     * and pre. */
+    wf_status (*linear_dgelu_tanh_bwd)(wf_backend *, wf_tensor *dpre, wf_tensor *dw,
+                                       wf_tensor *dbias, const wf_tensor *dy, const wf_tensor *x,
+                                       const wf_tensor *w, const wf_tensor *pre);
 
     wf_status (*lora_fwd)(wf_backend *, const wf_lora *l);
     wf_status (*lora_bwd)(wf_backend *, const wf_lora *l);
@@ -223,6 +237,11 @@ wf_status wf_op_linear_fwd(wf_backend *, wf_tensor *y, const wf_tensor *x, const
                            const wf_tensor *bias);
 wf_status wf_op_linear_bwd(wf_backend *, wf_tensor *dx, wf_tensor *dw, wf_tensor *dbias,
                            const wf_tensor *dy, const wf_tensor *x, const wf_tensor *w);
+wf_status wf_op_linear_gelu_tanh_fwd(wf_backend *, wf_tensor *y, wf_tensor *pre, const wf_tensor *x,
+                                    const wf_tensor *w, const wf_tensor *bias);
+wf_status wf_op_linear_dgelu_tanh_bwd(wf_backend *, wf_tensor *dpre, wf_tensor *dw,
+                                      wf_tensor *dbias, const wf_tensor *dy, const wf_tensor *x,
+                                      const wf_tensor *w, const wf_tensor *pre);
 wf_status wf_op_lora_fwd(wf_backend *, const wf_lora *l);
 wf_status wf_op_lora_bwd(wf_backend *, const wf_lora *l);
 wf_status wf_op_layernorm_fwd(wf_backend *, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd,

@@ -40,6 +40,11 @@ wf_status wf_cpu_rmsnorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_te
 wf_status wf_cpu_rmsnorm_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
                              const wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cpu_linear_gelu_tanh_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                                      const wf_tensor *, const wf_tensor *);
+wf_status wf_cpu_linear_dgelu_tanh_bwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                       const wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                       const wf_tensor *);
 wf_status wf_cpu_gelu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cpu_gelu_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cpu_tanh_fwd(wf_backend *, wf_tensor *, const wf_tensor *);

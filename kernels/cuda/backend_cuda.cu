@@ -16,6 +16,8 @@ static wf_ops make_cuda_ops(void) {
     o.matmul = wf_cuda_matmul;
     o.linear_fwd = wf_cuda_linear_fwd;
     o.linear_bwd = wf_cuda_linear_bwd;
+    o.linear_gelu_tanh_fwd = wf_cuda_linear_gelu_tanh_fwd;
+    o.linear_dgelu_tanh_bwd = wf_cuda_linear_dgelu_tanh_bwd;
     o.add = wf_cuda_add;
     o.gelu_fwd = wf_cuda_gelu_fwd;
     o.gelu_bwd = wf_cuda_gelu_bwd;

@@ -102,6 +102,14 @@ wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *
                             const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
                             float alpha, bool *done);
 
+/* One cuBLASLt GEMM with an aux-matrix epilogue (GELU_AUX[_BIAS], DGELU), column-major
+ * D (m, n) = epi(op(A) B [+ bias]; aux), see linear.cu; *done stays false, and nothing runs,
+ * when cuBLASLt cannot take it. */
+wf_status wf_cuda_linear_lt_epilogue(wf_backend *be, cublasLtEpilogue_t epi, bool trans_a,
+                                     const void *a, const void *b, void *d, const void *bias,
+                                     const void *aux, int64_t m, int64_t n, int64_t k,
+                                     wf_dtype dt, bool *done);
+
 extern "C" {
 wf_status wf_cuda_embedding_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *,
                                 bool);
@@ -111,6 +119,11 @@ wf_status wf_cuda_linear_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const
                              const wf_tensor *);
 wf_status wf_cuda_linear_bwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *, const wf_tensor *,
                              const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_linear_gelu_tanh_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
+                                       const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_linear_dgelu_tanh_bwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                        const wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                        const wf_tensor *);
 wf_status wf_cuda_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cuda_gelu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cuda_gelu_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *, bool);

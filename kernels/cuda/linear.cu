@@ -5,7 +5,9 @@
  * accumulator, one rounding). When cuBLASLt offers no algorithm for the shape/alignment, or
  * WF_CUDA_LINEAR=gemm is set (to test that path), it falls back to: y = bias broadcast, then a
  * cuBLAS GEMM with beta = 1 (still one rounding of the fp32 sum, bias first rounded to y's dtype,
- * which is exact since bias has y's dtype). Reference: kernels/cpu/matmul.c. */
+ * which is exact since bias has y's dtype). wf_cuda_linear_lt_epilogue is the same kind of GEMM
+ * with an aux-matrix epilogue (GELU_AUX_BIAS, DGELU) for linear_gelu.cu. Reference:
+ * kernels/cpu/matmul.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +134,69 @@ wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *
     WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, &p->desc, &alpha, w, &p->la, x, &p->lb, &beta, y,
                                    &p->lc, y, &p->lc, &p->algo, im->workspace,
                                    im->workspace_bytes, im->stream));
+    return WF_OK;
+}
+
+/* One cuBLASLt GEMM with an activation epilogue that reads or writes an aux matrix (the GELU
+ * epilogues of linear_gelu.cu), kept apart from wf_cuda_linear_lt so each is one descriptor.
+ * Column-major, as cuBLASLt sees it: D (m, n) = epi(op(A) (m, k) B (k, n) [+ bias (m)]; aux);
+ * A is stored (k, m) with ld k when trans_a, else (m, k) with ld m; B ld k; D and aux ld m;
+ * alpha 1, beta 0 (C not read). aux has D's dtype (EPILOGUE_AUX_DATA_TYPE left at its default,
+ * the output type: cublasLt.h). Leaves *done false, running nothing, when cuBLASLt cannot take
+ * it: the aux ld (m) is not a multiple of 8 (cublasLt.h, EPILOGUE_AUX_LD for the GELU
+ * epilogues), aux is not 16-byte aligned (the ld rule reads as 16-byte vector access; the
+ * pointer rule is not written down, so we do not lean on the heuristic to notice), the
+ * heuristic finds no algorithm, or WF_CUDA_LINEAR=gemm. */
+wf_status wf_cuda_linear_lt_epilogue(wf_backend *be, cublasLtEpilogue_t epi, bool trans_a,
+                                     const void *a, const void *b, void *d, const void *bias,
+                                     const void *aux, int64_t m, int64_t n, int64_t k,
+                                     wf_dtype dt, bool *done) {
+    *done = false;
+    if (force_gemm_path() || m % 8 != 0 || ptr_alignment(aux) < 16) return WF_OK;
+    wf_cuda_impl *im = wf_cuda_impl_of(be);
+    cudaDataType_t t = cuda_type(dt);
+    cublasLtMatmulDescOpaque_t desc_mem;
+    cublasLtMatmulDesc_t desc = &desc_mem;
+    WF_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA,
+           (int32_t)(trans_a ? CUBLAS_OP_T : CUBLAS_OP_N));
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, (int32_t)CUBLAS_OP_N);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, (uint32_t)epi);
+    if (bias) LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    /* set before the heuristic: it reads the pointer's alignment (cublasLt.h) */
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux);
+    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, (int64_t)m);
+    cublasLtMatrixLayoutOpaque_t la, lb, ld;
+    if (trans_a) WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&la, t, (uint64_t)k, (uint64_t)m, k));
+    else WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&la, t, (uint64_t)m, (uint64_t)k, m));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&lb, t, (uint64_t)k, (uint64_t)n, k));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&ld, t, (uint64_t)m, (uint64_t)n, m));
+    cublasLtMatmulPreferenceOpaque_t pref;
+    WF_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(&pref));
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+           (uint64_t)im->workspace_bytes);
+    /* split-K partial sums in fp32 only, as wf_cuda_linear_lt */
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+           (uint32_t)CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+           ptr_alignment(a));
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+           ptr_alignment(b));
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+           ptr_alignment(d));
+    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+           ptr_alignment(d));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &la, &lb, &ld, &ld, &pref, 1,
+                                                       &res, &found);
+    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0))
+        return WF_OK; /* no algorithm: the caller composes the unfused ops */
+    WF_CUBLAS_CHECK(hs);
+    *done = true;
+    float alpha = 1.0f, beta = 0.0f;
+    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, desc, &alpha, a, &la, b, &lb, &beta, d, &ld, d, &ld,
+                                   &res.algo, im->workspace, im->workspace_bytes, im->stream));
     return WF_OK;
 }
 

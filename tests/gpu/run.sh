@@ -4,7 +4,7 @@
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
 # CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone: flash,
 # flash2, simple; each tiled variant vs simple at long T: attention_check; lora also through the
-# opt-in variant WF_CUDA_LORA=fused), 20-step training parity runs CUDA-vs-CPU (train_parity:
+# opt-in variant WF_CUDA_LORA=fused; linear_gelu/linear_dgelu also without cuBLASLt), 20-step training parity runs CUDA-vs-CPU (train_parity:
 # every method, fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40; again
 # with WF_CUDA_LORA=fused), the NCCL communicator on one GPU (test_nccl; skipped without NCCL),
 # the device ceilings (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft (flash and
@@ -57,6 +57,9 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step attention_check build-gpu/tests/attention_check
   # lora through the fused variant (opt-in until this passes on a GPU: kernels/cuda/lora.cu)
   step ops_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/test_ops_backends lora
+  # linear + tanh GELU once more without cuBLASLt (the unfused linear.cu + gelu.cu path that
+  # fp32 and odd widths take), so both sides of kernels/cuda/linear_gelu.cu are checked in bf16
+  step ops_linear_gelu_unfused env WF_CUDA_LINEAR=gemm build-gpu/tests/test_ops_backends linear_gelu linear_dgelu
   step train_parity build-gpu/tests/train_parity
   step parity_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/train_parity
   step nccl build-gpu/tests/test_nccl

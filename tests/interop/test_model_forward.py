@@ -64,6 +64,10 @@ def lm_case(tmp, name, config, B=2, T=12, pad=False):
     config.initializer_range = 0.2
     torch.manual_seed(0)
     model = tf.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():  # HF starts biases at 0, which would hide a dropped or misplaced one
+        for n, p in model.named_parameters():
+            if n.endswith(".bias"):
+                p.normal_(0, 0.2)
     d = save(model, tmp, name)
     ids = torch.randint(0, config.vocab_size, (B, T))
     mask = torch.ones(B, T, dtype=torch.long)

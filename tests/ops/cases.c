@@ -84,6 +84,29 @@ const tc_case tc_cases[] = {
     {&tc_op_lora, "r 16 on 2048x8192->2048", {2048, 8192, 2048, 16, 0, 1, 0}, {2, 0.05}, B},
     {&tc_op_lora, "r 16 p 0 on 2048x2048->2048", {2048, 2048, 2048, 16, 0, 1, 0}, {2, 0}, B},
 
+    /* ==== linear + tanh GELU (op_linear_gelu.c): CUDA fuses (cuBLASLt) in bf16/fp16 when the
+     * GELU width (M forward, K backward) is a multiple of 8, composes otherwise ==== */
+    /* ---- linear_gelu: p = {N, K, M, bias, tail (GELU input near -3)} ---- */
+    {&tc_op_linear_gelu, "6x10->8 bias", {6, 10, 8, 1, 0}, {0}, T},
+    {&tc_op_linear_gelu, "6x10->8 no bias", {6, 10, 8, 0, 0}, {0}, T},
+    {&tc_op_linear_gelu, "M 10: unfused", {5, 12, 10, 1, 0}, {0}, T},
+    {&tc_op_linear_gelu, "no rows", {0, 10, 8, 1, 0}, {0}, T},
+    {&tc_op_linear_gelu, "tail 6x16->24", {6, 16, 24, 1, 1}, {0}, T},
+    {&tc_op_linear_gelu, "tail M 20: unfused", {6, 16, 20, 1, 1}, {0}, T},
+    {&tc_op_linear_gelu, "256x384->512 bias", {256, 384, 512, 1, 0}, {0}, T},
+    {&tc_op_linear_gelu, "GPT-2 MLP up 2048x768->3072", {2048, 768, 3072, 1, 0}, {0}, B},
+    /* ---- linear_dgelu: p = {N, K, M, bias, frozen base, tail} ---- */
+    {&tc_op_linear_dgelu, "6x8->10 bias", {6, 8, 10, 1, 0, 0}, {0}, T},
+    {&tc_op_linear_dgelu, "no bias", {6, 8, 10, 0, 0, 0}, {0}, T},
+    {&tc_op_linear_dgelu, "frozen base: dpre only", {6, 8, 10, 1, 1, 0}, {0}, T},
+    {&tc_op_linear_dgelu, "K 12: unfused", {5, 12, 7, 1, 0, 0}, {0}, T},
+    {&tc_op_linear_dgelu, "no rows", {0, 8, 10, 1, 0, 0}, {0}, T},
+    {&tc_op_linear_dgelu, "tail 6x16->8", {6, 16, 8, 1, 0, 1}, {0}, T},
+    {&tc_op_linear_dgelu, "tail K 20: unfused", {6, 20, 8, 1, 0, 1}, {0}, T},
+    {&tc_op_linear_dgelu, "f32 dw dbias 6x8->10", {6, 8, 10, 1, 0, 0}, {0}, T | G32},
+    {&tc_op_linear_dgelu, "256x512->384", {256, 512, 384, 1, 0, 0}, {0}, T | NF},
+    {&tc_op_linear_dgelu, "f32 dw dbias 256x512->384", {256, 512, 384, 1, 0, 0}, {0}, T | NF | G32},
+    {&tc_op_linear_dgelu, "GPT-2 MLP down 2048x3072->768", {2048, 3072, 768, 1, 0, 0}, {0}, B},
 
     /* ==== layernorm, rmsnorm (op_norm.c) ==== */
     /* layernorm: p = {rows, cols, bias, stats, train_g, batch, zero_row}, f = {eps} */

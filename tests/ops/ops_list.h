@@ -25,6 +25,10 @@ extern const tc_op tc_op_matmul;
 extern const tc_op tc_op_linear;
 extern const tc_op tc_op_lora;
 
+/* op_linear_gelu.c */
+extern const tc_op tc_op_linear_gelu;
+extern const tc_op tc_op_linear_dgelu;
+
 /* op_norm.c */
 extern const tc_op tc_op_layernorm;
 extern const tc_op tc_op_rmsnorm;

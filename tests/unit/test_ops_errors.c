@@ -131,6 +131,38 @@ static void test_lora(wf_backend *cpu) {
     EXPECT_ERR(wf_op_lora_bwd(cpu, &l), WF_ERR_INVALID, "lora_bwd", "'da'");
 }
 
+/* linear + tanh GELU: shapes, the aliasing the fused GEMM cannot take, and the pre / dpre args. */
+static void test_linear_gelu(wf_backend *cpu) {
+    wf_tensor x = wf_tensor_make(buf[0], WF_F32, 2, (int64_t)4, (int64_t)16);
+    wf_tensor w = wf_tensor_make(buf[1], WF_F32, 2, (int64_t)8, (int64_t)16);
+    wf_tensor y = wf_tensor_make(buf[2], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor pre = wf_tensor_make(buf[3], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor bias = wf_tensor_make(buf[4], WF_F32, 1, (int64_t)8);
+    wf_tensor bad_pre = wf_tensor_make(buf[3], WF_F32, 2, (int64_t)4, (int64_t)7);
+    EXPECT(wf_op_linear_gelu_tanh_fwd(cpu, &y, &pre, &x, &w, &bias) == WF_OK);
+    EXPECT_ERR(wf_op_linear_gelu_tanh_fwd(cpu, &y, &bad_pre, &x, &w, &bias), WF_ERR_INVALID,
+               "linear_gelu_tanh_fwd", "'pre'");
+    EXPECT_ERR(wf_op_linear_gelu_tanh_fwd(cpu, &y, NULL, &x, &w, NULL), WF_ERR_INVALID,
+               "linear_gelu_tanh_fwd", "'pre'");
+    EXPECT_ERR(wf_op_linear_gelu_tanh_fwd(cpu, &y, &y, &x, &w, NULL), WF_ERR_INVALID,
+               "linear_gelu_tanh_fwd", "'y' may not alias 'pre'");
+    /* backward of the down projection: x = act (4, 16) and pre (4, 16), dy (4, 8) */
+    wf_tensor act = wf_tensor_make(buf[2], WF_F32, 2, (int64_t)4, (int64_t)16);
+    wf_tensor up = wf_tensor_make(buf[3], WF_F32, 2, (int64_t)4, (int64_t)16);
+    wf_tensor dpre = wf_tensor_make(buf[4], WF_F32, 2, (int64_t)4, (int64_t)16);
+    wf_tensor dy = wf_tensor_make(buf[5], WF_F32, 2, (int64_t)4, (int64_t)8);
+    EXPECT(wf_op_linear_dgelu_tanh_bwd(cpu, &dpre, NULL, NULL, &dy, &act, &w, &up) == WF_OK);
+    EXPECT_ERR(wf_op_linear_dgelu_tanh_bwd(cpu, NULL, NULL, NULL, &dy, &act, &w, &up),
+               WF_ERR_INVALID, "linear_dgelu_tanh_bwd", "'dpre'");
+    EXPECT_ERR(wf_op_linear_dgelu_tanh_bwd(cpu, &dpre, NULL, NULL, &dy, &act, &w, &bad_pre),
+               WF_ERR_INVALID, "linear_dgelu_tanh_bwd", "'pre'");
+    EXPECT_ERR(wf_op_linear_dgelu_tanh_bwd(cpu, &up, NULL, NULL, &dy, &act, &w, &up),
+               WF_ERR_INVALID, "linear_dgelu_tanh_bwd", "'dpre' may not alias 'pre'");
+    wf_tensor dw = wf_tensor_make(buf[0], WF_F32, 2, (int64_t)16, (int64_t)8);
+    EXPECT_ERR(wf_op_linear_dgelu_tanh_bwd(cpu, &dpre, &dw, NULL, &dy, &act, &w, &up),
+               WF_ERR_INVALID, "linear_dgelu_tanh_bwd", "'dw'");
+}
+
 int main(void) {
     wf_backend *cpu = NULL;
     if (wf_backend_open("cpu", NULL, &cpu) != WF_OK) {
@@ -139,6 +171,7 @@ int main(void) {
     }
     test_embedding(cpu);
     test_linear(cpu);
+    test_linear_gelu(cpu);
     test_matmul(cpu);
     test_lora(cpu);
     wf_backend_close(cpu);

@@ -28,6 +28,10 @@ static wf_status emb_b(be_t *b, t_t *d, ct_t *i, ct_t *o) { return WF_OK; }
 static wf_status mm(be_t *b, const wf_matmul *m) { return WF_OK; }
 static wf_status lin_f(be_t *b, t_t *y, ct_t *x, ct_t *w, ct_t *bi) { return WF_OK; }
 static wf_status lin_b(be_t *b, t_t *dx, t_t *dw, t_t *db, ct_t *dy, ct_t *x, ct_t *w) { return WF_OK; }
+static wf_status lgelu_f(be_t *b, t_t *y, t_t *p, ct_t *x, ct_t *w, ct_t *bi) { return WF_OK; }
+static wf_status lgelu_b(be_t *b, t_t *dp, t_t *dw, t_t *db, ct_t *dy, ct_t *x, ct_t *w, ct_t *p) {
+    return WF_OK;
+}
 static wf_status lora(be_t *b, const wf_lora *l) { return WF_OK; }
 static wf_status ln_f(be_t *b, t_t *y, t_t *m, t_t *r, ct_t *x, ct_t *g, ct_t *bi, float e) { return WF_OK; }
 static wf_status ln_b(be_t *b, t_t *dx, t_t *dg, t_t *db, ct_t *dy, ct_t *x, ct_t *m, ct_t *r,
@@ -55,8 +59,8 @@ static wf_status adamw(be_t *b, t_t *p, ct_t *g, t_t *m, t_t *v, t_t *pl, int64_
 static wf_status step_end(be_t *b, wf_step_state *s, const wf_scaler_hparams *h) { return WF_OK; }
 #pragma GCC diagnostic pop
 
-static const wf_ops walk_ops = {emb_f, emb_b, mm, lin_f, lin_b, lora, lora, ln_f, ln_b, rms_f, rms_b,
-                                add, gelu_f, gelu_b, tanh_f, tanh_b, swi_f, swi_b, rope, rope, att,
+static const wf_ops walk_ops = {emb_f, emb_b, mm, lin_f, lin_b, lgelu_f, lgelu_b, lora, lora, ln_f,
+                                ln_b, rms_f, rms_b, add, gelu_f, gelu_b, tanh_f, tanh_b, swi_f, swi_b, rope, rope, att,
                                 att, ce, mse, drop, ia3_f, ia3_b, cast, unscale, adamw, step_end};
 
 /* ---- tiny models, written from their own plan ---- */
