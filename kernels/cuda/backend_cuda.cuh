@@ -17,29 +17,31 @@ extern "C" {
 #include "weft/slot_cache.h"
 }
 
-/* What the cuBLASLt heuristic's choice for wf_cuda_linear_lt depends on (linear.cu): the cache
- * key of its plans. Compared as bytes, so built zeroed (padding included). Not in the key, and
- * why: alpha (the heuristic never sees it; it is passed to each cublasLtMatmul), the bias address
- * (only its alignment), the workspace size and device (fixed per backend, and the cache is per
- * backend), the compute and scale types (always fp32 here). */
+/* What the cuBLASLt heuristic's choice depends on (linear.cu: wf_cuda_linear_lt and
+ * wf_cuda_linear_lt_epilogue share one plan cache): the cache key of its plans. Compared as
+ * bytes, so built zeroed (padding included). Not in the key, and why: alpha (the heuristic never
+ * sees it; it is passed to each cublasLtMatmul), the bias and aux addresses (only their
+ * alignment; set on the cached descriptor at each call), the workspace size and device (fixed per
+ * backend, and the cache is per backend), the compute and scale types (always fp32 here). */
 struct wf_lt_key {
-    int64_t n, m, k;  /* GEMM shape: the layouts' rows/cols/leading dims are built from these */
-    int32_t dtype;    /* wf_dtype of x, w, y and bias: the layouts' and the bias's data type */
-    int32_t trans_a;  /* cublasOperation_t of w, of x: fixed (T, N) today, keyed so that a */
-    int32_t trans_b;  /*   future caller with other transposes never gets this plan */
-    uint32_t epilogue; /* cublasLtEpilogue_t: BIAS today; an epilogue changes the kernel set */
+    int64_t n, m, k;  /* GEMM shape, column-major D (m, n): the layouts are built from these */
+    int32_t dtype;    /* wf_dtype of A, B, D, bias and aux: the layouts' and epilogue's data type */
+    int32_t trans_a;  /* cublasOperation_t of A (T: stored (k, m), N: stored (m, k)); B is N */
+    int32_t trans_b;
+    uint32_t epilogue; /* cublasLtEpilogue_t: BIAS, GELU_AUX(_BIAS), DGELU; changes the kernels */
     /* largest power of two <= 256 dividing each address: told to the heuristic as the minimum
      * alignment, so an algorithm chosen for 256-byte aligned data is never run on a view that
-     * is only 2-byte aligned (invalid there); the bias's is keyed since the epilogue reads it */
-    uint32_t align_w, align_x, align_y, align_bias;
+     * is only 2-byte aligned (invalid there); bias and aux: 0 when the call has none (their
+     * alignment is keyed since the epilogue reads them) */
+    uint32_t align_a, align_b, align_d, align_bias, align_aux;
 };
 
-/* A cached plan: descriptors built once (the bias pointer is set on each call) and the
+/* A cached plan: descriptors built once (the bias and aux pointers are set on each call) and the
  * heuristic's answer (found: an algorithm; else the caller takes the GEMM path). Valid while
  * the slot cache marks its slot ready (a reused or failed slot is not, and is rebuilt). */
 struct wf_lt_plan {
     cublasLtMatmulDescOpaque_t desc;
-    cublasLtMatrixLayoutOpaque_t la, lb, lc; /* w as (k, m), x as (k, n), y as (m, n) col-major */
+    cublasLtMatrixLayoutOpaque_t la, lb, lc; /* A, B (k, n), D and aux (m, n): col-major */
     cublasLtMatmulAlgo_t algo;
     bool found;
 };

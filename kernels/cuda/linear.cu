@@ -6,8 +6,8 @@
  * WF_CUDA_LINEAR=gemm is set (to test that path), it falls back to: y = bias broadcast, then a
  * cuBLAS GEMM with beta = 1 (still one rounding of the fp32 sum, bias first rounded to y's dtype,
  * which is exact since bias has y's dtype). wf_cuda_linear_lt_epilogue is the same kind of GEMM
- * with an aux-matrix epilogue (GELU_AUX_BIAS, DGELU) for linear_gelu.cu. Reference:
- * kernels/cpu/matmul.c. */
+ * with an aux-matrix epilogue (GELU_AUX_BIAS, DGELU) for linear_gelu.cu; both go through one
+ * per-backend cache of cuBLASLt plans (lt_run). Reference: kernels/cpu/matmul.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,10 +39,37 @@ static bool force_gemm_path(void) {
         WF_CUBLAS_CHECK(fn(obj, attr, &lt_v_, sizeof lt_v_));                                      \
     } while (0)
 
+/* One cuBLASLt GEMM, column-major as cuBLASLt sees it: D (m, n) = epi(alpha op(A) (m, k) B (k, n)
+ * [+ bias (m)]; aux); A is stored (k, m) with ld k when trans_a, else (m, k) with ld m; B ld k;
+ * D and aux ld m; beta 0 (C is not read). bias and aux have D's dtype (the epilogue's default:
+ * BIAS_DATA_TYPE and EPILOGUE_AUX_DATA_TYPE are left unset, cublasLt.h). */
+struct lt_call {
+    const void *a, *b;
+    void *d;
+    const void *bias, *aux; /* NULL when the epilogue takes none */
+    float alpha;
+};
+
+/* The key of a call (zeroed first: the cache compares bytes, padding included). */
+static wf_lt_key lt_key_of(cublasLtEpilogue_t epi, bool trans_a, const lt_call *c, int64_t m,
+                           int64_t n, int64_t k, wf_dtype dt) {
+    wf_lt_key key;
+    memset(&key, 0, sizeof key);
+    key.n = n, key.m = m, key.k = k;
+    key.dtype = (int32_t)dt;
+    key.trans_a = (int32_t)(trans_a ? CUBLAS_OP_T : CUBLAS_OP_N), key.trans_b = (int32_t)CUBLAS_OP_N;
+    key.epilogue = (uint32_t)epi;
+    key.align_a = ptr_alignment(c->a), key.align_b = ptr_alignment(c->b), key.align_d = ptr_alignment(c->d);
+    key.align_bias = c->bias ? ptr_alignment(c->bias) : 0;
+    key.align_aux = c->aux ? ptr_alignment(c->aux) : 0;
+    return key;
+}
+
 /* Builds a plan's descriptors and asks the heuristic once (the slow part: tens of microseconds
  * of host time, more than the GEMM itself for small shapes). Everything set here comes from the
- * key, except the bias pointer, which wf_cuda_linear_lt sets on every call. */
-static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const void *bias,
+ * key, except the bias and aux pointers (set again on every call; the heuristic reads them for
+ * their alignment, which the key holds). */
+static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const lt_call *c,
                                wf_lt_plan *p) {
     cudaDataType_t t = cuda_type((wf_dtype)key->dtype);
     cublasLtMatmulDesc_t desc = &p->desc;
@@ -51,13 +78,16 @@ static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const voi
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA, key->trans_a);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, key->trans_b);
     LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, key->epilogue);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->la, t, (uint64_t)key->k, (uint64_t)key->m,
-                                             key->k));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lb, t, (uint64_t)key->k, (uint64_t)key->n,
-                                             key->k));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lc, t, (uint64_t)key->m, (uint64_t)key->n,
-                                             key->m));
+    if (c->bias) LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, c->bias);
+    if (c->aux) {
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, c->aux);
+        LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, key->m);
+    }
+    uint64_t m = (uint64_t)key->m, n = (uint64_t)key->n, k = (uint64_t)key->k;
+    if (key->trans_a == (int32_t)CUBLAS_OP_T) WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->la, t, k, m, key->k));
+    else WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->la, t, m, k, key->m));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lb, t, k, n, key->k));
+    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&p->lc, t, m, n, key->m));
     cublasLtMatmulPreferenceOpaque_t pref;
     WF_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(&pref));
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -67,13 +97,13 @@ static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const voi
            (uint32_t)CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
     /* the heuristic assumes 256-byte aligned matrices unless told; views may be less aligned */
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-           key->align_w);
+           key->align_a);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-           key->align_x);
+           key->align_b);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-           key->align_y);
+           key->align_d);
     LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-           key->align_y);
+           key->align_d);
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
     cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &p->la, &p->lb, &p->lc,
@@ -87,34 +117,14 @@ static wf_status lt_plan_build(wf_cuda_impl *im, const wf_lt_key *key, const voi
     return WF_OK;
 }
 
-/* The key of a call (zeroed first: the cache compares bytes, padding included). */
-static wf_lt_key lt_key_of(const void *y, const void *x, const void *w, const void *bias,
-                           int64_t n, int64_t m, int64_t k, wf_dtype dt) {
-    wf_lt_key key;
-    memset(&key, 0, sizeof key);
-    key.n = n, key.m = m, key.k = k;
-    key.dtype = (int32_t)dt;
-    key.trans_a = (int32_t)CUBLAS_OP_T, key.trans_b = (int32_t)CUBLAS_OP_N;
-    key.epilogue = (uint32_t)CUBLASLT_EPILOGUE_BIAS;
-    key.align_w = ptr_alignment(w), key.align_x = ptr_alignment(x);
-    key.align_y = ptr_alignment(y), key.align_bias = ptr_alignment(bias);
-    return key;
-}
-
-/* y (n, m) = alpha x (n, k) w^T + bias with cuBLASLt's BIAS epilogue (the bias is added after
- * alpha: D = alpha AB + bias). Column-major view: y^T (m, n) = op_T(w stored as (k, m)) x^T
- * (k, n), and the bias (m) runs along y^T's rows, as BIAS wants. The bias has y's dtype (the
- * epilogue's default). Leaves *done false (and does nothing) when the heuristic finds no
- * algorithm. Also used by lora.cu (alpha = the LoRA scale). The descriptors and the heuristic's
- * answer (an algorithm, or none) come from the backend's plan cache (wf_cuda_impl.lt_cache):
- * the heuristic is asked once per key, not once per call; the same key gives the same answer,
- * so caching changes no result. */
-wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
-                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
-                            float alpha, bool *done) {
+/* Runs call c through the backend's plan cache (wf_cuda_impl.lt_cache): the heuristic is asked
+ * once per key, not once per call; the same key gives the same answer, so caching changes no
+ * result. Leaves *done false (running nothing) when the heuristic found no algorithm. */
+static wf_status lt_run(wf_backend *be, cublasLtEpilogue_t epi, bool trans_a, const lt_call *c,
+                        int64_t m, int64_t n, int64_t k, wf_dtype dt, bool *done) {
     *done = false;
     wf_cuda_impl *im = wf_cuda_impl_of(be);
-    wf_lt_key key = lt_key_of(y, x, w, bias, n, m, k, dt);
+    wf_lt_key key = lt_key_of(epi, trans_a, c, m, n, k, dt);
     int slot = wf_slot_cache_find(&im->lt_cache, &key);
     if (slot < 0) slot = wf_slot_cache_insert(&im->lt_cache, &key); /* not ready */
     wf_lt_plan *p = &im->lt_plans[slot];
@@ -122,28 +132,37 @@ wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *
         im->lt_hits++;
     } else { /* a new key, a reused slot, or a key whose build failed before */
         im->lt_misses++;
-        WF_TRY(lt_plan_build(im, &key, bias, p));
+        WF_TRY(lt_plan_build(im, &key, c, p));
         wf_slot_cache_set_ready(&im->lt_cache, slot);
     }
     if (!p->found) return WF_OK; /* the caller takes the GEMM path */
-    /* the one per-call attribute: the algorithm depends on the bias's alignment (in the key),
-     * not on its address */
-    LT_SET(cublasLtMatmulDescSetAttribute, &p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    /* the per-call attributes: the algorithm depends on these pointers' alignment (keyed), not
+     * on their addresses */
+    if (c->bias) LT_SET(cublasLtMatmulDescSetAttribute, &p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, c->bias);
+    if (c->aux) LT_SET(cublasLtMatmulDescSetAttribute, &p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, c->aux);
     *done = true;
-    float beta = 0.0f; /* beta 0: y (C) is not read */
-    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, &p->desc, &alpha, w, &p->la, x, &p->lb, &beta, y,
-                                   &p->lc, y, &p->lc, &p->algo, im->workspace,
+    float beta = 0.0f;
+    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, &p->desc, &c->alpha, c->a, &p->la, c->b, &p->lb, &beta, c->d,
+                                   &p->lc, c->d, &p->lc, &p->algo, im->workspace,
                                    im->workspace_bytes, im->stream));
     return WF_OK;
 }
 
-/* One cuBLASLt GEMM with an activation epilogue that reads or writes an aux matrix (the GELU
- * epilogues of linear_gelu.cu), kept apart from wf_cuda_linear_lt so each is one descriptor.
- * Column-major, as cuBLASLt sees it: D (m, n) = epi(op(A) (m, k) B (k, n) [+ bias (m)]; aux);
- * A is stored (k, m) with ld k when trans_a, else (m, k) with ld m; B ld k; D and aux ld m;
- * alpha 1, beta 0 (C not read). aux has D's dtype (EPILOGUE_AUX_DATA_TYPE left at its default,
- * the output type: cublasLt.h). Leaves *done false, running nothing, when cuBLASLt cannot take
- * it: the aux ld (m) is not a multiple of 8 (cublasLt.h, EPILOGUE_AUX_LD for the GELU
+/* y (n, m) = alpha x (n, k) w^T + bias with cuBLASLt's BIAS epilogue (the bias is added after
+ * alpha: D = alpha AB + bias). Column-major view: y^T (m, n) = op_T(w stored as (k, m)) x^T
+ * (k, n), and the bias (m) runs along y^T's rows, as BIAS wants. Leaves *done false (and does
+ * nothing) when the heuristic finds no algorithm. Also used by lora.cu (alpha = the LoRA
+ * scale). */
+wf_status wf_cuda_linear_lt(wf_backend *be, void *y, const void *x, const void *w,
+                            const void *bias, int64_t n, int64_t m, int64_t k, wf_dtype dt,
+                            float alpha, bool *done) {
+    lt_call c = {w, x, y, bias, NULL, alpha}; /* a, b, d, bias, aux, alpha */
+    return lt_run(be, CUBLASLT_EPILOGUE_BIAS, true, &c, m, n, k, dt, done);
+}
+
+/* The same kind of GEMM with an activation epilogue that reads or writes an aux matrix (the GELU
+ * epilogues of linear_gelu.cu), alpha 1. Leaves *done false, running nothing, when cuBLASLt
+ * cannot take it: the aux ld (m) is not a multiple of 8 (cublasLt.h, EPILOGUE_AUX_LD for the GELU
  * epilogues), aux is not 16-byte aligned (the ld rule reads as 16-byte vector access; the
  * pointer rule is not written down, so we do not lean on the heuristic to notice), the
  * heuristic finds no algorithm, or WF_CUDA_LINEAR=gemm. */
@@ -153,51 +172,8 @@ wf_status wf_cuda_linear_lt_epilogue(wf_backend *be, cublasLtEpilogue_t epi, boo
                                      wf_dtype dt, bool *done) {
     *done = false;
     if (force_gemm_path() || m % 8 != 0 || ptr_alignment(aux) < 16) return WF_OK;
-    wf_cuda_impl *im = wf_cuda_impl_of(be);
-    cudaDataType_t t = cuda_type(dt);
-    cublasLtMatmulDescOpaque_t desc_mem;
-    cublasLtMatmulDesc_t desc = &desc_mem;
-    WF_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSA,
-           (int32_t)(trans_a ? CUBLAS_OP_T : CUBLAS_OP_N));
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_TRANSB, (int32_t)CUBLAS_OP_N);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE, (uint32_t)epi);
-    if (bias) LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    /* set before the heuristic: it reads the pointer's alignment (cublasLt.h) */
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux);
-    LT_SET(cublasLtMatmulDescSetAttribute, desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, (int64_t)m);
-    cublasLtMatrixLayoutOpaque_t la, lb, ld;
-    if (trans_a) WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&la, t, (uint64_t)k, (uint64_t)m, k));
-    else WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&la, t, (uint64_t)m, (uint64_t)k, m));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&lb, t, (uint64_t)k, (uint64_t)n, k));
-    WF_CUBLAS_CHECK(cublasLtMatrixLayoutInit(&ld, t, (uint64_t)m, (uint64_t)n, m));
-    cublasLtMatmulPreferenceOpaque_t pref;
-    WF_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(&pref));
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-           (uint64_t)im->workspace_bytes);
-    /* split-K partial sums in fp32 only, as wf_cuda_linear_lt */
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-           (uint32_t)CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-           ptr_alignment(a));
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-           ptr_alignment(b));
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-           ptr_alignment(d));
-    LT_SET(cublasLtMatmulPreferenceSetAttribute, &pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-           ptr_alignment(d));
-    cublasLtMatmulHeuristicResult_t res;
-    int found = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(im->lt, desc, &la, &lb, &ld, &ld, &pref, 1,
-                                                       &res, &found);
-    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0))
-        return WF_OK; /* no algorithm: the caller composes the unfused ops */
-    WF_CUBLAS_CHECK(hs);
-    *done = true;
-    float alpha = 1.0f, beta = 0.0f;
-    WF_CUBLAS_CHECK(cublasLtMatmul(im->lt, desc, &alpha, a, &la, b, &lb, &beta, d, &ld, d, &ld,
-                                   &res.algo, im->workspace, im->workspace_bytes, im->stream));
-    return WF_OK;
+    lt_call c = {a, b, d, bias, aux, 1.0f};
+    return lt_run(be, epi, trans_a, &c, m, n, k, dt, done);
 }
 
 template <typename T>
