@@ -113,8 +113,8 @@ const tc_case tc_cases[] = {
     {&tc_op_rmsnorm, "llama-1b 8192x2048", {8192, 2048, 1, 1, 0, 0}, {1e-5}, B},
 
     /* ==== add_layernorm, add_rmsnorm: the residual add fused with the norm (op_add_norm.c) ====
-     * Row lengths around the CUDA row block (256 threads): 1, 7, 67 (a partial block), 256, 300
-     * and 1000 (a partial second pass); alias 1: s = x, 2: s = r. */
+     * Row lengths around the CUDA row block (256 threads): 1, 2, 7, 67 (a partial block), 256,
+     * 300 and 1000 (a partial second pass); alias 1: s = x, 2: s = r. */
     /* add_layernorm: p = {rows, cols, bias, stats, alias, batch}, f = {eps} */
     {&tc_op_add_layernorm, "8x32", {8, 32, 1, 1, 0, 0}, {1e-5}, T},
     {&tc_op_add_layernorm, "no bias, no stats 5x16", {5, 16, 0, 0, 0, 0}, {1e-5}, T},
@@ -122,6 +122,7 @@ const tc_case tc_cases[] = {
     {&tc_op_add_layernorm, "s = r 4x20", {4, 20, 1, 1, 2, 0}, {1e-5}, T},
     {&tc_op_add_layernorm, "3-D 2x3x32", {6, 32, 1, 1, 0, 2}, {1e-5}, T},
     {&tc_op_add_layernorm, "C 1, 3x1", {3, 1, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "C 2, 3x2", {3, 2, 1, 1, 0, 0}, {1e-5}, T},
     {&tc_op_add_layernorm, "C 7, 40x7", {40, 7, 1, 1, 0, 0}, {1e-5}, T},
     {&tc_op_add_layernorm, "bert eps 3x67", {3, 67, 1, 1, 0, 0}, {1e-12}, T},
     {&tc_op_add_layernorm, "2x256", {2, 256, 1, 1, 0, 0}, {1e-5}, T},
