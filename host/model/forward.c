@@ -1,7 +1,9 @@
 /* The forward pass of every family over the op table (graph.h). Pre-norm blocks (GPT-2,
  * Llama, ViT): x + attn(norm1(x)), then + mlp(norm2(.)); post-norm blocks (BERT):
- * LN1(x + attn(x)), then LN2(. + mlp(.)). Activation buffers are planned for the largest batch;
- * a smaller batch uses a prefix of each (views with its own B, T). */
+ * LN1(x + attn(x)), then LN2(. + mlp(.)). Every residual add followed by a norm runs as one
+ * fused op (add_*norm_fwd): in pre-norm models a block's output goes straight into the next
+ * block's norm1 (or the final norm), so a block ends by writing both. Activation buffers are
+ * planned for the largest batch; a smaller batch uses a prefix of each (views with its B, T). */
 #include <math.h>
 #include <string.h>
 
@@ -88,11 +90,53 @@ static wf_status site_fwd(fctx *f, int64_t li, wf_site s, wf_tensor *y, const wf
     return wf_op_lora_fwd(f->be, &l);
 }
 
-static wf_status norm(fctx *f, wf_tensor *y, wf_tensor *mean, wf_tensor *rstd, const wf_tensor *x,
-                      const wf_tensor *g, const wf_tensor *bias) {
-    wf_tensor yv = V2(*y, f->N, x->shape[1]), mv = V1(*mean, f->N), rv = V1(*rstd, f->N);
-    if (f->m->arch.norm == WF_NORM_RMSNORM) return wf_op_rmsnorm_fwd(f->be, &yv, &rv, x, g, f->m->arch.norm_eps);
-    return wf_op_layernorm_fwd(f->be, &yv, &mv, &rv, x, g, OPT(*bias), f->m->arch.norm_eps);
+/* Where a norm writes and which weights it reads: y (N, C), mean and rstd (N) (mean unused by
+ * RMSNorm), gain g and bias (C) (bias data NULL when the model has none). */
+typedef struct norm_site {
+    wf_tensor *y, *mean, *rstd;
+    const wf_tensor *g, *bias;
+} norm_site;
+
+static norm_site ln1_site(const fctx *f, int64_t li) {
+    wf_layer_acts *la = &f->x->layers[li];
+    const wf_layer *w = &f->m->w.layers[li];
+    return (norm_site){&la->ln1, &la->ln1_mean, &la->ln1_rstd, &w->ln1_g, &w->ln1_b};
+}
+
+static norm_site ln2_site(const fctx *f, int64_t li) {
+    wf_layer_acts *la = &f->x->layers[li];
+    const wf_layer *w = &f->m->w.layers[li];
+    return (norm_site){&la->ln2, &la->ln2_mean, &la->ln2_rstd, &w->ln2_g, &w->ln2_b};
+}
+
+/* Pre-norm: the norm that reads block li's input, block li's ln1, or the final norm after the
+ * last block (li == n_layers). */
+static norm_site input_norm_site(const fctx *f, int64_t li) {
+    if (li < f->m->arch.n_layers) return ln1_site(f, li);
+    wf_acts *x = f->x;
+    const wf_weights *w = &f->m->w;
+    return (norm_site){&x->final, &x->final_mean, &x->final_rstd, &w->final_g, &w->final_b};
+}
+
+static wf_status norm(fctx *f, const norm_site *ns, const wf_tensor *x) {
+    wf_tensor yv = V2(*ns->y, f->N, x->shape[1]), mv = V1(*ns->mean, f->N);
+    wf_tensor rv = V1(*ns->rstd, f->N);
+    float eps = f->m->arch.norm_eps;
+    if (f->m->arch.norm == WF_NORM_RMSNORM)
+        return wf_op_rmsnorm_fwd(f->be, &yv, &rv, x, ns->g, eps);
+    return wf_op_layernorm_fwd(f->be, &yv, &mv, &rv, x, ns->g, OPT(*ns->bias), eps);
+}
+
+/* s = x + r, the residual stream (saved), then the norm of s, in one op (ops.h add_*norm_fwd:
+ * the bits of add then norm). */
+static wf_status add_norm(fctx *f, wf_tensor *s, const norm_site *ns, const wf_tensor *x,
+                          const wf_tensor *r) {
+    wf_tensor yv = V2(*ns->y, f->N, x->shape[1]), mv = V1(*ns->mean, f->N);
+    wf_tensor rv = V1(*ns->rstd, f->N);
+    float eps = f->m->arch.norm_eps;
+    if (f->m->arch.norm == WF_NORM_RMSNORM)
+        return wf_op_add_rmsnorm_fwd(f->be, s, &yv, &rv, x, r, ns->g, eps);
+    return wf_op_add_layernorm_fwd(f->be, s, &yv, &mv, &rv, x, r, ns->g, OPT(*ns->bias), eps);
 }
 
 /* Generation: appends this batch's k, v (1, T, Hk, D) to layer li's cache and points k4, v4 at
@@ -177,30 +221,30 @@ static wf_status adapter(fctx *f, int64_t li, int k, wf_tensor *tmp) {
     return wf_op_add(f->be, tmp, tmp, &ax);
 }
 
+/* Pre-norm: block li's ln1 holds norm1(x) on entry (the previous step's fused add wrote it), and
+ * on exit s2 and the next norm of it (block li+1's ln1, or the final norm) are written. */
 static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) {
     const wf_layer *w = &f->m->w.layers[li];
     wf_layer_acts *la = &f->x->layers[li];
     int64_t C = f->m->arch.hidden;
     wf_tensor s1 = V2(la->s1, f->N, C), s2 = V2(la->s2, f->N, C);
     wf_tensor ln1 = V2(la->ln1, f->N, C), ln2 = V2(la->ln2, f->N, C);
+    norm_site n1 = ln1_site(f, li), n2 = ln2_site(f, li);
     if (f->m->arch.pre_norm) {
-        WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, x, &w->ln1_g, &w->ln1_b));
+        norm_site next = input_norm_site(f, li + 1);
         WF_TRY(attention(f, li, w, la, &ln1, tmp));
         WF_TRY(adapter(f, li, 0, tmp));
-        WF_TRY(wf_op_add(f->be, &s1, x, tmp));
-        WF_TRY(norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s1, &w->ln2_g, &w->ln2_b));
+        WF_TRY(add_norm(f, &s1, &n2, x, tmp));          /* s1 = x + attn, ln2 = norm2(s1) */
         WF_TRY(mlp(f, li, w, la, &ln2, tmp));
         WF_TRY(adapter(f, li, 1, tmp));
-        return wf_op_add(f->be, &s2, &s1, tmp);
+        return add_norm(f, &s2, &next, &s1, tmp);       /* s2 = s1 + mlp, then its norm */
     }
     WF_TRY(attention(f, li, w, la, x, tmp));
     WF_TRY(adapter(f, li, 0, tmp));
-    WF_TRY(wf_op_add(f->be, &s1, x, tmp));
-    WF_TRY(norm(f, &la->ln1, &la->ln1_mean, &la->ln1_rstd, &s1, &w->ln1_g, &w->ln1_b));
+    WF_TRY(add_norm(f, &s1, &n1, x, tmp));              /* ln1 = LN1(x + attn) */
     WF_TRY(mlp(f, li, w, la, &ln1, tmp));
     WF_TRY(adapter(f, li, 1, tmp));
-    WF_TRY(wf_op_add(f->be, &s2, &ln1, tmp));
-    return norm(f, &la->ln2, &la->ln2_mean, &la->ln2_rstd, &s2, &w->ln2_g, &w->ln2_b);
+    return add_norm(f, &s2, &n2, &ln1, tmp);            /* ln2 = LN2(ln1 + mlp) */
 }
 
 /* ViT: rows = [cls; patches W^T + b], then emb = rows[gather] (+ positions by the caller). */
@@ -257,7 +301,8 @@ static wf_status embed(fctx *f, wf_acts *x, wf_tensor *emb) {
             wf_tensor types = V1(f->b->types, f->N);
             WF_TRY(wf_op_embedding_fwd(f->be, &pre, &types, &w->type_emb, true));
         }
-        return norm(f, emb, &x->emb_mean, &x->emb_rstd, &pre, &w->emb_ln_g, &w->emb_ln_b);
+        norm_site ns = {emb, &x->emb_mean, &x->emb_rstd, &w->emb_ln_g, &w->emb_ln_b};
+        return norm(f, &ns, &pre);
     }
     }
     return WF_OK;
@@ -302,14 +347,15 @@ wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
     int64_t C = m->arch.hidden;
     wf_tensor emb = V2(x->emb, f.N, C), tmp = V2(x->tmp, f.N, C);
     WF_TRY(embed(&f, x, &emb));
+    if (m->arch.pre_norm) { /* block 0's ln1; every later pre-norm norm is fused with its add */
+        norm_site first = input_norm_site(&f, 0);
+        WF_TRY(norm(&f, &first, &emb));
+    }
     wf_tensor cur = emb;
     for (int64_t i = 0; i < m->arch.n_layers; i++) {
         WF_TRY(block(&f, i, &cur, &tmp));
         cur = V2(*x->layers[i].out, f.N, C);
     }
-    if (m->arch.pre_norm) {
-        WF_TRY(norm(&f, &x->final, &x->final_mean, &x->final_rstd, &cur, &m->w.final_g, &m->w.final_b));
-        cur = V2(x->final, f.N, C);
-    }
+    if (m->arch.pre_norm) cur = V2(x->final, f.N, C); /* written by the last block's fused add */
     return head(&f, x, &cur);
 }

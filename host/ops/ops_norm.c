@@ -1,4 +1,5 @@
-/* Checked entry points of LayerNorm and RMSNorm (ops.h, MATH.md "Normalisation").
+/* Checked entry points of LayerNorm and RMSNorm (ops.h, MATH.md "Normalisation"), and of their
+ * forms fused with the residual add before them (add_layernorm_fwd, add_rmsnorm_fwd).
  * x is (..., C) with at least 2 dims, seen as (rows, C); g and bias are (C) in x's dtype (their
  * gradients dg, dbias in x's dtype or fp32); the
  * saved statistics mean and rstd are fp32 with one value per row, shaped (rows) or like x
@@ -97,4 +98,41 @@ wf_status wf_op_rmsnorm_bwd(wf_backend *be, wf_tensor *dx, wf_tensor *dg, const 
     WF_TRY(wf_chk_like(op, "dx", dx, "x", x));
     if (dg) WF_TRY(wf_chk_param_grad(op, "dg", dg, "g", g));
     return WF_DISPATCH(be, rmsnorm_bwd, dx, dg, dy, x, rstd, g);
+}
+
+/* The fused add's tensors: r, s and y like x; y aliases none of x, r, s (s may alias x or r). */
+static wf_status chk_add_norm(const char *op, const wf_tensor *s, const wf_tensor *y,
+                              const wf_tensor *x, const wf_tensor *r) {
+    WF_TRY(chk_rows(op, "x", x));
+    WF_TRY(wf_chk_like(op, "r", r, "x", x));
+    WF_TRY(wf_chk_like(op, "s", s, "x", x));
+    WF_TRY(wf_chk_like(op, "y", y, "x", x));
+    if (y->data && (y->data == x->data || y->data == r->data || y->data == s->data))
+        return wf_error(WF_ERR_INVALID, "op %s: 'y' may not alias 'x', 'r' or 's' (only 's' may "
+                        "alias 'x' or 'r')", op);
+    return WF_OK;
+}
+
+wf_status wf_op_add_layernorm_fwd(wf_backend *be, wf_tensor *s, wf_tensor *y, wf_tensor *mean,
+                                  wf_tensor *rstd, const wf_tensor *x, const wf_tensor *r,
+                                  const wf_tensor *g, const wf_tensor *bias, float eps) {
+    const char *op = "add_layernorm_fwd";
+    WF_TRY(chk_add_norm(op, s, y, x, r));
+    WF_TRY(chk_vec(op, "g", g, x));
+    if (bias) WF_TRY(chk_vec(op, "bias", bias, x));
+    if (mean) WF_TRY(chk_stat(op, "mean", mean, x));
+    if (rstd) WF_TRY(chk_stat(op, "rstd", rstd, x));
+    WF_TRY(chk_eps(op, eps));
+    return WF_DISPATCH(be, add_layernorm_fwd, s, y, mean, rstd, x, r, g, bias, eps);
+}
+
+wf_status wf_op_add_rmsnorm_fwd(wf_backend *be, wf_tensor *s, wf_tensor *y, wf_tensor *rstd,
+                                const wf_tensor *x, const wf_tensor *r, const wf_tensor *g,
+                                float eps) {
+    const char *op = "add_rmsnorm_fwd";
+    WF_TRY(chk_add_norm(op, s, y, x, r));
+    WF_TRY(chk_vec(op, "g", g, x));
+    if (rstd) WF_TRY(chk_stat(op, "rstd", rstd, x));
+    WF_TRY(chk_eps(op, eps));
+    return WF_DISPATCH(be, add_rmsnorm_fwd, s, y, rstd, x, r, g, eps);
 }

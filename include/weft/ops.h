@@ -161,6 +161,22 @@ struct wf_ops {
     wf_status (*rmsnorm_bwd)(wf_backend *, wf_tensor *dx, wf_tensor *dg, const wf_tensor *dy,
                              const wf_tensor *x, const wf_tensor *rstd, const wf_tensor *g);
 
+    /* The residual add fused with the norm that reads its sum (a block's s = x + branch, then
+     * norm(s)): s (N, C) "=" x + r, rounded to the dtype, then y, mean, rstd "=" exactly as
+     * layernorm_fwd / rmsnorm_fwd of that rounded s. One pass reads x and r once instead of add
+     * writing s and the norm reading it back; a backend whose row sums run in the same order as
+     * its unfused norm gives the same bits as add then norm. x, r, s, y (N, C) or (..., C),
+     * one dtype; g, bias (C); mean, rstd (N) fp32 (optional). s may alias x or r (each element
+     * is read before it is written); y may alias none of x, r, s. No backward entry: the
+     * backward is the norm's backward of the saved s, whose dx "+=" already carries the
+     * residual gradient, and add's backward is the identity. */
+    wf_status (*add_layernorm_fwd)(wf_backend *, wf_tensor *s, wf_tensor *y, wf_tensor *mean,
+                                   wf_tensor *rstd, const wf_tensor *x, const wf_tensor *r,
+                                   const wf_tensor *g, const wf_tensor *bias, float eps);
+    wf_status (*add_rmsnorm_fwd)(wf_backend *, wf_tensor *s, wf_tensor *y, wf_tensor *rstd,
+                                 const wf_tensor *x, const wf_tensor *r, const wf_tensor *g,
+                                 float eps);
+
     /* out "=" a + b, all one shape; out may alias a or b. Its backward is the identity. */
     wf_status (*add)(wf_backend *, wf_tensor *out, const wf_tensor *a, const wf_tensor *b);
 
@@ -254,6 +270,12 @@ wf_status wf_op_rmsnorm_fwd(wf_backend *, wf_tensor *y, wf_tensor *rstd, const w
                             const wf_tensor *g, float eps);
 wf_status wf_op_rmsnorm_bwd(wf_backend *, wf_tensor *dx, wf_tensor *dg, const wf_tensor *dy,
                             const wf_tensor *x, const wf_tensor *rstd, const wf_tensor *g);
+wf_status wf_op_add_layernorm_fwd(wf_backend *, wf_tensor *s, wf_tensor *y, wf_tensor *mean,
+                                  wf_tensor *rstd, const wf_tensor *x, const wf_tensor *r,
+                                  const wf_tensor *g, const wf_tensor *bias, float eps);
+wf_status wf_op_add_rmsnorm_fwd(wf_backend *, wf_tensor *s, wf_tensor *y, wf_tensor *rstd,
+                                const wf_tensor *x, const wf_tensor *r, const wf_tensor *g,
+                                float eps);
 wf_status wf_op_add(wf_backend *, wf_tensor *out, const wf_tensor *a, const wf_tensor *b);
 wf_status wf_op_gelu_fwd(wf_backend *, wf_tensor *y, const wf_tensor *x, bool tanh_approx);
 wf_status wf_op_gelu_bwd(wf_backend *, wf_tensor *dx, const wf_tensor *dy, const wf_tensor *x,

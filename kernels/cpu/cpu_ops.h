@@ -39,6 +39,16 @@ wf_status wf_cpu_rmsnorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_te
                              const wf_tensor *, float);
 wf_status wf_cpu_rmsnorm_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
                              const wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cpu_add_layernorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                   const wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                   const wf_tensor *, float);
+wf_status wf_cpu_add_rmsnorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                 const wf_tensor *, const wf_tensor *, const wf_tensor *, float);
+/* One row of each norm's forward (C values), shared by the norm and its fused-add form so the
+ * two give the same bits: layernorm stores mean and rstd; rmsnorm returns rstd. */
+void wf_cpu_layernorm_row(float *y, float *mean_out, float *rstd_out, const float *x,
+                          const float *g, const float *bias, int64_t C, float eps);
+float wf_cpu_rmsnorm_row(float *y, const float *x, const float *g, int64_t C, float eps);
 wf_status wf_cpu_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_linear_gelu_tanh_fwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *,
                                       const wf_tensor *, const wf_tensor *);

@@ -11,9 +11,11 @@
 
 #define LN_PAR_MIN 32768 /* elements below which threads cost more than they save */
 
-/* One row: y (C) = g * (x - mean) * rstd + bias; returns mean and rstd as stored (fp32). */
-static void ln_fwd_row(float *y, float *mean_out, float *rstd_out, const float *x, const float *g,
-                       const float *bias, int64_t C, float eps) {
+/* One row: y (C) = g * (x - mean) * rstd + bias; returns mean and rstd as stored (fp32).
+ * add_layernorm.c runs the same function on the rounded sum (the fused op's bits are those of
+ * add then layernorm_fwd). */
+void wf_cpu_layernorm_row(float *y, float *mean_out, float *rstd_out, const float *x,
+                          const float *g, const float *bias, int64_t C, float eps) {
     double s = 0, ss = 0;
     for (int64_t c = 0; c < C; c++) s += x[c];
     double mu = s / (double)C;
@@ -37,7 +39,7 @@ wf_status wf_cpu_layernorm_fwd(wf_backend *be, wf_tensor *y, wf_tensor *mean, wf
 #pragma omp parallel for schedule(static) if (N * C > LN_PAR_MIN)
     for (int64_t n = 0; n < N; n++) {
         float m, rs;
-        ln_fwd_row(yp + n * C, &m, &rs, xp + n * C, gp, bp, C, eps);
+        wf_cpu_layernorm_row(yp + n * C, &m, &rs, xp + n * C, gp, bp, C, eps);
         if (mp) mp[n] = m;
         if (rp) rp[n] = rs;
     }

@@ -11,6 +11,17 @@
 
 #define RMS_PAR_MIN 32768 /* elements below which threads cost more than they save */
 
+/* One row: y (C) = g * (x * rstd); returns rstd as stored (fp32). add_rmsnorm.c runs the same
+ * function on the rounded sum, so the fused op gives the bits of add then rmsnorm_fwd. */
+
+float wf_cpu_rmsnorm_row(float *y, const float *x, const float *g, int64_t C, float eps) {
+    double ss = 0;
+    for (int64_t c = 0; c < C; c++) ss += (double)x[c] * x[c];
+    float rs = (float)(1.0 / sqrt(ss / (double)C + eps));
+    for (int64_t c = 0; c < C; c++) y[c] = g[c] * (x[c] * rs);
+    return rs;
+}
+
 wf_status wf_cpu_rmsnorm_fwd(wf_backend *be, wf_tensor *y, wf_tensor *rstd, const wf_tensor *x,
                              const wf_tensor *g, float eps) {
     (void)be;
@@ -20,12 +31,7 @@ wf_status wf_cpu_rmsnorm_fwd(wf_backend *be, wf_tensor *y, wf_tensor *rstd, cons
     int64_t N = wf_tensor_rows(x), C = wf_tensor_cols(x);
 #pragma omp parallel for schedule(static) if (N * C > RMS_PAR_MIN)
     for (int64_t n = 0; n < N; n++) {
-        const float *xr = xp + n * C;
-        float *yr = yp + n * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float rs = (float)(1.0 / sqrt(ss / (double)C + eps));
-        for (int64_t c = 0; c < C; c++) yr[c] = gp[c] * (xr[c] * rs);
+        float rs = wf_cpu_rmsnorm_row(yp + n * C, xp + n * C, gp, C, eps);
         if (rp) rp[n] = rs;
     }
     return WF_OK;

@@ -19,6 +19,8 @@ static wf_ops make_cuda_ops(void) {
     o.linear_gelu_tanh_fwd = wf_cuda_linear_gelu_tanh_fwd;
     o.linear_dgelu_tanh_bwd = wf_cuda_linear_dgelu_tanh_bwd;
     o.add = wf_cuda_add;
+    o.add_layernorm_fwd = wf_cuda_add_layernorm_fwd;
+    o.add_rmsnorm_fwd = wf_cuda_add_rmsnorm_fwd;
     o.gelu_fwd = wf_cuda_gelu_fwd;
     o.gelu_bwd = wf_cuda_gelu_bwd;
     o.swiglu_fwd = wf_cuda_swiglu_fwd;

@@ -127,6 +127,11 @@ wf_status wf_cuda_linear_dgelu_tanh_bwd(wf_backend *, wf_tensor *, wf_tensor *, 
                                         const wf_tensor *, const wf_tensor *, const wf_tensor *,
                                         const wf_tensor *);
 wf_status wf_cuda_add(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
+wf_status wf_cuda_add_layernorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                    wf_tensor *, const wf_tensor *, const wf_tensor *,
+                                    const wf_tensor *, const wf_tensor *, float);
+wf_status wf_cuda_add_rmsnorm_fwd(wf_backend *, wf_tensor *, wf_tensor *, wf_tensor *,
+                                  const wf_tensor *, const wf_tensor *, const wf_tensor *, float);
 wf_status wf_cuda_gelu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cuda_gelu_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *, bool);
 wf_status wf_cuda_swiglu_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);

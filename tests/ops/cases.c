@@ -135,6 +135,43 @@ const tc_case tc_cases[] = {
     {&tc_op_rmsnorm, "gpt2 8192x768", {8192, 768, 1, 1, 0, 0}, {1e-6}, B},
     {&tc_op_rmsnorm, "llama-1b 8192x2048", {8192, 2048, 1, 1, 0, 0}, {1e-5}, B},
 
+    /* ==== add_layernorm, add_rmsnorm: the residual add fused with the norm (op_add_norm.c) ====
+     * Row lengths around the CUDA row block (256 threads): 1, 2, 7, 67 (a partial block), 256,
+     * 300 and 1000 (a partial second pass); alias 1: s = x, 2: s = r. */
+    /* add_layernorm: p = {rows, cols, bias, stats, alias, batch}, f = {eps} */
+    {&tc_op_add_layernorm, "8x32", {8, 32, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "no bias, no stats 5x16", {5, 16, 0, 0, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "s = x 4x20", {4, 20, 1, 1, 1, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "s = r 4x20", {4, 20, 1, 1, 2, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "3-D 2x3x32", {6, 32, 1, 1, 0, 2}, {1e-5}, T},
+    {&tc_op_add_layernorm, "C 1, 3x1", {3, 1, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "C 2, 3x2", {3, 2, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "C 7, 40x7", {40, 7, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "bert eps 3x67", {3, 67, 1, 1, 0, 0}, {1e-12}, T},
+    {&tc_op_add_layernorm, "2x256", {2, 256, 1, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "3x300", {3, 300, 0, 1, 0, 0}, {1e-5}, T},
+    {&tc_op_add_layernorm, "s = x 64x1000", {64, 1000, 1, 1, 1, 0}, {1e-5}, T | NF},
+    {&tc_op_add_layernorm, "512x768", {512, 768, 1, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_add_layernorm, "f32 dg dbias 8x32", {8, 32, 1, 1, 0, 0}, {1e-5}, T | G32},
+    {&tc_op_add_layernorm, "gpt2 8192x768", {8192, 768, 1, 1, 0, 0}, {1e-5}, B},
+    {&tc_op_add_layernorm, "8192x2048", {8192, 2048, 1, 1, 0, 0}, {1e-5}, B},
+    /* add_rmsnorm: p = {rows, cols, stats, alias, batch}, f = {eps} */
+    {&tc_op_add_rmsnorm, "8x32", {8, 32, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "no stats 5x16", {5, 16, 0, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "s = x 4x20", {4, 20, 1, 1, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "s = r 4x20", {4, 20, 1, 2, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "3-D 2x3x32", {6, 32, 1, 0, 2}, {1e-5}, T},
+    {&tc_op_add_rmsnorm, "C 1, 3x1", {3, 1, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "C 7, 40x7", {40, 7, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "3x67", {3, 67, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "2x256", {2, 256, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "3x300", {3, 300, 1, 0, 0}, {1e-6}, T},
+    {&tc_op_add_rmsnorm, "s = r 64x1000", {64, 1000, 1, 2, 0}, {1e-5}, T | NF},
+    {&tc_op_add_rmsnorm, "512x2048", {512, 2048, 1, 0, 0}, {1e-5}, T | NF},
+    {&tc_op_add_rmsnorm, "f32 dg 8x32", {8, 32, 1, 0, 0}, {1e-6}, T | G32},
+    {&tc_op_add_rmsnorm, "gpt2 8192x768", {8192, 768, 1, 0, 0}, {1e-6}, B},
+    {&tc_op_add_rmsnorm, "llama-1b 8192x2048", {8192, 2048, 1, 0, 0}, {1e-5}, B},
+
 
     /* ==== rope (op_rope.c) ==== */
     /* p = {N, H, D, scaling (0 theta 1e4, 1 llama3.2), in_place, max_pos} */

@@ -33,6 +33,10 @@ extern const tc_op tc_op_linear_dgelu;
 extern const tc_op tc_op_layernorm;
 extern const tc_op tc_op_rmsnorm;
 
+/* op_add_norm.c */
+extern const tc_op tc_op_add_layernorm;
+extern const tc_op tc_op_add_rmsnorm;
+
 /* op_rope.c */
 extern const tc_op tc_op_rope;
 

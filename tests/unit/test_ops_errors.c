@@ -1,4 +1,5 @@
-/* Error paths of the dense ops (host/ops/ops_linear.c, kernels/cpu/embedding.c): wrong shapes
+/* Error paths of the dense ops (host/ops/ops_linear.c, kernels/cpu/embedding.c) and of the fused
+ * add + norm (host/ops/ops_norm.c): wrong shapes
  * and dtypes are WF_ERR_INVALID with a message naming the op and the argument; out-of-range ids
  * are caught by the CPU kernel, which names the position and value and leaves outputs alone. */
 #include <stdio.h>
@@ -163,6 +164,44 @@ static void test_linear_gelu(wf_backend *cpu) {
                WF_ERR_INVALID, "linear_dgelu_tanh_bwd", "'dw'");
 }
 
+/* The fused residual add + norm: r, s and y must match x; y may alias none of x, r, s (s may
+ * alias x or r); a missing or mis-shaped statistic or gain is named. */
+static void test_add_norm(wf_backend *cpu) {
+    wf_tensor x = wf_tensor_make(buf[0], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor r = wf_tensor_make(buf[1], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor s = wf_tensor_make(buf[2], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor y = wf_tensor_make(buf[3], WF_F32, 2, (int64_t)4, (int64_t)8);
+    wf_tensor g = wf_tensor_make(buf[4], WF_F32, 1, (int64_t)8);
+    wf_tensor st = wf_tensor_make(buf[5], WF_F32, 1, (int64_t)4);
+    wf_tensor st5 = wf_tensor_make(buf[5], WF_F32, 1, (int64_t)5);
+    wf_tensor r_wide = wf_tensor_make(buf[1], WF_F32, 2, (int64_t)4, (int64_t)9);
+    wf_tensor s16 = wf_tensor_make(buf[2], WF_BF16, 2, (int64_t)4, (int64_t)8);
+    wf_tensor g7 = wf_tensor_make(buf[4], WF_F32, 1, (int64_t)7);
+    for (int i = 0; i < 8; i++) buf[4][i] = 1.0f;
+    EXPECT(wf_op_add_rmsnorm_fwd(cpu, &s, &y, &st, &x, &r, &g, 1e-6f) == WF_OK);
+    EXPECT(wf_op_add_layernorm_fwd(cpu, &s, &y, &st, NULL, &x, &r, &g, NULL, 1e-5f) == WF_OK);
+    EXPECT(wf_op_add_rmsnorm_fwd(cpu, &x, &y, NULL, &x, &r, &g, 1e-6f) == WF_OK); /* s = x */
+    EXPECT(wf_op_add_layernorm_fwd(cpu, &r, &y, NULL, NULL, &x, &r, &g, NULL, 1e-5f) == WF_OK);
+    EXPECT_ERR(wf_op_add_rmsnorm_fwd(cpu, &s, &y, NULL, &x, &r_wide, &g, 1e-6f), WF_ERR_INVALID,
+               "add_rmsnorm_fwd", "'r'");
+    EXPECT_ERR(wf_op_add_layernorm_fwd(cpu, &s16, &y, NULL, NULL, &x, &r, &g, NULL, 1e-5f),
+               WF_ERR_INVALID, "add_layernorm_fwd", "'s'");
+    EXPECT_ERR(wf_op_add_rmsnorm_fwd(cpu, &s, &x, NULL, &x, &r, &g, 1e-6f), WF_ERR_INVALID,
+               "add_rmsnorm_fwd", "'y' may not alias");
+    EXPECT_ERR(wf_op_add_layernorm_fwd(cpu, &s, &s, NULL, NULL, &x, &r, &g, NULL, 1e-5f),
+               WF_ERR_INVALID, "add_layernorm_fwd", "'y' may not alias");
+    EXPECT_ERR(wf_op_add_layernorm_fwd(cpu, &s, &y, &st5, NULL, &x, &r, &g, NULL, 1e-5f),
+               WF_ERR_INVALID, "add_layernorm_fwd", "'mean'");
+    EXPECT_ERR(wf_op_add_layernorm_fwd(cpu, &s, &y, NULL, NULL, &x, &r, &g, &g7, 1e-5f),
+               WF_ERR_INVALID, "add_layernorm_fwd", "'bias'");
+    EXPECT_ERR(wf_op_add_rmsnorm_fwd(cpu, &s, &y, NULL, &x, &r, &g7, 1e-6f), WF_ERR_INVALID,
+               "add_rmsnorm_fwd", "'g'");
+    EXPECT_ERR(wf_op_add_rmsnorm_fwd(cpu, &s, &y, NULL, &x, NULL, &g, 1e-6f), WF_ERR_INVALID,
+               "add_rmsnorm_fwd", "'r' is required");
+    EXPECT_ERR(wf_op_add_rmsnorm_fwd(cpu, &s, &y, NULL, &x, &r, &g, 0.0f), WF_ERR_INVALID,
+               "add_rmsnorm_fwd", "eps");
+}
+
 int main(void) {
     wf_backend *cpu = NULL;
     if (wf_backend_open("cpu", NULL, &cpu) != WF_OK) {
@@ -174,6 +213,7 @@ int main(void) {
     test_linear_gelu(cpu);
     test_matmul(cpu);
     test_lora(cpu);
+    test_add_norm(cpu);
     wf_backend_close(cpu);
     printf("ops errors: %d failures\n", failures);
     return failures ? 1 : 0;

@@ -38,6 +38,11 @@ static wf_status ln_b(be_t *b, t_t *dx, t_t *dg, t_t *db, ct_t *dy, ct_t *x, ct_
                       ct_t *g) { return WF_OK; }
 static wf_status rms_f(be_t *b, t_t *y, t_t *r, ct_t *x, ct_t *g, float e) { return WF_OK; }
 static wf_status rms_b(be_t *b, t_t *dx, t_t *dg, ct_t *dy, ct_t *x, ct_t *r, ct_t *g) { return WF_OK; }
+static wf_status add_ln_f(be_t *b, t_t *s, t_t *y, t_t *m, t_t *r, ct_t *x, ct_t *res, ct_t *g,
+                         ct_t *bi, float e) { return WF_OK; }
+static wf_status add_rms_f(be_t *b, t_t *s, t_t *y, t_t *r, ct_t *x, ct_t *res, ct_t *g, float e) {
+    return WF_OK;
+}
 static wf_status add(be_t *b, t_t *o, ct_t *x, ct_t *y) { return WF_OK; }
 static wf_status gelu_f(be_t *b, t_t *y, ct_t *x, bool t) { return WF_OK; }
 static wf_status gelu_b(be_t *b, t_t *dx, ct_t *dy, ct_t *x, bool t) { return WF_OK; }
@@ -59,9 +64,17 @@ static wf_status adamw(be_t *b, t_t *p, ct_t *g, t_t *m, t_t *v, t_t *pl, int64_
 static wf_status step_end(be_t *b, wf_step_state *s, const wf_scaler_hparams *h) { return WF_OK; }
 #pragma GCC diagnostic pop
 
-static const wf_ops walk_ops = {emb_f, emb_b, mm, lin_f, lin_b, lgelu_f, lgelu_b, lora, lora, ln_f,
-                                ln_b, rms_f, rms_b, add, gelu_f, gelu_b, tanh_f, tanh_b, swi_f, swi_b, rope, rope, att,
-                                att, ce, mse, drop, ia3_f, ia3_b, cast, unscale, adamw, step_end};
+static const wf_ops walk_ops = {
+    .embedding_fwd = emb_f, .embedding_bwd = emb_b, .matmul = mm, .linear_fwd = lin_f,
+    .linear_bwd = lin_b, .linear_gelu_tanh_fwd = lgelu_f,
+    .linear_dgelu_tanh_bwd = lgelu_b, .lora_fwd = lora, .lora_bwd = lora, .layernorm_fwd = ln_f,
+    .layernorm_bwd = ln_b, .rmsnorm_fwd = rms_f, .rmsnorm_bwd = rms_b,
+    .add_layernorm_fwd = add_ln_f, .add_rmsnorm_fwd = add_rms_f, .add = add, .gelu_fwd = gelu_f,
+    .gelu_bwd = gelu_b, .tanh_fwd = tanh_f, .tanh_bwd = tanh_b, .swiglu_fwd = swi_f,
+    .swiglu_bwd = swi_b, .rope_fwd = rope, .rope_bwd = rope, .attention_fwd = att,
+    .attention_bwd = att, .cross_entropy = ce, .mse = mse, .dropout = drop, .ia3_fwd = ia3_f,
+    .ia3_bwd = ia3_b, .cast = cast, .grad_unscale_norm = unscale, .adamw = adamw,
+    .step_end = step_end};
 
 /* ---- tiny models, written from their own plan ---- */
 
