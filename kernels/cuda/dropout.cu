@@ -41,8 +41,8 @@ extern "C" wf_status wf_cuda_dropout(wf_backend *be, wf_tensor *y, const wf_tens
     float scale = 1.0f / (1.0f - d->p);
     return wf_cuda_by_dtype("dropout", x->dtype, [&](auto tag) {
         using T = decltype(tag);
-        dropout_kernel<T><<<wf_cuda_grid(be, (n + 3) / 4, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                            wf_cuda_stream(be)>>>((T *)y->data, (const T *)x->data, n, d->p, scale,
+        WF_LAUNCH(wf_cuda_grid(be, (n + 3) / 4, WF_EW_BLOCK), WF_EW_BLOCK, 0,
+                            wf_cuda_stream(be), dropout_kernel<T>)((T *)y->data, (const T *)x->data, n, d->p, scale,
                                                   d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("dropout");
         return WF_OK;
