@@ -122,8 +122,19 @@ static fiber *new_fiber(void) {
     return f;
 }
 
+static void switch_to(void **save, fiber *g) {
+    cur_fiber = g;
+    cur = &g->c;
+    wf_emu_switch(save, g->sp);
+}
+
+/* Leaves the running fiber for the next runnable one after it in thread order, straight (half
+ * the switches of going through the scheduler), or for the scheduler at the end of the pass. */
 static void yield(void) {
     fiber *f = cur_fiber;
+    const block_run *b = cur_block;
+    for (int i = f->linear + 1; i < b->n; i++)
+        if (pool[i]->state == F_RUN) return switch_to(&f->sp, pool[i]);
     wf_emu_switch(&f->sp, main_sp);
 }
 
@@ -246,17 +257,11 @@ static void run_block(block_run *b, const coords &proto, dim3 bid) {
     for (warp_slot &w : b->warps) w = warp_slot();
     b->done = b->bar_arrived = b->bar_acc = 0;
     if (b->li->smem) memset(b->smem, 0xFF, b->li->smem);
-    while (b->done < b->n) {
-        bool ran = false;
-        for (int i = 0; i < b->n; i++) {
-            fiber *f = pool[i];
-            if (f->state != F_RUN) continue;
-            ran = true;
-            cur_fiber = f;
-            cur = &f->c;
-            wf_emu_switch(&main_sp, f->sp);
-        }
-        if (!ran) deadlock(b);
+    while (b->done < b->n) { /* a pass: the runnable fibers in thread order (yield chains) */
+        int i = 0;
+        while (i < b->n && pool[i]->state != F_RUN) i++;
+        if (i == b->n) deadlock(b);
+        switch_to(&main_sp, pool[i]);
     }
     cur_fiber = nullptr;
 }
