@@ -1,17 +1,36 @@
 /* Every op case on every non-CPU backend (in each float dtype the op lists) against the CPU
  * computing in fp32 on the same rounded inputs. Exit 77 (skip) when no such backend has a
- * device. Usage: test_ops_backends [OP ...]. Ops a backend does not implement are listed as
- * skipped; any mismatch, NaN or guard-byte damage fails (exit 1). */
+ * device. Usage: test_ops_backends [--dtypes=f32,bf16,f16] [--skip=OP] [OP ...]. Ops a
+ * backend does not implement are listed as skipped; any mismatch, NaN or guard-byte damage
+ * fails (exit 1). */
 #include <stdio.h>
 #include <string.h>
 
 #include "harness.h"
 
 static bool selected(const tc_case *c, int argc, char **argv) {
-    if (argc < 2) return true;
-    for (int i = 1; i < argc; i++)
+    bool any = false;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--skip=", 7) == 0 && strcmp(argv[i] + 7, c->op->name) == 0)
+            return false;
+        if (strncmp(argv[i], "--", 2) == 0) continue;
+        any = true;
         if (strcmp(argv[i], c->op->name) == 0) return true;
-    return false;
+    }
+    return !any;
+}
+
+/* --dtypes=bf16,f16 limits the dtypes (the CUDA emulator's suite uses it to keep time). */
+static bool dtype_selected(wf_dtype dt, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--dtypes=", 9) != 0) continue;
+        const char *name = wf_dtype_name(dt);
+        size_t n = strlen(name);
+        for (const char *p = argv[i] + 9; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+            if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0)) return true;
+        return false;
+    }
+    return true;
 }
 
 int main(int argc, char **argv) {
@@ -37,7 +56,7 @@ int main(int argc, char **argv) {
             const tc_case *c = &tc_cases[i];
             if (!(c->flags & TC_TEST) || !selected(c, argc, argv)) continue;
             for (wf_dtype dt = WF_F32; dt <= WF_F16; dt++) {
-                if (!(c->op->dtypes & (1u << dt))) continue;
+                if (!(c->op->dtypes & (1u << dt)) || !dtype_selected(dt, argc, argv)) continue;
                 int f0 = st.failed;
                 tc_check_backend(be, cpu, c, dt, &st);
                 printf("%-4s %-18s %-5s %s\n", st.failed > f0 ? "FAIL" : "ok", c->op->name,
