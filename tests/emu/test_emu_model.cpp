@@ -113,7 +113,9 @@ static int in_child(void (*f)(void), const char *mode, char *err, size_t cap) {
         dup2(fd[1], 2);
         close(fd[0]);
         if (mode) setenv("WF_EMU_CP_ASYNC", mode, 1);
+        failures = 0; /* the child's own */
         f();
+        fflush(stdout);
         _exit(failures ? 1 : 0);
     }
     close(fd[1]);
