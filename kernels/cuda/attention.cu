@@ -207,7 +207,8 @@ static wf_status attention_simple_fwd(wf_backend *be, const wf_attention *a) {
     if (rows <= 0) return WF_OK;
     return wf_cuda_by_dtype("attention_fwd", a->q->dtype, [&](auto tag) {
         using T = decltype(tag);
-        WF_LAUNCH(att_grid(be, rows), WF_ATT_WARPS * 32, 0, wf_cuda_stream(be), attention_fwd_kernel<T>)(
+        WF_LAUNCH(att_grid(be, rows), WF_ATT_WARPS * 32, 0, wf_cuda_stream(be),
+                  attention_fwd_kernel<T>)(
             (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data,
             (const T *)a->k->data, (const T *)a->v->data, w);
         WF_CUDA_LAUNCHED("attention_fwd");
@@ -288,7 +289,8 @@ template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf
     const size_t smem = (FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
     WF_TRY(flash_smem(attention_flash_fwd_kernel<T, D>, smem, "attention_fwd"));
     dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
-    WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be), attention_flash_fwd_kernel<T, D>)(
+    WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be),
+              attention_flash_fwd_kernel<T, D>)(
         (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
         (const T *)a->v->data, w);
     return WF_CUDA_LAUNCH_STATUS("attention_fwd");

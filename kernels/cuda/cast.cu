@@ -23,7 +23,8 @@ extern "C" wf_status wf_cuda_cast(wf_backend *be, wf_tensor *out, const wf_tenso
         return wf_cuda_by_dtype("cast", out->dtype, [&](auto out_tag) {
             using To = decltype(out_tag);
             WF_LAUNCH(wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                                  wf_cuda_stream(be), cast_kernel<Ti, To>)((To *)out->data, (const Ti *)in->data, n);
+                                  wf_cuda_stream(be), cast_kernel<Ti, To>)(
+                                  (To *)out->data, (const Ti *)in->data, n);
             WF_CUDA_LAUNCHED("cast");
             return WF_OK;
         });

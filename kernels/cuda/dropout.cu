@@ -42,7 +42,8 @@ extern "C" wf_status wf_cuda_dropout(wf_backend *be, wf_tensor *y, const wf_tens
     return wf_cuda_by_dtype("dropout", x->dtype, [&](auto tag) {
         using T = decltype(tag);
         WF_LAUNCH(wf_cuda_grid(be, (n + 3) / 4, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                            wf_cuda_stream(be), dropout_kernel<T>)((T *)y->data, (const T *)x->data, n, d->p, scale,
+                            wf_cuda_stream(be), dropout_kernel<T>)(
+                            (T *)y->data, (const T *)x->data, n, d->p, scale,
                                                   d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("dropout");
         return WF_OK;

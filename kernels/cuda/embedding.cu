@@ -61,7 +61,8 @@ extern "C" wf_status wf_cuda_embedding_fwd(wf_backend *be, wf_tensor *out, const
     if (n <= 0 || c <= 0) return WF_OK;
     return wf_cuda_by_dtype("embedding_fwd", table->dtype, [&](auto tag) {
         using T = decltype(tag);
-        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be), embedding_fwd_kernel<T>)(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  embedding_fwd_kernel<T>)(
             (T *)out->data, (const int32_t *)ids->data, (const T *)table->data, n, v, c,
             accumulate);
         WF_CUDA_LAUNCHED("embedding_fwd");
@@ -83,7 +84,8 @@ static wf_status sort_ids(wf_backend *be, const wf_tensor *ids, int n, uint32_t 
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)n * sizeof(int32_t), &p_in));
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)n * sizeof(int32_t), &p));
     WF_TRY(wf_arena_alloc(&be->scratch, tmp_bytes, &tmp));
-    WF_LAUNCH(wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, st, iota_kernel)((int32_t *)p_in, n);
+    WF_LAUNCH(wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, st,
+              iota_kernel)((int32_t *)p_in, n);
     WF_CUDA_LAUNCHED("embedding_bwd");
     WF_CUDA_CHECK(WF_SORT_PAIRS(tmp, tmp_bytes, keys_in, (uint32_t *)k,
                                                   (const int32_t *)p_in, (int32_t *)p, n, 0, 32,
@@ -106,7 +108,8 @@ static wf_status embedding_bwd_run(wf_backend *be, wf_tensor *dtable, const wf_t
         using Tt = decltype(ttag);
         return wf_cuda_by_dtype("embedding_bwd", dout->dtype, [&](auto otag) {
             using To = decltype(otag);
-            WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be), embedding_bwd_kernel<Tt, To>)(
+            WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                      embedding_bwd_kernel<Tt, To>)(
                     (Tt *)dtable->data, keys, pos, (const To *)dout->data, n, v, c);
             WF_CUDA_LAUNCHED("embedding_bwd");
             return WF_OK;

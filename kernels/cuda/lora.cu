@@ -247,7 +247,8 @@ template <typename T>
 static wf_status lora_sum_parts(wf_backend *be, const char *op, T *out, const float *part,
                                 int64_t count, int64_t chunks, bool accumulate) {
     WF_LAUNCH(wf_cuda_grid(be, count, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                               wf_cuda_stream(be), lora_sum_parts_kernel<T>)(out, part, count, chunks, accumulate);
+                               wf_cuda_stream(be), lora_sum_parts_kernel<T>)(
+                               out, part, count, chunks, accumulate);
     WF_CUDA_LAUNCHED(op);
     return WF_OK;
 }

@@ -166,7 +166,8 @@ extern "C" wf_status wf_cuda_adamw(wf_backend *be, wf_tensor *p, const wf_tensor
     wf_dtype ldt = p_lowp ? p_lowp->dtype : WF_F32;
     return wf_cuda_by_dtype("adamw", ldt, [&](auto tag) {
         using L = decltype(tag);
-        WF_LAUNCH(wf_cuda_grid(be, items, WF_ADAMW_BLOCK), WF_ADAMW_BLOCK, 0, stream, adamw_kernel<L>)(
+        WF_LAUNCH(wf_cuda_grid(be, items, WF_ADAMW_BLOCK), WF_ADAMW_BLOCK, 0, stream,
+                  adamw_kernel<L>)(
             (float *)p->data, (const float *)g->data, (float *)m->data, (float *)v->data,
             p_lowp ? (L *)p_lowp->data : (L *)NULL, n, n_decay, *hp, st, vec4);
         return WF_CUDA_LAUNCH_STATUS("adamw");
