@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "harness.h"
+#if defined(WF_CUDA_EMU)
+#include "weft/cuda_emu.h"
+#endif
 
 static bool selected(const tc_case *c, int argc, char **argv) {
     bool any = false;
@@ -66,6 +69,11 @@ int main(int argc, char **argv) {
         printf("%s vs cpu: %d checks, %d failed, %d skipped (not implemented)\n", be->name,
                st.checks, st.failed, st.skipped);
         failed += st.failed;
+#if defined(WF_CUDA_EMU)
+        wf_cuda_emu_counters ec = wf_cuda_emu_counters_get();
+        printf("cuda is the CPU emulator (never a GPU run): %lld launches, %lld GEMMs, deepest "
+               "fiber stack %zu KiB\n", ec.launches, ec.gemms, ec.stack_peak >> 10);
+#endif
         wf_backend_close(be);
     }
     wf_backend_close(cpu);
