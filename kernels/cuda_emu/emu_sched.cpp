@@ -277,8 +277,6 @@ static size_t stack_peak(void) {
     return peak;
 }
 
-bool launch_check(const launch_info &li, const char **why); /* emu_runtime.cpp */
-
 void run(const launch_info &li) {
     const char *why = nullptr;
     if (!launch_check(li, &why)) {
