@@ -11,10 +11,14 @@
  *   dtype) before each block, so a read of an unwritten element shows in the results.
  * - cp.async lands at the latest moment the PTX ISA allows (the issuing thread's wait_group
  *   retiring its group; WF_EMU_CP_ASYNC=wait, the default) or at once (=issue).
- * What it cannot check: speed; the real memory model (threads run one at a time, so races
- *   between threads of a block, other than a tile read before its cp.async landed, go unseen);
- *   tensor-core rounding (emu_warp.cpp sums in fp32 in k order); __launch_bounds__ and register
- *   limits. A kernel that passes here has still never run on a GPU until it did.
+ * What it cannot check: speed; the real memory model (threads run one at a time in a fixed
+ *   order, so a missing __syncthreads shows only when a thread reads shared memory a later
+ *   thread has yet to write, or a tile before its cp.async landed; blocks never overlap, so
+ *   races between blocks go unseen); tensor-core rounding (emu_warp.cpp sums in fp32 in k
+ *   order); __launch_bounds__ and register limits; __shared__ statics start as whatever the
+ *   previous block left (only dynamic shared memory is refilled). One OS thread launches at a
+ *   time (the counters and the attribute table are process-wide). A kernel that passes here has
+ *   still never run on a GPU until it did.
  * Fiber switch: a hand-written x86-64 System V context switch (callee-saved registers and the
  * stack pointer); stacks of WF_EMU_STACK_KIB (default 64) KiB with a guard page, reused. */
 #include <limits.h>
