@@ -4,6 +4,8 @@
 # when one is present). Re-running is cheap: apt skips installed packages, meson reconfigures.
 #   WF_BUILD_DIR   build directory (default: build)
 #   WF_CUDA        enabled | disabled | auto (default: auto)
+#   WF_CUDA_EMU    true | false (default: false): with WF_CUDA=disabled, build the "cuda" backend
+#                  on the CPU emulator (kernels/cuda_emu/; needs the CUDA toolkit's headers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ export PATH="/usr/local/cuda/bin:$PATH"
 # zlib: gzip-compressed IDX image files; fortunes, dataset-fashion-mnist: the example data sets
 # (scripts/fortunes_to_jsonl.sh, /usr/share/datasets/fashion-mnist). OpenBLAS's OpenMP build
 # shares weft's threads (meson.build says why).
-pkgs=(meson ninja-build pkg-config gcc libc6-dev libcjson-dev libopenblas-dev libopenblas-openmp-dev
+pkgs=(meson ninja-build pkg-config gcc g++ libc6-dev libcjson-dev libopenblas-dev libopenblas-openmp-dev
       libpcre2-dev libutf8proc-dev zlib1g-dev fortunes dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -24,9 +26,10 @@ fi
 
 dir=${WF_BUILD_DIR:-build}
 cuda=${WF_CUDA:-auto}
+emu=${WF_CUDA_EMU:-false}
 if [ -f "$dir/build.ninja" ]; then
-  meson configure "$dir" -Dcuda="$cuda" >/dev/null
+  meson configure "$dir" -Dcuda="$cuda" -Dcuda-emu="$emu" >/dev/null
 else
-  meson setup "$dir" -Dcuda="$cuda" >/dev/null
+  meson setup "$dir" -Dcuda="$cuda" -Dcuda-emu="$emu" >/dev/null
 fi
 ninja -C "$dir"

@@ -222,23 +222,27 @@ static wf_status block_post_bwd(bctx *c, int64_t li, const wf_tensor *xin, wf_te
     return wf_op_add(c->be, dx, dx, &ds);                      /* + residual */
 }
 
-/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. The
- * gradient is fp32 while d has the compute dtype (bf16/fp16 runs), so the rows go in through
- * embedding_bwd, which adds rows of any float dtype into a table of another: their ids are the
- * rows' positions, 0..Nv-1 in every sequence (batch.c: a prompt-tuned row starts at position 0
- * and is never packed), each once, so it is gp[i] += d[i] as an add would do it. */
+/* Prompt tuning: the soft prompt's gradient "+=" the first Nv rows of every sequence of d. With
+ * mixed precision d is bf16/fp16 and the gradient fp32: the rows are widened (exactly) into
+ * scratch first, since add takes one dtype. */
 static wf_status prompt_bwd(bctx *c, const wf_tensor *d) {
     wf_tensor *gp = (wf_tensor *)&c->g->w.prompt;
     if (!gp->data) return WF_OK;
     int64_t Nv = gp->shape[0], C = gp->shape[1];
-    for (int64_t b = 0; b < c->B; b++) {
+    wf_tensor wide = {.dtype = gp->dtype, .ndim = 2, .shape = {Nv, C}};
+    size_t mark = wf_arena_mark(&c->be->scratch);
+    wf_status s = WF_OK;
+    if (d->dtype != gp->dtype)
+        s = wf_arena_alloc(&c->be->scratch, (size_t)(Nv * C) * wf_dtype_size(gp->dtype),
+                           &wide.data);
+    for (int64_t b = 0; b < c->B && s == WF_OK; b++) {
         wf_tensor rows = {.dtype = d->dtype, .ndim = 2, .shape = {Nv, C}};
         rows.data = (char *)d->data + (size_t)(b * c->T * C) * wf_dtype_size(d->dtype);
-        wf_tensor ids = V1(c->b->pos, Nv);
-        ids.data = (int32_t *)c->b->pos.data + b * c->T;
-        WF_TRY(wf_op_embedding_bwd(c->be, gp, &ids, &rows));
+        if (wide.data) s = wf_op_cast(c->be, &wide, &rows);
+        if (s == WF_OK) s = wf_op_add(c->be, gp, gp, wide.data ? &wide : &rows);
     }
-    return WF_OK;
+    wf_arena_reset(&c->be->scratch, mark);
+    return s;
 }
 
 /* Embeddings: dx is dL/d(block 0 input). "+=" into the tables that train. */

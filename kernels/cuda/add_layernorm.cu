@@ -52,7 +52,7 @@ extern "C" wf_status wf_cuda_add_layernorm_fwd(wf_backend *be, wf_tensor *s, wf_
     return wf_cuda_by_dtype("add_layernorm_fwd", x->dtype, [&](auto tag) {
         using T = decltype(tag);
         unsigned grid = wf_cuda_grid(be, n, 1);
-        add_layernorm_fwd_kernel<T><<<grid, WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(grid, WF_ROW_BLOCK, 0, wf_cuda_stream(be), add_layernorm_fwd_kernel<T>)(
             (T *)s->data, (T *)y->data, mean ? (float *)mean->data : (float *)NULL,
             rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data, (const T *)r->data,
             (const T *)g->data, bias ? (const T *)bias->data : (const T *)NULL, n, c, eps);

@@ -40,7 +40,8 @@ extern "C" wf_status wf_cuda_add_rmsnorm_fwd(wf_backend *be, wf_tensor *s, wf_te
     if (n <= 0 || c <= 0) return WF_OK;
     return wf_cuda_by_dtype("add_rmsnorm_fwd", x->dtype, [&](auto tag) {
         using T = decltype(tag);
-        add_rmsnorm_fwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  add_rmsnorm_fwd_kernel<T>)(
             (T *)s->data, (T *)y->data, rstd ? (float *)rstd->data : (float *)NULL,
             (const T *)x->data, (const T *)r->data, (const T *)g->data, n, c, eps);
         WF_CUDA_LAUNCHED("add_rmsnorm_fwd");

@@ -207,7 +207,8 @@ static wf_status attention_simple_fwd(wf_backend *be, const wf_attention *a) {
     if (rows <= 0) return WF_OK;
     return wf_cuda_by_dtype("attention_fwd", a->q->dtype, [&](auto tag) {
         using T = decltype(tag);
-        attention_fwd_kernel<T><<<att_grid(be, rows), WF_ATT_WARPS * 32, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(att_grid(be, rows), WF_ATT_WARPS * 32, 0, wf_cuda_stream(be),
+                  attention_fwd_kernel<T>)(
             (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data,
             (const T *)a->k->data, (const T *)a->v->data, w);
         WF_CUDA_LAUNCHED("attention_fwd");
@@ -230,12 +231,12 @@ static wf_status attention_simple_bwd(wf_backend *be, const wf_attention *a) {
         const T *dout = (const T *)a->dout->data;
         const float *lse = (const float *)a->lse->data;
         if (qrows > 0) {
-            attention_bwd_dq_kernel<T><<<att_grid(be, qrows), WF_ATT_WARPS * 32, 0, st>>>(
+            WF_LAUNCH(att_grid(be, qrows), WF_ATT_WARPS * 32, 0, st, attention_bwd_dq_kernel<T>)(
                 (T *)a->dq->data, (float *)dvec, q, k, v, (const T *)a->out->data, dout, lse, w);
             WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
         }
         if (krows > 0) {
-            attention_bwd_dkv_kernel<T><<<att_grid(be, krows), WF_ATT_WARPS * 32, 0, st>>>(
+            WF_LAUNCH(att_grid(be, krows), WF_ATT_WARPS * 32, 0, st, attention_bwd_dkv_kernel<T>)(
                 (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, (const float *)dvec, w);
             WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
         }
@@ -288,7 +289,8 @@ template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf
     const size_t smem = (FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
     WF_TRY(flash_smem(attention_flash_fwd_kernel<T, D>, smem, "attention_fwd"));
     dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
-    attention_flash_fwd_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be)>>>(
+    WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be),
+              attention_flash_fwd_kernel<T, D>)(
         (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
         (const T *)a->v->data, w);
     return WF_CUDA_LAUNCH_STATUS("attention_fwd");
@@ -304,14 +306,14 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
     const float *lse = (const float *)a->lse->data;
     const int64_t qrows = w.B * w.H * w.T;
     if (qrows > 0) {
-        attention_flash_dot_kernel<T><<<wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st>>>(
+        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
+                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
             dvec, (const T *)a->out->data, dout, D, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
         const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
         WF_TRY(flash_smem(attention_flash_dq_kernel<T, D>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
-        attention_flash_dq_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, st>>>(
+        WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dq_kernel<T, D>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
@@ -320,7 +322,7 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
                             2 * WF_FLASH_BQ * sizeof(float);
         WF_TRY(flash_smem(attention_flash_dkv_kernel<T, D>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.S + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.Hk));
-        attention_flash_dkv_kernel<T, D><<<grid, WF_FLASH_WARPS * 32, smem, st>>>(
+        WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dkv_kernel<T, D>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
@@ -336,7 +338,7 @@ template <typename T, int D> static wf_status flash2_fwd(wf_backend *be, const w
     const size_t smem = (BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
     WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D>, smem, "attention_fwd"));
     dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
-    attention_flash2_fwd_kernel<T, D><<<grid, W * 32, smem, wf_cuda_stream(be)>>>(
+    WF_LAUNCH(grid, W * 32, smem, wf_cuda_stream(be), attention_flash2_fwd_kernel<T, D>)(
         (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
         (const T *)a->v->data, w);
     return WF_CUDA_LAUNCH_STATUS("attention_fwd");
@@ -353,14 +355,14 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
     const float *lse = (const float *)a->lse->data;
     const int64_t qrows = w.B * w.H * w.T;
     if (qrows > 0) {
-        attention_flash_dot_kernel<T><<<wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st>>>(
+        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
+                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
             dvec, (const T *)a->out->data, dout, D, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
         const size_t smem = (2 * BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
         WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
-        attention_flash2_dq_kernel<T, D><<<grid, W * 32, smem, st>>>(
+        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
@@ -370,7 +372,7 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
                                                            2 * BQ * sizeof(float));
         WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.S + BM - 1) / BM), (unsigned)(w.B * w.Hk));
-        attention_flash2_dkv_kernel<T, D><<<grid, W * 32, smem, st>>>(
+        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }

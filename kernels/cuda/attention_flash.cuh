@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(WF_FLASH_WARPS * 32)
     attention_flash_fwd_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
                                flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, NT = WF_FLASH_BN / 8;
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *Ks = Qs + FL_BM * LD, *Vs = Ks + WF_FLASH_BN * LD;
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
     const int64_t bh = blockIdx.y, b = bh / w.H, h = bh % w.H, kvh = h / w.group;
@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(WF_FLASH_WARPS * 32)
     attention_flash_dq_kernel(T *dq, const T *q, const T *k, const T *v, const T *dout,
                               const float *lse, const float *Dvec, float scale, flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, NT = WF_FLASH_BN / 8;
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *dOs = Qs + FL_BM * LD, *Ks = dOs + FL_BM * LD;
     T *Vs = Ks + WF_FLASH_BN * LD;
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4;
@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(WF_FLASH_WARPS * 32)
     attention_flash_dkv_kernel(T *dk, T *dv, const T *q, const T *k, const T *v, const T *dout,
                                const float *lse, const float *Dvec, float scale, flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, NT = WF_FLASH_BQ / 8;
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Ks = reinterpret_cast<T *>(fl_smem), *Vs = Ks + FL_BM * LD, *Qs = Vs + FL_BM * LD;
     T *dOs = Qs + WF_FLASH_BQ * LD;
     float *lse_s = reinterpret_cast<float *>(dOs + WF_FLASH_BQ * LD), *D_s = lse_s + WF_FLASH_BQ;

@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
     attention_flash2_fwd_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
                                 flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, BN = WF_FLASH2_BN, NT = BN / 8, BM = fl2_cfg<D>::BM;
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *KV = Qs + BM * LD; /* buffer x: KV + 2 x BN LD */
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
     const int64_t bh = blockIdx.y, b = bh / w.H, h = bh % w.H, kvh = h / w.group;
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
     attention_flash2_dq_kernel(T *dq, const T *q, const T *k, const T *v, const T *dout,
                                const float *lse, const float *Dvec, float scale, flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, BN = WF_FLASH2_BN, NT = BN / 8, BM = fl2_cfg<D>::BM;
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *dOs = Qs + BM * LD, *KV = dOs + BM * LD;
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4;
     const int64_t bh = blockIdx.y, b = bh / w.H, h = bh % w.H, kvh = h / w.group;
@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
                                 const float *lse, const float *Dvec, float scale, flash_dims w) {
     constexpr int LD = D + WF_FLASH_PAD, BM = fl2_cfg<D>::BM, BQ = fl2_cfg<D>::BQ, NT = BQ / 8;
     constexpr int BUF = 2 * BQ * LD + 2 * BQ * 2; /* T elements a buffer (2 fp32 vectors) */
-    extern __shared__ uint4 fl_smem[];
+    WF_DYN_SHARED(uint4, fl_smem);
     T *Ks = reinterpret_cast<T *>(fl_smem), *Vs = Ks + BM * LD, *QB = Vs + BM * LD;
     const int warp = threadIdx.x / 32, t = threadIdx.x % 4;
     const int64_t bg = blockIdx.y, b = bg / w.Hk, kvh = bg % w.Hk;

@@ -49,8 +49,8 @@ extern "C" wf_status wf_cuda_cast(wf_backend *be, wf_tensor *out, const wf_tenso
             using To = decltype(out_tag);
             const bool packed = wf_cuda_aligned(in->data, 16) && wf_cuda_aligned(out->data, 16);
             const int64_t E = cast_pack<Ti, To>(), items = packed ? n / E + n % E : n;
-            cast_kernel<Ti, To><<<wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                                  wf_cuda_stream(be)>>>((To *)out->data, (const Ti *)in->data, n, packed);
+            WF_LAUNCH(wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0, wf_cuda_stream(be),
+                      cast_kernel<Ti, To>)((To *)out->data, (const Ti *)in->data, n, packed);
             WF_CUDA_LAUNCHED("cast");
             return WF_OK;
         });

@@ -51,10 +51,10 @@ static wf_status wf_colsum_launch(wf_backend *be, const char *op, int64_t rows, 
     if (nchunks > 0) {
         dim3 grid((unsigned)((cols + WF_COLSUM_TX - 1) / WF_COLSUM_TX), (unsigned)nchunks);
         dim3 block(WF_COLSUM_TX, WF_COLSUM_TY);
-        wf_colsum_partial_kernel<F><<<grid, block, 0, st>>>(rows, cols, per, partial, f);
+        WF_LAUNCH(grid, block, 0, st, wf_colsum_partial_kernel<F>)(rows, cols, per, partial, f);
         WF_CUDA_LAUNCHED(op);
     }
-    wf_colsum_finish_kernel<T><<<wf_cuda_grid(be, cols, WF_EW_BLOCK), WF_EW_BLOCK, 0, st>>>(
+    WF_LAUNCH(wf_cuda_grid(be, cols, WF_EW_BLOCK), WF_EW_BLOCK, 0, st, wf_colsum_finish_kernel<T>)(
         partial, nchunks, cols, dst, accumulate);
     WF_CUDA_LAUNCHED(op);
     return WF_OK;

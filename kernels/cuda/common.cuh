@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backend_cuda.cuh"
+#include "launch.cuh"
 #include "tuning.cuh"
 
 __device__ __forceinline__ float wf_to_f32(float v) { return v; }

@@ -139,7 +139,8 @@ extern "C" wf_status wf_cuda_cross_entropy(wf_backend *be, const wf_cross_entrop
     if (n <= 0) return WF_OK;
     return wf_cuda_by_dtype("cross_entropy", ce->logits->dtype, [&](auto tag) {
         using T = decltype(tag);
-        cross_entropy_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  cross_entropy_kernel<T>)(
             (float *)ce->losses->data, ce->dlogits ? (T *)ce->dlogits->data : (T *)NULL,
             (const T *)ce->logits->data, (const int32_t *)ce->targets->data, n, v,
             ce->ignore_index, ce->dscale, ce->dscale_mul);

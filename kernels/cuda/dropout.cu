@@ -84,9 +84,9 @@ static wf_status dropout_launch(wf_backend *be, const char *op, wf_tensor *y, co
         constexpr int64_t P = 16 / sizeof(T);
         const bool packed = wf_cuda_aligned(x->data, 16) && wf_cuda_aligned(y->data, 16);
         const int64_t items = packed ? n / P + (n % P + 3) / 4 : (n + 3) / 4;
-        dropout_kernel<T, ADD><<<wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                            wf_cuda_stream(be)>>>((T *)y->data, (const T *)x->data, n, d->p, scale,
-                                                  d->seed, d->step, d->stream, packed);
+        WF_LAUNCH(wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0, wf_cuda_stream(be),
+                  dropout_kernel<T, ADD>)((T *)y->data, (const T *)x->data, n, d->p, scale, d->seed,
+                                          d->step, d->stream, packed);
         WF_CUDA_LAUNCHED(op);
         return WF_OK;
     });

@@ -64,8 +64,8 @@ static wf_status wf_ew_launch(wf_backend *be, const char *op, const wf_ew_args<T
     for (int j = 0; j < NO; j++) packed = packed && wf_cuda_aligned(a.out[j], 16);
     constexpr int P = 16 / (int)sizeof(T);
     int64_t items = packed ? a.n / P + a.n % P : a.n;
-    wf_ew_kernel<T, NI, NO, F><<<wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                                 wf_cuda_stream(be)>>>(a, packed, f);
+    WF_LAUNCH(wf_cuda_grid(be, items, WF_EW_BLOCK), WF_EW_BLOCK, 0,
+                                 wf_cuda_stream(be), wf_ew_kernel<T, NI, NO, F>)(a, packed, f);
     WF_CUDA_LAUNCHED(op);
     return WF_OK;
 }

@@ -5,7 +5,13 @@
  * kernels/cpu/embedding.c), in fp32, rounded once. An id outside [0, V) breaks the contract in a
  * way the host cannot see on device data: forward writes a NaN row for it (so the error shows)
  * and backward skips it. */
+#if defined(WF_CUDA_EMU)
+/* the CPU emulator's stand-in with CUB's contract: a stable sort of the pairs (emu.h) */
+#define WF_SORT_PAIRS wf_emu_sort_pairs
+#else
 #include <cub/device/device_radix_sort.cuh>
+#define WF_SORT_PAIRS cub::DeviceRadixSort::SortPairs
+#endif
 
 #include "common.cuh"
 
@@ -55,7 +61,8 @@ extern "C" wf_status wf_cuda_embedding_fwd(wf_backend *be, wf_tensor *out, const
     if (n <= 0 || c <= 0) return WF_OK;
     return wf_cuda_by_dtype("embedding_fwd", table->dtype, [&](auto tag) {
         using T = decltype(tag);
-        embedding_fwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  embedding_fwd_kernel<T>)(
             (T *)out->data, (const int32_t *)ids->data, (const T *)table->data, n, v, c,
             accumulate);
         WF_CUDA_LAUNCHED("embedding_fwd");
@@ -70,16 +77,17 @@ static wf_status sort_ids(wf_backend *be, const wf_tensor *ids, int n, uint32_t 
     void *k = NULL, *p_in = NULL, *p = NULL, *tmp = NULL;
     size_t tmp_bytes = 0;
     const uint32_t *keys_in = (const uint32_t *)ids->data;
-    WF_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, tmp_bytes, keys_in, (uint32_t *)NULL,
+    WF_CUDA_CHECK(WF_SORT_PAIRS(NULL, tmp_bytes, keys_in, (uint32_t *)NULL,
                                                   (const int32_t *)NULL, (int32_t *)NULL, n, 0,
                                                   32, st));
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)n * sizeof(uint32_t), &k));
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)n * sizeof(int32_t), &p_in));
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)n * sizeof(int32_t), &p));
     WF_TRY(wf_arena_alloc(&be->scratch, tmp_bytes, &tmp));
-    iota_kernel<<<wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, st>>>((int32_t *)p_in, n);
+    WF_LAUNCH(wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, st,
+              iota_kernel)((int32_t *)p_in, n);
     WF_CUDA_LAUNCHED("embedding_bwd");
-    WF_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, keys_in, (uint32_t *)k,
+    WF_CUDA_CHECK(WF_SORT_PAIRS(tmp, tmp_bytes, keys_in, (uint32_t *)k,
                                                   (const int32_t *)p_in, (int32_t *)p, n, 0, 32,
                                                   st));
     *keys = (uint32_t *)k;
@@ -100,8 +108,8 @@ static wf_status embedding_bwd_run(wf_backend *be, wf_tensor *dtable, const wf_t
         using Tt = decltype(ttag);
         return wf_cuda_by_dtype("embedding_bwd", dout->dtype, [&](auto otag) {
             using To = decltype(otag);
-            embedding_bwd_kernel<Tt, To>
-                <<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+            WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                      embedding_bwd_kernel<Tt, To>)(
                     (Tt *)dtable->data, keys, pos, (const To *)dout->data, n, v, c);
             WF_CUDA_LAUNCHED("embedding_bwd");
             return WF_OK;

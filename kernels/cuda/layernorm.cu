@@ -81,7 +81,8 @@ extern "C" wf_status wf_cuda_layernorm_fwd(wf_backend *be, wf_tensor *y, wf_tens
     if (n <= 0 || c <= 0) return WF_OK;
     return wf_cuda_by_dtype("layernorm_fwd", x->dtype, [&](auto tag) {
         using T = decltype(tag);
-        layernorm_fwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  layernorm_fwd_kernel<T>)(
             (T *)y->data, mean ? (float *)mean->data : (float *)NULL,
             rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data, (const T *)g->data,
             bias ? (const T *)bias->data : (const T *)NULL, n, c, eps);
@@ -100,7 +101,8 @@ extern "C" wf_status wf_cuda_layernorm_bwd(wf_backend *be, wf_tensor *dx, wf_ten
         using T = decltype(tag);
         const T *dyp = (const T *)dy->data, *xp = (const T *)x->data;
         const float *mp = (const float *)mean->data, *rp = (const float *)rstd->data;
-        layernorm_bwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  layernorm_bwd_kernel<T>)(
             (T *)dx->data, dyp, xp, mp, rp, (const T *)g->data, n, c);
         WF_CUDA_LAUNCHED("layernorm_bwd");
         if (dg) /* dg, dbias: x's dtype or fp32 (mixed precision's flat gradient) */

@@ -199,8 +199,9 @@ extern "C" wf_status wf_cuda_linear_fwd(wf_backend *be, wf_tensor *y, const wf_t
         if (done) return WF_OK;
         WF_TRY(wf_cuda_by_dtype("linear_fwd", dt, [&](auto tag) {
             using T = decltype(tag);
-            bias_rows_kernel<T><<<wf_cuda_grid(be, n * m, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                                  wf_cuda_stream(be)>>>((T *)y->data, (const T *)bias->data, n, m);
+            WF_LAUNCH(wf_cuda_grid(be, n * m, WF_EW_BLOCK), WF_EW_BLOCK, 0,
+                                  wf_cuda_stream(be), bias_rows_kernel<T>)(
+                                  (T *)y->data, (const T *)bias->data, n, m);
             WF_CUDA_LAUNCHED("linear_fwd");
             return WF_OK;
         }));

@@ -245,8 +245,9 @@ __global__ void __launch_bounds__(WF_EW_BLOCK)
 template <typename T>
 static wf_status lora_sum_parts(wf_backend *be, const char *op, T *out, const float *part,
                                 int64_t count, int64_t chunks, bool accumulate) {
-    lora_sum_parts_kernel<T><<<wf_cuda_grid(be, count, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                               wf_cuda_stream(be)>>>(out, part, count, chunks, accumulate);
+    WF_LAUNCH(wf_cuda_grid(be, count, WF_EW_BLOCK), WF_EW_BLOCK, 0,
+                               wf_cuda_stream(be), lora_sum_parts_kernel<T>)(
+                               out, part, count, chunks, accumulate);
     WF_CUDA_LAUNCHED(op);
     return WF_OK;
 }
@@ -268,7 +269,7 @@ static wf_status lora_down(wf_backend *be, const wf_lora *l) {
     return wf_cuda_by_dtype("lora_fwd", l->x->dtype, [&](auto tag) {
         using T = decltype(tag);
         bool vec = k % 4 == 0 && wf_cuda_aligned(l->x->data, 4 * sizeof(T));
-        lora_down_kernel<T><<<grid, WF_LORA_DOWN_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(grid, WF_LORA_DOWN_BLOCK, 0, wf_cuda_stream(be), lora_down_kernel<T>)(
             part, (const T *)l->x->data, (const T *)l->a->data, n, k, r, kc, vec, d->p, inv_keep,
             d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("lora_fwd");
@@ -404,7 +405,7 @@ static wf_status lora_bwd_dropped(wf_backend *be, const wf_lora *l, const void *
         using T = decltype(tag);
         T *dx = l->dx ? (T *)l->dx->data : (T *)NULL;
         bool vec = wf_cuda_aligned(l->x->data, 4 * sizeof(T)) && wf_cuda_aligned(dx, 4 * sizeof(T));
-        lora_bwd_x_kernel<T><<<grid, WF_LORA_BWD_WARPS * 32, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(grid, WF_LORA_BWD_WARPS * 32, 0, wf_cuda_stream(be), lora_bwd_x_kernel<T>)(
             (float *)buf, dx, (const T *)l->x->data, (const T *)dh, (const T *)l->a->data, n, k,
             r, vec, d->p, inv_keep, d->seed, d->step, d->stream);
         WF_CUDA_LAUNCHED("lora_bwd");

@@ -7,7 +7,8 @@
  *                         a[3] = A[g+8][2t+8..]  (the lower column in the low half)
  *   B (16x8, B[k][n]):    b[0] = B[2t..2t+1][g], b[1] = B[2t+8..2t+9][g]
  *   C (16x8, fp32):       c[0..1] = C[g][2t..2t+1], c[2..3] = C[g+8][2t..2t+1]
- * Nothing here allocates or synchronizes beyond the warp. */
+ * Nothing here allocates or synchronizes beyond the warp. Under WF_CUDA_EMU each helper calls the
+ * CPU emulator's model of the instruction instead (kernels/cuda_emu/emu_warp.cpp). */
 #ifndef WEFT_KERNELS_CUDA_MMA_CUH
 #define WEFT_KERNELS_CUDA_MMA_CUH
 
@@ -21,7 +22,9 @@ __device__ __forceinline__ void wf_mma_16816(float (&c)[4], const uint32_t (&a)[
 template <>
 __device__ __forceinline__ void wf_mma_16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4],
                                                             const uint32_t (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(WF_CUDA_EMU)
+    wf_emu_mma_16816(c, a, b, false);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -34,7 +37,9 @@ __device__ __forceinline__ void wf_mma_16816<__nv_bfloat16>(float (&c)[4], const
 template <>
 __device__ __forceinline__ void wf_mma_16816<__half>(float (&c)[4], const uint32_t (&a)[4],
                                                      const uint32_t (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(WF_CUDA_EMU)
+    wf_emu_mma_16816(c, a, b, true);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -50,18 +55,26 @@ __device__ __forceinline__ void wf_mma_16816<__half>(float (&c)[4], const uint32
  * 8x8 piece). The .trans form gives instead rows 2 (l % 4) and 2 (l % 4) + 1 of column l / 4. */
 template <typename T>
 __device__ __forceinline__ void wf_ldmatrix_x4(uint32_t (&r)[4], const T *row) {
+#if defined(WF_CUDA_EMU)
+    wf_emu_ldmatrix_x4(r, row, false);
+#else
     const unsigned a = (unsigned)__cvta_generic_to_shared(row);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+#endif
 }
 
 template <typename T>
 __device__ __forceinline__ void wf_ldmatrix_x4_trans(uint32_t (&r)[4], const T *row) {
+#if defined(WF_CUDA_EMU)
+    wf_emu_ldmatrix_x4(r, row, true);
+#else
     const unsigned a = (unsigned)__cvta_generic_to_shared(row);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+#endif
 }
 
 /* cp.async (sm_80+): copies `bytes` (4, 8 or 16) from global src to shared dst without passing
@@ -73,7 +86,9 @@ __device__ __forceinline__ void wf_ldmatrix_x4_trans(uint32_t (&r)[4], const T *
 template <int BYTES>
 __device__ __forceinline__ void wf_cp_async(void *dst, const void *src, bool valid) {
     static_assert(BYTES == 4 || BYTES == 8 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(WF_CUDA_EMU)
+    wf_emu_cp_async(dst, src, BYTES, valid);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
     const int n = valid ? BYTES : 0;
     if constexpr (BYTES == 16)
@@ -87,13 +102,17 @@ __device__ __forceinline__ void wf_cp_async(void *dst, const void *src, bool val
 }
 
 __device__ __forceinline__ void wf_cp_async_commit(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(WF_CUDA_EMU)
+    wf_emu_cp_async_commit();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;\n" ::);
 #endif
 }
 
 template <int N> __device__ __forceinline__ void wf_cp_async_wait(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(WF_CUDA_EMU)
+    wf_emu_cp_async_wait(N);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 #endif
 }

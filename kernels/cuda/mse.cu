@@ -23,7 +23,8 @@ extern "C" wf_status wf_cuda_mse(wf_backend *be, wf_tensor *losses, wf_tensor *d
     if (n <= 0) return WF_OK;
     return wf_cuda_by_dtype("mse", y->dtype, [&](auto tag) {
         using T = decltype(tag);
-        mse_kernel<T><<<wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, WF_EW_BLOCK), WF_EW_BLOCK, 0, wf_cuda_stream(be),
+                  mse_kernel<T>)(
             (float *)losses->data, dy ? (T *)dy->data : (T *)NULL, (const T *)y->data,
             (const T *)t->data, n, 2.0f * dscale, dscale_mul);
         WF_CUDA_LAUNCHED("mse");

@@ -58,12 +58,12 @@ extern "C" wf_status wf_cuda_grad_unscale_norm(wf_backend *be, wf_tensor *g, wf_
     wf_status s = wf_arena_alloc(&be->scratch, (size_t)nchunks * sizeof(double), &partial);
     if (s == WF_OK) s = wf_arena_alloc(&be->scratch, (size_t)nchunks * sizeof(int32_t), &bad);
     if (s == WF_OK) {
-        grad_norm_partial_kernel<<<wf_cuda_grid(be, nchunks, 1), WF_ROW_BLOCK, 0, stream>>>(
+        WF_LAUNCH(wf_cuda_grid(be, nchunks, 1), WF_ROW_BLOCK, 0, stream, grad_norm_partial_kernel)(
             (float *)g->data, n, nchunks, st, (double *)partial, (int32_t *)bad);
         s = WF_CUDA_LAUNCH_STATUS("grad_unscale_norm");
     }
     if (s == WF_OK) {
-        grad_norm_finish_kernel<<<1, WF_ROW_BLOCK, 0, stream>>>(
+        WF_LAUNCH(1, WF_ROW_BLOCK, 0, stream, grad_norm_finish_kernel)(
             (const double *)partial, (const int32_t *)bad, nchunks, st);
         s = WF_CUDA_LAUNCH_STATUS("grad_unscale_norm");
     }
@@ -166,7 +166,8 @@ extern "C" wf_status wf_cuda_adamw(wf_backend *be, wf_tensor *p, const wf_tensor
     wf_dtype ldt = p_lowp ? p_lowp->dtype : WF_F32;
     return wf_cuda_by_dtype("adamw", ldt, [&](auto tag) {
         using L = decltype(tag);
-        adamw_kernel<L><<<wf_cuda_grid(be, items, WF_ADAMW_BLOCK), WF_ADAMW_BLOCK, 0, stream>>>(
+        WF_LAUNCH(wf_cuda_grid(be, items, WF_ADAMW_BLOCK), WF_ADAMW_BLOCK, 0, stream,
+                  adamw_kernel<L>)(
             (float *)p->data, (const float *)g->data, (float *)m->data, (float *)v->data,
             p_lowp ? (L *)p_lowp->data : (L *)NULL, n, n_decay, *hp, st, vec4);
         return WF_CUDA_LAUNCH_STATUS("adamw");
@@ -199,7 +200,7 @@ __global__ void __launch_bounds__(32) step_end_kernel(wf_step_state *st, wf_scal
 
 extern "C" wf_status wf_cuda_step_end(wf_backend *be, wf_step_state *st,
                                       const wf_scaler_hparams *sh) {
-    step_end_kernel<<<1, 32, 0, wf_cuda_stream(be)>>>(st, *sh);
+    WF_LAUNCH(1, 32, 0, wf_cuda_stream(be), step_end_kernel)(st, *sh);
     WF_CUDA_LAUNCHED("step_end");
     return WF_OK;
 }

@@ -62,7 +62,8 @@ extern "C" wf_status wf_cuda_rmsnorm_fwd(wf_backend *be, wf_tensor *y, wf_tensor
     if (n <= 0 || c <= 0) return WF_OK;
     return wf_cuda_by_dtype("rmsnorm_fwd", x->dtype, [&](auto tag) {
         using T = decltype(tag);
-        rmsnorm_fwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  rmsnorm_fwd_kernel<T>)(
             (T *)y->data, rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data,
             (const T *)g->data, n, c, eps);
         WF_CUDA_LAUNCHED("rmsnorm_fwd");
@@ -79,7 +80,8 @@ extern "C" wf_status wf_cuda_rmsnorm_bwd(wf_backend *be, wf_tensor *dx, wf_tenso
         using T = decltype(tag);
         const T *dyp = (const T *)dy->data, *xp = (const T *)x->data;
         const float *rp = (const float *)rstd->data;
-        rmsnorm_bwd_kernel<T><<<wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be)>>>(
+        WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
+                  rmsnorm_bwd_kernel<T>)(
             (T *)dx->data, dyp, xp, rp, (const T *)g->data, n, c);
         WF_CUDA_LAUNCHED("rmsnorm_bwd");
         if (!dg) return WF_OK;

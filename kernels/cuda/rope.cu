@@ -29,8 +29,8 @@ static wf_status rope_launch(wf_backend *be, const char *op, wf_tensor *y, const
     if (pairs <= 0) return WF_OK;
     return wf_cuda_by_dtype(op, x->dtype, [&](auto tag) {
         using T = decltype(tag);
-        rope_kernel<T><<<wf_cuda_grid(be, pairs, WF_EW_BLOCK), WF_EW_BLOCK, 0,
-                         wf_cuda_stream(be)>>>((T *)y->data, (const T *)x->data,
+        WF_LAUNCH(wf_cuda_grid(be, pairs, WF_EW_BLOCK), WF_EW_BLOCK, 0,
+                         wf_cuda_stream(be), rope_kernel<T>)((T *)y->data, (const T *)x->data,
                                                (const int32_t *)pos->data,
                                                (const float *)inv_freq->data, n, h, d, sign);
         WF_CUDA_LAUNCHED(op);

@@ -3,7 +3,8 @@
  * (clipping at 1.0, linear warmup) on each backend from the same weights and batches, once as a
  * full fine-tune and once with LoRA r=4 on q/v/down. Per-step losses and grad norms, and the
  * final trainable weights, must agree.
- *   train_parity [BACKEND [REF]]   (default: cuda against cpu; "cpu cpu" checks the tool itself)
+ *   train_parity [BACKEND [REF [METHODS]]]   (default: cuda against cpu, every method; "cpu cpu"
+ *   checks the tool itself; METHODS e.g. "lora,composed" runs only those)
  * Exit 77 (skip) when BACKEND has no device.
  *
  * Tolerances (fp32 on both sides): losses 1e-4 relative, grad norms 1e-3 relative, final weights
@@ -199,6 +200,26 @@ static int read_master(wf_backend *be, const wf_trainable *t, float *w) {
     return 0;
 }
 
+#if defined(WF_CUDA_EMU)
+#include "weft/cuda_emu.h"
+/* On the CUDA emulator the runtime counts calls, so the design's promise for a training step is
+ * checked on every attempt of every run: no cudaMalloc/cudaFree (DESIGN.md: memory is planned
+ * once, STYLE.md rule 5) and exactly one device-to-host read (trainer.c read_back: the step state
+ * and the loss slots of up to WF_TRAINER_LOSS_SLOTS micro-batches in one copy; MICRO is 2). */
+static int emu_steps_checked;
+static int emu_step_check(const wf_backend *be, const wf_cuda_emu_counters *c0, int attempt) {
+    if (strcmp(be->name, "cuda") != 0) return 0;
+    wf_cuda_emu_counters c1 = wf_cuda_emu_counters_get();
+    long long mallocs = c1.mallocs - c0->mallocs, frees = c1.frees - c0->frees;
+    long long d2h = c1.d2h_copies - c0->d2h_copies;
+    emu_steps_checked++;
+    if (mallocs == 0 && frees == 0 && d2h == 1) return 0;
+    fprintf(stderr, "FAIL emu step budget: attempt %d made %lld cudaMalloc, %lld cudaFree and %lld "
+            "device-to-host reads (want 0, 0, 1)\n", attempt, mallocs, frees, d2h);
+    return 1;
+}
+#endif
+
 /* The steps: an attempt whose gradients overflow is skipped and retried with the same batch,
  * learning rate and dropout step (the optimizer step it did not take), so the k-th clean step
  * of a scaled run is comparable with step k of an unscaled one. */
@@ -216,8 +237,14 @@ static int steps(wf_backend *be, wf_trainer *tr, const wf_trainable *t, const ru
         }
         if (cfg->scale0 > 0) rc = read_master(be, t, before);
         wf_step_result r;
+#if defined(WF_CUDA_EMU)
+        const wf_cuda_emu_counters c0 = wf_cuda_emu_counters_get();
+#endif
         if (!rc && wf_trainer_step(tr, micro, MICRO, wf_lr_at(&sched, s), (uint32_t)s, &r) != WF_OK)
             rc = fail("step");
+#if defined(WF_CUDA_EMU)
+        if (!rc) rc = emu_step_check(be, &c0, o->tries);
+#endif
         if (rc) break;
         int k = o->tries++;
         o->skipped[k] = r.skipped, o->scale[k] = r.loss_scale, o->next[k] = r.next_scale;
@@ -513,6 +540,16 @@ static int check_loss_slots(const char *dir, const char *backend) {
     return !ok;
 }
 
+/* argv[3], when given: a comma-separated list of the methods to run (e.g. "lora,composed"). */
+static bool method_selected(int argc, char **argv, int pm) {
+    if (argc < 4) return true;
+    const char *name = k_method_names[pm];
+    size_t n = strlen(name);
+    for (const char *p = argv[3]; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0)) return true;
+    return false;
+}
+
 int main(int argc, char **argv) {
     const char *backend = argc > 1 ? argv[1] : "cuda", *ref = argc > 2 ? argv[2] : "cpu";
     if (!wf_backend_available(backend)) {
@@ -524,6 +561,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
     int rc = write_model(dir);
     for (int pm = 0; !rc && pm < PM_COUNT; pm++) {
+        if (!method_selected(argc, argv, pm)) continue;
         run_out r = {0};
         run_cfg rcfg = {ref, WF_F32, pm, 0, 0, false}, f32 = {backend, WF_F32, pm, 0, 0, false};
         run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, false};
@@ -551,6 +589,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir2)) return perror("mkdtemp"), 1;
     int rc2 = write_gpt2(dir2);
     for (int pm = PM_FULL; !rc2 && pm <= PM_LORA; pm++) {
+        if (!method_selected(argc, argv, pm)) continue;
         run_out r = {0};
         run_cfg rcfg = {ref, WF_F32, pm, 0, 0, true}, f32 = {backend, WF_F32, pm, 0, 0, true};
         run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, true};
@@ -560,6 +599,11 @@ int main(int argc, char **argv) {
         free_out(&r);
     }
     rc = rc || rc2;
+#if defined(WF_CUDA_EMU)
+    if (!rc && emu_steps_checked > 0)
+        printf("ok   emu step budget      %d step attempts on the emulator: no cudaMalloc or "
+               "cudaFree, one device-to-host read each\n", emu_steps_checked);
+#endif
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir2), remove(path);
     remove(dir2);
