@@ -10,9 +10,16 @@ Prints time, TFLOP/s or GB/s, the fraction of the device peaks measured here (to
 Not: a correctness check (tests/ops does that), nor CPU timings. Needs an NVIDIA GPU, torch, and
 a CUDA build of weft:   python3 bench/bench_kernels_vs_torch.py [--build build-gpu]
 The weft side runs build/bench/bench_ops on the matching cases of tests/ops/cases.c ("sdpa ..."
-and "GPT-2 124M bf16"), so both sides time the same shapes. About 75 s on an H200.
+and "GPT-2 124M bf16"), so both sides time the same shapes. Then the flash2 sweep: the same
+attention cases once per alternative flash2 tile configuration (WF_FLASH2_CONFIG, names and
+tiles read from kernels/cuda/tuning.cuh), one table of weft/SDPA per config, shape and direction,
+and the fastest config per head dim. About 75 s on an H200, plus ~20 s for the sweep (4 more
+bench_ops runs of 4 cases: 0.2 s of timing per direction and case, dwarfing the kernels
+themselves, ~0.3-3 ms a call at 100 TFLOP/s, plus ~1 s of start-up a run).
 """
 import argparse
+import math
+import os
 import re
 import subprocess
 import sys
@@ -96,20 +103,81 @@ def torch_adamw(torch):
 ROW = re.compile(r"^(\S+)\s+(.+?)\s+(fwd|bwd)\s+([\d.]+)\s")
 
 
-def weft_times(build, args):
-    """{(case label, dir): ms} from bench_ops."""
-    cmd = [f"{build}/bench/bench_ops", "--backend", "cuda", "--min-time", "0.3"] + args
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def weft_times(build, args, env=None, min_time="0.3", must=True):
+    """{(case label, dir): ms} from bench_ops (env: extra environment variables). A failed run
+    ends the script when must, else gives the rows it printed (the sweep goes on)."""
+    cmd = [f"{build}/bench/bench_ops", "--backend", "cuda", "--min-time", min_time] + args
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     sys.stdout.write(r.stdout)
     if r.returncode != 0:
         sys.stderr.write(r.stderr)
-        raise SystemExit(f"bench_kernels_vs_torch: {' '.join(cmd)} exited {r.returncode}")
+        msg = f"bench_kernels_vs_torch: {' '.join(cmd)} exited {r.returncode}"
+        if must:
+            raise SystemExit(msg)
+        print(msg)
     out = {}
     for line in r.stdout.splitlines():
         m = ROW.match(line)
         if m:
             out[(m.group(2), m.group(3))] = float(m.group(4))
     return out
+
+
+TUNING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kernels", "cuda",
+                      "tuning.cuh")
+
+
+def flash2_configs():
+    """[(name, (warps, BN, BQ) at D <= 64, the same at D > 64)] from tuning.cuh: "default" (the
+    WF_FLASH2_* defines) first, then the rows of WF_FLASH2_ALT_CONFIGS."""
+    text = open(TUNING).read()
+    d = {k: int(v) for k, v in re.findall(r"#define (WF_FLASH2_\w+) (\d+)", text)}
+    out = [("default", (d["WF_FLASH2_WARPS_SMALL"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_SMALL"]),
+            (d["WF_FLASH2_WARPS_LARGE"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_LARGE"]))]
+    for m in re.finditer(r'X\("([\w-]+)",\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),'
+                         r'\s*(\d+)\)', text):
+        v = [int(x) for x in m.groups()[1:]]
+        out.append((m.group(1), tuple(v[:3]), tuple(v[3:])))
+    if len(out) < 2:
+        raise SystemExit(f"bench_kernels_vs_torch: no WF_FLASH2_ALT_CONFIGS rows in {TUNING}")
+    return out
+
+
+def flash2_sweep(build, case_args, default_times, torch_ms):
+    """Times every flash2 configuration on the ATTN cases and prints one table: weft ms and
+    weft/SDPA for fwd and fwd+bwd, then the fastest config per head dim (geometric mean of the
+    fwd+bwd ratios over T). default_times: the flash2 run above (its config is "default")."""
+    configs = flash2_configs()
+    times = {"default": default_times}
+    for name, _, _ in configs[1:]:
+        times[name] = weft_times(build, ["--dtype", "bf16", "--op", "attention", "--variant",
+                                         "attention=flash2"] + case_args,
+                                 env={"WF_FLASH2_CONFIG": name}, min_time="0.2", must=False)
+    print("\nflash2 config sweep (bf16, causal; ratio = weft / SDPA flash, < 1: weft faster; "
+          "tiles = warps, BN, BQ)")
+    print(f"{'config':<11} {'tiles':<10} {'D':>4} {'T':>5} {'fwd ms':>8} {'fwd ratio':>9} "
+          f"{'f+b ms':>8} {'f+b ratio':>9}")
+    logs = {}  # (D, config): [(log fwd ratio, log fwd+bwd ratio) per T]
+    for name, small, large in configs:
+        for label, B, T, H, D in ATTN:
+            tiles = ",".join(map(str, small if D <= 64 else large))
+            f, b = times[name].get((label, "fwd")), times[name].get((label, "bwd"))
+            tf, tb = torch_ms[label]
+            fb = f + b if f and b else None
+            nan = float("nan")
+            print(f"{name:<11} {tiles:<10} {D:>4} {T:>5} {f or nan:8.3f} "
+                  f"{f / tf if f else nan:9.2f} {fb or nan:8.3f} "
+                  f"{fb / (tf + tb) if fb else nan:9.2f}")
+            logs.setdefault((D, name), []).append(
+                (math.log(f / tf) if f else math.inf, math.log(fb / (tf + tb)) if fb else math.inf))
+    for D in sorted({c[4] for c in ATTN}):
+        best = []
+        for k in (1, 0):  # fwd+bwd decides; fwd alone for information
+            gm, name = min((sum(x[k] for x in v) / len(v), name)
+                           for (d, name), v in logs.items() if d == D)
+            best.append(f"{name} ({math.exp(gm) if gm < math.inf else float('nan'):.2f})")
+        print(f"fastest flash2 config, D {D}: {best[0]} by fwd+bwd; {best[1]} by fwd alone "
+              "(geometric mean over T of weft/SDPA)")
 
 
 def main():
@@ -134,8 +202,10 @@ def main():
           f"{'weft %pk':>8} {'torch %pk':>9} {'weft/torch':>10}"
     print(hdr)
     rows = []
+    torch_ms = {}
     for label, B, T, H, D in ATTN:
         tf, tb = torch_attention(torch, B, T, H, D)
+        torch_ms[label] = (tf, tb)
         for d, tms in (("fwd", tf), ("bwd", tb)):
             fl = attn_flops(B, T, H, D, d == "bwd")
             for var in VARIANTS:
@@ -157,6 +227,7 @@ def main():
     print("\nweft times: bench_ops (host clock, a sync per call: adds ~10-30 us a call; adamw "
           "also copies the 32-byte step state to and from the device each call); torch: CUDA "
           "events, median of 20. AdamW GB/s count 30 bytes/param for weft, 28 for torch.")
+    flash2_sweep(a.build, case_args, wa["flash2"], torch_ms)
     return 0
 
 

@@ -3,7 +3,8 @@
  * - "flash" (default): the tiled tensor-core kernels of attention_flash.cuh, for bf16/fp16 with
  *   head dim 32, 64, 80, 96 or 128 and 16-byte aligned tensors; anything else falls back to
  * - "flash2" (opt-in, WF_CUDA_ATTENTION=flash2, never run on a GPU yet): attention_flash2.cuh,
- *   the same calls with cp.async double-buffered tiles and larger blocks; same fallback;
+ *   the same calls with cp.async double-buffered tiles and larger blocks; same fallback; its
+ *   tile configuration by name, WF_FLASH2_CONFIG (tuning.cuh WF_FLASH2_ALT_CONFIGS);
  * - "simple": one warp per query row (WF_ATT_WARPS rows per block), keys visited in order with
  *   an online softmax (running max, rescaled sum and output, as FlashAttention), so memory is
  *   O(rows), never O(T^2). Each lane holds D/32 dims of its row; dot products are warp
@@ -14,6 +15,10 @@
  * WF_CUDA_ATTENTION=flash-only (flash2-only) makes the calls that the tiled kernels cannot take
  * unsupported. All are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
  * WF_ATT_MAX_D are unsupported. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <type_traits>
 
 #include "attention_flash2.cuh"
@@ -331,23 +336,92 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
 
 /* ---- flash2 variant (attention_flash2.cuh) ---- */
 
-template <typename T, int D> static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
+/* flash2 configurations: row 0 the default (tuning.cuh's WF_FLASH2_* constants), then
+ * WF_FLASH2_ALT_CONFIGS; WF_FLASH2_CONFIG names one at backend open. */
+struct fl2_row {
+    const char *name;
+    int w_small, bn_small, bq_small, w_large, bn_large, bq_large;
+};
+#define FL2_ROW(name, ws, ns, qs, wl, nl, ql) {name, ws, ns, qs, wl, nl, ql},
+static constexpr fl2_row fl2_rows[] = {
+    {"default", WF_FLASH2_WARPS_SMALL, WF_FLASH2_BN, WF_FLASH2_BQ_SMALL, WF_FLASH2_WARPS_LARGE,
+     WF_FLASH2_BN, WF_FLASH2_BQ_LARGE},
+    WF_FLASH2_ALT_CONFIGS(FL2_ROW)};
+#undef FL2_ROW
+static constexpr int FL2_NCONFIGS = (int)(sizeof fl2_rows / sizeof fl2_rows[0]);
+
+/* Configuration I of fl2_rows for head dim D (I = 0 is fl2_default<D>, the same type). */
+template <int I, int D>
+using fl2_config = fl2_tiles<D <= 64 ? fl2_rows[I].w_small : fl2_rows[I].w_large,
+                             D <= 64 ? fl2_rows[I].bn_small : fl2_rows[I].bn_large,
+                             D <= 64 ? fl2_rows[I].bq_small : fl2_rows[I].bq_large>;
+static_assert(std::is_same<fl2_config<0, 64>, fl2_default<64>>::value &&
+                  std::is_same<fl2_config<0, 128>, fl2_default<128>>::value,
+              "row 0 is the default configuration");
+
+extern "C" wf_status wf_cuda_flash2_config_open(wf_backend *be, int cc_major) {
+    wf_cuda_impl *im = wf_cuda_impl_of(be);
+    const char *name = getenv("WF_FLASH2_CONFIG");
+    im->flash2_config = 0;
+    if (!name) return WF_OK;
+    for (int i = 0; i < FL2_NCONFIGS; i++) {
+        if (strcmp(name, fl2_rows[i].name) != 0) continue;
+        if (i > 0 && cc_major < 9) /* fl2_built: alternatives have bodies on sm_90+ only */
+            return wf_error(WF_ERR_UNSUPPORTED, "cuda: WF_FLASH2_CONFIG='%s': the alternative "
+                            "flash2 configurations are built for sm_90 and later only (this "
+                            "device is sm_%d*)", name, cc_major);
+        im->flash2_config = i;
+        return WF_OK;
+    }
+    char valid[256] = "";
+    for (int i = 0; i < FL2_NCONFIGS; i++)
+        snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s'%s'", i ? ", " : "",
+                 fl2_rows[i].name);
+    return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_FLASH2_CONFIG='%s' is not one "
+                    "of %s", name, valid);
+}
+
+/* Calls f(C{}) with the backend's flash2 configuration C for dtype T, head dim D: any row of
+ * fl2_rows for bf16 at D 64 or 128 (where the alternatives are instantiated), else the
+ * default. */
+template <typename T, int D, int I = 0, class F>
+static wf_status fl2_with_config(const wf_backend *be, F &&f) {
+    constexpr bool alts = std::is_same<T, __nv_bfloat16>::value && (D == 64 || D == 128);
+    if constexpr (!alts || I + 1 >= FL2_NCONFIGS) {
+        return f(fl2_config<alts ? I : 0, D>{});
+    } else {
+        if (wf_cuda_impl_of(be)->flash2_config == I) return f(fl2_config<I, D>{});
+        return fl2_with_config<T, D, I + 1>(be, f);
+    }
+}
+
+/* The forward/dq kernels read W and BN of a configuration, the dk/dv kernel W and BQ: the
+ * launchers instantiate them with the unused size set to the default's, so configurations that
+ * differ only there share kernels (fewer instantiations; the default's are built everywhere). */
+template <int D, class C> using fl2_q_tiles = fl2_tiles<C::W, C::BN, fl2_default<D>::BQ>;
+template <int D, class C> using fl2_kv_tiles = fl2_tiles<C::W, fl2_default<D>::BN, C::BQ>;
+
+template <typename T, int D, class C>
+static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
+    using QT = fl2_q_tiles<D, C>;
     const flash_dims w = flash_dims_of(a);
-    constexpr int BM = fl2_cfg<D>::BM, W = fl2_cfg<D>::W;
+    constexpr int BM = C::BM, W = C::W;
     constexpr size_t LD = D + WF_FLASH_PAD;
-    const size_t smem = (BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
-    WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D>, smem, "attention_fwd"));
+    const size_t smem = (BM + 4 * C::BN) * LD * sizeof(T);
+    WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D, QT>, smem, "attention_fwd"));
     dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
-    WF_LAUNCH(grid, W * 32, smem, wf_cuda_stream(be), attention_flash2_fwd_kernel<T, D>)(
+    WF_LAUNCH(grid, W * 32, smem, wf_cuda_stream(be), attention_flash2_fwd_kernel<T, D, QT>)(
         (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
         (const T *)a->v->data, w);
     return WF_CUDA_LAUNCH_STATUS("attention_fwd");
 }
 
-template <typename T, int D>
+template <typename T, int D, class C>
 static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
+    using QT = fl2_q_tiles<D, C>;
+    using KT = fl2_kv_tiles<D, C>;
     const flash_dims w = flash_dims_of(a);
-    constexpr int BM = fl2_cfg<D>::BM, BQ = fl2_cfg<D>::BQ, W = fl2_cfg<D>::W;
+    constexpr int BM = C::BM, BQ = C::BQ, W = C::W;
     constexpr size_t LD = D + WF_FLASH_PAD;
     cudaStream_t st = wf_cuda_stream(be);
     const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
@@ -359,10 +433,10 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
                                         WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
             dvec, (const T *)a->out->data, dout, D, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-        const size_t smem = (2 * BM + 4 * WF_FLASH2_BN) * LD * sizeof(T);
-        WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D>, smem, "attention_bwd"));
+        const size_t smem = (2 * BM + 4 * C::BN) * LD * sizeof(T);
+        WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D, QT>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
-        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D>)(
+        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D, QT>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
@@ -370,9 +444,9 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
         /* K, V; two buffers of Q, dO and the fp32 lse, Dvec */
         const size_t smem = 2 * BM * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
                                                            2 * BQ * sizeof(float));
-        WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D>, smem, "attention_bwd"));
+        WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D, KT>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.S + BM - 1) / BM), (unsigned)(w.B * w.Hk));
-        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D>)(
+        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D, KT>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
@@ -422,7 +496,9 @@ extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a
     return flash_dispatch(a, [&](auto tag, auto dc) {
         using T = decltype(tag);
         constexpr int D = decltype(dc)::value;
-        return v2 ? flash2_fwd<T, D>(be, a) : flash_fwd<T, D>(be, a);
+        if (!v2) return flash_fwd<T, D>(be, a);
+        return fl2_with_config<T, D>(be,
+                                     [&](auto c) { return flash2_fwd<T, D, decltype(c)>(be, a); });
     });
 }
 
@@ -438,7 +514,9 @@ extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a
     wf_status s = flash_dispatch(a, [&](auto tag, auto dc) {
         using T = decltype(tag);
         constexpr int D = decltype(dc)::value;
-        return v2 ? flash2_bwd<T, D>(be, a, (float *)dvec) : flash_bwd<T, D>(be, a, (float *)dvec);
+        if (!v2) return flash_bwd<T, D>(be, a, (float *)dvec);
+        return fl2_with_config<T, D>(
+            be, [&](auto c) { return flash2_bwd<T, D, decltype(c)>(be, a, (float *)dvec); });
     });
     wf_arena_reset(&be->scratch, mark);
     return s;

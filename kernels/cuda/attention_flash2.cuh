@@ -10,17 +10,34 @@
 #ifndef WEFT_KERNELS_CUDA_ATTENTION_FLASH2_CUH
 #define WEFT_KERNELS_CUDA_ATTENTION_FLASH2_CUH
 
+#include <type_traits>
+
 #include "attention_flash.cuh"
 
-static_assert(WF_FLASH2_BN % 16 == 0 && WF_FLASH2_BQ_SMALL % 16 == 0 &&
-                  WF_FLASH2_BQ_LARGE % 16 == 0, "tiles of whole 16-row mma steps");
-
-/* Warps a flash2 block has for head dim D (tuning.cuh). */
-template <int D> struct fl2_cfg {
-    static constexpr int W = D <= 64 ? WF_FLASH2_WARPS_SMALL : WF_FLASH2_WARPS_LARGE;
-    static constexpr int BM = 16 * W; /* queries a forward/dq block, keys a dk/dv block */
-    static constexpr int BQ = D <= 64 ? WF_FLASH2_BQ_SMALL : WF_FLASH2_BQ_LARGE;
+/* A flash2 tile configuration (tuning.cuh): W warps a block, each owning 16 rows, so BM = 16 W
+ * queries a forward/dq block and keys a dk/dv block; BN keys a forward/dq tile, BQ queries a
+ * dk/dv tile. The kernels below take it as a template parameter; attention.cu picks one. */
+template <int W_, int BN_, int BQ_> struct fl2_tiles {
+    static_assert(W_ >= 1 && BN_ % 16 == 0 && BQ_ % 16 == 0, "tiles of whole 16-row mma steps");
+    static constexpr int W = W_, BM = 16 * W_, BN = BN_, BQ = BQ_;
 };
+
+/* The default configuration for head dim D (tuning.cuh's WF_FLASH2_* constants). */
+template <int D>
+using fl2_default = fl2_tiles<D <= 64 ? WF_FLASH2_WARPS_SMALL : WF_FLASH2_WARPS_LARGE,
+                              WF_FLASH2_BN, D <= 64 ? WF_FLASH2_BQ_SMALL : WF_FLASH2_BQ_LARGE>;
+
+/* Whether this compilation pass holds the kernel bodies of configuration C: the default one
+ * everywhere, the alternatives (WF_FLASH2_CONFIG) only on sm_90 and later (and the emulator's
+ * host pass), so the other architectures CI builds compile each as an empty stub. attention.cu
+ * refuses an alternative at backend open on a device below sm_90. */
+template <int D, class C> constexpr bool fl2_built() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+    return std::is_same<C, fl2_default<D>>::value;
+#else
+    return true;
+#endif
+}
 
 /* fl_load_rows by cp.async (no wait): rows [r0, r0 + nrows) of a (rows_total, stride) matrix
  * into shared dst (nrows, LD); rows past rows_total are zero-filled (their source address is
@@ -85,13 +102,13 @@ __device__ __forceinline__ void fl2_softmax(float (&s)[NT][4], float (&o)[D / 8]
     }
 }
 
-/* Forward. Grid (query tiles of BM, B * H); block W warps. Shared: Q (BM, LD), then two buffers
- * of K, V (WF_FLASH2_BN, LD) each. Tile it + 1 is loaded while tile it is computed on. */
-template <typename T, int D>
-__global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
-    attention_flash2_fwd_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
-                                flash_dims w) {
-    constexpr int LD = D + WF_FLASH_PAD, BN = WF_FLASH2_BN, NT = BN / 8, BM = fl2_cfg<D>::BM;
+/* Forward (body of attention_flash2_fwd_kernel). Grid (query tiles of BM, B * H); block W warps.
+ * Shared: Q (BM, LD), then two buffers of K, V (BN, LD) each. Tile it + 1 is loaded while tile
+ * it is computed on. */
+template <typename T, int D, class C>
+__device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T *k, const T *v,
+                                        const flash_dims &w) {
+    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BM;
     WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *KV = Qs + BM * LD; /* buffer x: KV + 2 x BN LD */
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
@@ -169,13 +186,14 @@ __device__ __forceinline__ void fl2_probs(float (&s)[NT][4], const flash_dims &w
         }
 }
 
-/* Backward dq. Grid (query tiles of BM, B * H). Shared: Q, dO (BM, LD), then two buffers of K,
- * V (WF_FLASH2_BN, LD). dq_i = scale sum_j P_ij (dP_ij - Dvec_i) k_j over key tiles in order. */
-template <typename T, int D>
-__global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
-    attention_flash2_dq_kernel(T *dq, const T *q, const T *k, const T *v, const T *dout,
-                               const float *lse, const float *Dvec, float scale, flash_dims w) {
-    constexpr int LD = D + WF_FLASH_PAD, BN = WF_FLASH2_BN, NT = BN / 8, BM = fl2_cfg<D>::BM;
+/* Backward dq (body of attention_flash2_dq_kernel). Grid (query tiles of BM, B * H). Shared: Q,
+ * dO (BM, LD), then two buffers of K, V (BN, LD). dq_i = scale sum_j P_ij (dP_ij - Dvec_i) k_j
+ * over key tiles in order. */
+template <typename T, int D, class C>
+__device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v, const T *dout,
+                                       const float *lse, const float *Dvec, float scale,
+                                       const flash_dims &w) {
+    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BM;
     WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *dOs = Qs + BM * LD, *KV = dOs + BM * LD;
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4;
@@ -249,15 +267,16 @@ __device__ __forceinline__ void fl2_load_qtile(T *buf, const T *q, const T *dout
     fl2_load_vec(vec + BQ, Dvec + bh * w.T, i0, BQ, w.T);
 }
 
-/* Backward dk, dv. Grid (key tiles of BM, B * Hk). Shared: K, V (BM, LD), then two buffers of
- * Q, dO (BQ, LD) and lse, Dvec (BQ fp32). Warp w owns keys 16 w.. of the tile; with keys as rows
- * (S^T = K Q^T, dP^T = V dO^T):  dv_j = sum_i P_ij dO_i,  dk_j = scale sum_i dS_ij q_i,
- * over the group's query heads, then query tiles, in increasing order (deterministic). */
-template <typename T, int D>
-__global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
-    attention_flash2_dkv_kernel(T *dk, T *dv, const T *q, const T *k, const T *v, const T *dout,
-                                const float *lse, const float *Dvec, float scale, flash_dims w) {
-    constexpr int LD = D + WF_FLASH_PAD, BM = fl2_cfg<D>::BM, BQ = fl2_cfg<D>::BQ, NT = BQ / 8;
+/* Backward dk, dv (body of attention_flash2_dkv_kernel). Grid (key tiles of BM, B * Hk). Shared:
+ * K, V (BM, LD), then two buffers of Q, dO (BQ, LD) and lse, Dvec (BQ fp32). Warp w owns keys
+ * 16 w.. of the tile; with keys as rows (S^T = K Q^T, dP^T = V dO^T):  dv_j = sum_i P_ij dO_i,
+ * dk_j = scale sum_i dS_ij q_i, over the group's query heads, then query tiles, in increasing
+ * order (deterministic). */
+template <typename T, int D, class C>
+__device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, const T *v,
+                                        const T *dout, const float *lse, const float *Dvec,
+                                        float scale, const flash_dims &w) {
+    constexpr int LD = D + WF_FLASH_PAD, BM = C::BM, BQ = C::BQ, NT = BQ / 8;
     constexpr int BUF = 2 * BQ * LD + 2 * BQ * 2; /* T elements a buffer (2 fp32 vectors) */
     WF_DYN_SHARED(uint4, fl_smem);
     T *Ks = reinterpret_cast<T *>(fl_smem), *Vs = Ks + BM * LD, *QB = Vs + BM * LD;
@@ -306,6 +325,33 @@ __global__ void __launch_bounds__(fl2_cfg<D>::W * 32)
     wf_cp_async_wait<0>();
     fl_store<T, D>(dk + koff, kstride, k0 + 16 * warp, w.S, adk, scale, scale);
     fl_store<T, D>(dv + koff, kstride, k0 + 16 * warp, w.S, adv, 1.0f, 1.0f);
+}
+
+/* The kernels: configuration C's bodies where fl2_built says this pass holds them, else a
+ * stub that traps (never launched: attention.cu checks the device at backend open). */
+template <typename T, int D, class C>
+__global__ void __launch_bounds__(C::W * 32)
+    attention_flash2_fwd_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
+                                flash_dims w) {
+    if constexpr (fl2_built<D, C>()) fl2_fwd<T, D, C>(out, lse, q, k, v, w);
+    else __trap();
+}
+
+template <typename T, int D, class C>
+__global__ void __launch_bounds__(C::W * 32)
+    attention_flash2_dq_kernel(T *dq, const T *q, const T *k, const T *v, const T *dout,
+                               const float *lse, const float *Dvec, float scale, flash_dims w) {
+    if constexpr (fl2_built<D, C>()) fl2_dq<T, D, C>(dq, q, k, v, dout, lse, Dvec, scale, w);
+    else __trap();
+}
+
+template <typename T, int D, class C>
+__global__ void __launch_bounds__(C::W * 32)
+    attention_flash2_dkv_kernel(T *dk, T *dv, const T *q, const T *k, const T *v, const T *dout,
+                                const float *lse, const float *Dvec, float scale, flash_dims w) {
+    if constexpr (fl2_built<D, C>())
+        fl2_dkv<T, D, C>(dk, dv, q, k, v, dout, lse, Dvec, scale, w);
+    else __trap();
 }
 
 #endif

@@ -134,6 +134,7 @@ static wf_status cuda_init(wf_backend *be, int device) {
     else
         return wf_error(WF_ERR_INVALID, "cuda: environment variable WF_CUDA_ATTENTION='%s' is "
                         "not 'flash', 'simple', 'flash-only', 'flash2' or 'flash2-only'", att);
+    WF_TRY(wf_cuda_flash2_config_open(be, prop.major)); /* WF_FLASH2_CONFIG (attention.cu) */
     /* LoRA variant, read once here (bench_ops --variant lora=... sets it). */
     const char *lv = getenv("WF_CUDA_LORA");
     if (!lv || strcmp(lv, "composed") == 0) im->lora_variant = 0;

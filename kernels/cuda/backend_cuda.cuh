@@ -63,6 +63,9 @@ struct wf_cuda_impl {
      * where they apply), "flash-only" / "flash2-only" (calls the tiled kernels cannot take fail as
      * unsupported: lets the op tests prove which cases they ran) */
     wf_att_variant attention_variant;
+    /* WF_FLASH2_CONFIG, read at open: the flash2 tile configuration, an index into
+     * attention.cu's table (0: the default) */
+    int flash2_config;
     /* WF_CUDA_LORA, read at open: 0 "composed" (default), 1 "fused" (lora.cu: the mask fused
      * into the low-rank kernels, beta = 1 accumulation into the base GEMM; opt-in until a GPU
      * run verifies it) */
@@ -159,6 +162,8 @@ wf_status wf_cuda_tanh_fwd(wf_backend *, wf_tensor *, const wf_tensor *);
 wf_status wf_cuda_tanh_bwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cuda_attention_fwd(wf_backend *, const wf_attention *);
 wf_status wf_cuda_attention_bwd(wf_backend *, const wf_attention *);
+/* Reads WF_FLASH2_CONFIG into the impl at open (attention.cu); errors name the valid names. */
+wf_status wf_cuda_flash2_config_open(wf_backend *, int cc_major);
 wf_status wf_cuda_lora_fwd(wf_backend *, const wf_lora *);
 wf_status wf_cuda_lora_bwd(wf_backend *, const wf_lora *);
 wf_status wf_cuda_cross_entropy(wf_backend *, const wf_cross_entropy *);

@@ -99,6 +99,34 @@
 #define WF_FLASH2_BQ_LARGE 32
 #endif
 
+/* Alternative flash2 configurations, picked by name at backend open (WF_FLASH2_CONFIG=<name>;
+ * "default" is the one above) so that one GPU run can time them all without rebuilding
+ * (bench/bench_kernels_vs_torch.py sweeps them). Instantiated for bf16 at head dims 64 and 128
+ * only (issue 7's target shapes), with bodies only on sm_90 and later (attention_flash2.cuh
+ * fl2_built): other calls keep the default configuration. Each is deterministic (its tile sizes
+ * set the grouping of sums). Columns: name, then warps, BN, BQ for D <= 64, then for D > 64.
+ * Why each, from ptxas -v for sm_90 (64K registers, 228 KiB shared memory an SM; default: D 64
+ * forward 128 registers, 2 blocks = 16 warps an SM; dk/dv 214 registers, 1 block = 8 warps;
+ * D 128 forward 167 registers, 85 KiB, 2 blocks = 8 warps; dk/dv 252 registers, 8 warps):
+ * - flip-warps: the other block height per class. D 64 at 4 warps: twice the blocks, 4 forward
+ *   and 3 dk/dv blocks an SM (16, 12 warps), a finer causal tail; D 128 at 8 warps (128 rows)
+ *   halves the K/V (Q/dO) tile reloads, as FlashAttention-2's 128-row forward blocks do, at
+ *   one block (8 warps) an SM.
+ * - keys32: 32-key forward/dq tiles: fewer score registers (D 128: forward 128 registers,
+ *   4 blocks = 16 warps an SM; dq 133, 3 blocks), at twice the barriers a key.
+ * - half-bq: half the dk/dv query tile: fewer P/dP registers in the kernel with the most (two
+ *   fp32 accumulators of the key rows): D 64 dk/dv 128 registers, 2 blocks = 16 warps an SM.
+ * - min-regs: both small tiles at 4 warps, the most resident warps (latency hidden by
+ *   occupancy rather than by tile size); at D 128 it reuses keys32's forward/dq and half-bq's
+ *   dk/dv kernels (attention.cu instantiates each kernel for the sizes it reads only).
+ * Left out: 128-key tiles (ptxas: D 128 dq at 255 registers with spills, one 4-warp block an
+ *   SM; D 64 forward 181 registers, one block). */
+#define WF_FLASH2_ALT_CONFIGS(X)                                                                 \
+    X("flip-warps", 4, 64, 64, 8, 64, 32)                                                        \
+    X("keys32", 8, 32, 64, 4, 32, 32)                                                            \
+    X("half-bq", 8, 64, 32, 4, 64, 16)                                                           \
+    X("min-regs", 4, 32, 32, 4, 32, 16)
+
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */
 #define WF_CUBLAS_WORKSPACE ((size_t)32 << 20)

@@ -3,12 +3,14 @@
 # From the repository root:   bash tests/gpu/run.sh [OUTDIR]
 # Builds for this GPU's architecture only, then runs: the CPU suite (sanity), every op case
 # CUDA-vs-CPU in fp32/bf16/fp16 (attention also through each kernel variant alone: flash,
-# flash2, simple; each tiled variant vs simple at long T: attention_check; lora also through the
+# flash2, simple, and flash2 in bf16 once per alternative tile configuration WF_FLASH2_CONFIG;
+# each tiled variant vs simple at long T: attention_check; lora also through the
 # opt-in variant WF_CUDA_LORA=fused; linear_gelu/linear_dgelu also without cuBLASLt), 20-step training parity runs CUDA-vs-CPU (train_parity:
 # every method, fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40; again
 # with WF_CUDA_LORA=fused), the NCCL communicator on one GPU (test_nccl; skipped without NCCL),
 # the device ceilings (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft (flash and
-# flash2) vs torch (SDPA, fused AdamW: bench/bench_kernels_vs_torch.py), the benchmark sizes in
+# flash2, and the sweep of flash2's tile configurations) vs torch (SDPA, fused AdamW:
+# bench/bench_kernels_vs_torch.py), the benchmark sizes in
 # bf16, the attention benchmarks again with the simple kernel, LoRA time / base linear time per
 # variant (steps lora_composed, lora_fused: ~20 s, also in quick mode), and end-to-end training
 # against transformers + peft (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or
@@ -54,6 +56,12 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step ops_attention_flash env WF_CUDA_ATTENTION=flash-only build-gpu/tests/test_ops_backends attention
   step ops_attention_flash2 env WF_CUDA_ATTENTION=flash2-only build-gpu/tests/test_ops_backends attention
   step ops_attention_simple env WF_CUDA_ATTENTION=simple build-gpu/tests/test_ops_backends attention
+  # each alternative flash2 configuration (kernels/cuda/tuning.cuh; bf16 is where they exist),
+  # so that the sweep's fastest one is known to be right too
+  for c in $(grep -o 'X("[^"]*"' kernels/cuda/tuning.cuh | cut -d'"' -f2); do
+    step fl2cfg_$c env WF_CUDA_ATTENTION=flash2-only WF_FLASH2_CONFIG=$c \
+      build-gpu/tests/test_ops_backends --dtypes=bf16 attention
+  done
   step attention_check build-gpu/tests/attention_check
   # lora through the fused variant (opt-in until this passes on a GPU: kernels/cuda/lora.cu)
   step ops_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/test_ops_backends lora
@@ -65,7 +73,8 @@ if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:
   step nccl build-gpu/tests/test_nccl
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
-  # weft vs torch (SDPA flash backend, fused AdamW) on this GPU, ~75 s; skips without torch
+  # weft vs torch (SDPA flash backend, fused AdamW) and the flash2 config sweep on this GPU,
+  # ~95 s; skips without torch
   if python3 -c 'import torch' 2>/dev/null; then
     step bench_vs_torch python3 bench/bench_kernels_vs_torch.py --build build-gpu
   fi
@@ -100,6 +109,7 @@ for v in composed fused; do
   grep -h '^lora/linear' "$out/lora_$v.log" 2>/dev/null | sed "s/^/$v: /"
 done
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
+sed -n '/^flash2 config sweep/,$p' "$out/bench_vs_torch.log" 2>/dev/null
 sed -n '/^shape /,/^MFU against/p' "$out/bench_e2e.log" 2>/dev/null
 grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
 exit $fail
