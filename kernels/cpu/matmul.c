@@ -9,6 +9,12 @@
 
 #define COLSUM_BLOCK 256 /* columns per thread task in the bias gradient: a 1 KiB row slice */
 #define GEMM_MAX_BLOCKS 16 /* a GEMM's output is cut into at most this many blocks (wf_cpu_gemm) */
+/* OpenBLAS runs a GEMM of at most SMP_THRESHOLD_MIN (65536) multiply-adds times its
+ * GEMM_MULTITHREAD_THRESHOLD (>= 1; Debian: 4) on the calling thread whatever the thread count
+ * (interface/gemm.c), so products this small go to it directly: a parallel region per tiny GEMM
+ * costs a thread hand-off each, which on an oversubscribed machine took test_buckets (thousands
+ * of tiny GEMMs) past its 30 s timeout. */
+#define GEMM_DIRECT_MACS 65536
 
 /* OpenBLAS takes blasint (int unless built with INTERFACE64) for sizes and strides. */
 static blasint to_blasint(int64_t v) {
@@ -33,6 +39,12 @@ void wf_cpu_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
      * OpenBLAS's own threading splits by the thread count, and some of its kernels (Haswell's,
      * on AVX2 machines: measured) round differently when the split moves, so results would
      * depend on the core count. Inside a parallel region OpenBLAS runs on the calling thread. */
+    if (m * n * k <= GEMM_DIRECT_MACS) { /* OpenBLAS keeps it on this thread (below) */
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    to_blasint(m), to_blasint(n), to_blasint(k), alpha, a, to_blasint(lda), b, to_blasint(ldb),
+                    beta, c, to_blasint(ldc));
+        return;
+    }
     bool by_cols = n >= m;
     int64_t dim = by_cols ? n : m, blk = (dim + GEMM_MAX_BLOCKS - 1) / GEMM_MAX_BLOCKS;
     blk = (blk + 63) / 64 * 64;
