@@ -4,7 +4,11 @@
  * so streams and events are ordered trivially, but keep their API contract (return codes,
  * cudaStreamQuery succeeding). The device is fake: "weft CUDA emulator (CPU)", compute capability
  * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Launches are checked against the
- * block and shared-memory limits and cudaFuncSetAttribute. Counters: weft/cuda_emu.h. */
+ * block and shared-memory limits and cudaFuncSetAttribute. Page-locked host memory
+ * (cudaHostAlloc) is plain host memory whose blocks are remembered, so cudaFreeHost of anything
+ * else fails and an H2D copy from pageable memory is counted. Streams and events carry a magic
+ * number, so a handle this process did not create (or destroyed) fails. Counters:
+ * weft/cuda_emu.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +29,22 @@ const size_t FAKE_MEM = (size_t)16 << 30;
 thread_local cudaError_t last_error = cudaSuccess;
 size_t live_bytes = 0;
 std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute, per kernel function */
+std::map<const char *, size_t> pinned;     /* cudaHostAlloc blocks: start -> bytes */
 
 struct stream_obj {
     unsigned magic;
 };
-const unsigned STREAM_MAGIC = 0x5354524d;
+const unsigned STREAM_MAGIC = 0x5354524d, EVENT_MAGIC = 0x45564e54;
+
+bool is_event(cudaEvent_t e) { return e && ((const stream_obj *)e)->magic == EVENT_MAGIC; }
+
+/* Whether [p, p + n) lies inside one cudaHostAlloc block. */
+bool is_pinned(const void *p, size_t n) {
+    auto it = pinned.upper_bound((const char *)p);
+    if (it == pinned.begin()) return false;
+    --it;
+    return (const char *)p + n <= it->first + it->second;
+}
 
 cudaError_t fail(cudaError_t e) {
     last_error = e;
@@ -124,6 +139,33 @@ cudaError_t cudaFree(void *ptr) {
     return cudaSuccess;
 }
 
+cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags) {
+    *ptr = nullptr;
+    if (flags != cudaHostAllocDefault) {
+        fprintf(stderr, "weft CUDA emulator: cudaHostAlloc flags %u are not emulated\n", flags);
+        return fail(cudaErrorInvalidValue);
+    }
+    char *m = (char *)aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN + ALIGN);
+    if (!m) return fail(cudaErrorMemoryAllocation);
+    pinned[m] = bytes;
+    counters.host_allocs++;
+    *ptr = m;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *ptr) {
+    if (!ptr) return cudaSuccess;
+    auto it = pinned.find((const char *)ptr);
+    if (it == pinned.end()) {
+        fprintf(stderr, "weft CUDA emulator: cudaFreeHost(%p) of memory cudaHostAlloc did not "
+                "return\n", ptr);
+        return fail(cudaErrorInvalidValue);
+    }
+    pinned.erase(it);
+    free(ptr);
+    return cudaSuccess;
+}
+
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
     *free_b = FAKE_MEM - live_bytes;
     *total = FAKE_MEM;
@@ -133,7 +175,10 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind k, cudaStream_t) {
     if (n && (!dst || !src)) return fail(cudaErrorInvalidValue);
     if (k == cudaMemcpyDeviceToHost) counters.d2h_copies++;
-    else if (k == cudaMemcpyHostToDevice) counters.h2d_copies++;
+    else if (k == cudaMemcpyHostToDevice) {
+        counters.h2d_copies++;
+        if (n && !is_pinned(src, n)) counters.h2d_pageable++;
+    }
     if (n) memmove(dst, src, n);
     return cudaSuccess;
 }
@@ -188,17 +233,29 @@ cudaError_t cudaDeviceSynchronize(void) {
     return cudaSuccess;
 }
 
-/* Events: work is complete when enqueued, so an event is complete once recorded. */
+/* Events: work is complete when enqueued, so an event is complete once recorded (and one never
+ * recorded is complete, as in CUDA). */
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) {
-    *e = (cudaEvent_t) new stream_obj{STREAM_MAGIC};
+    *e = (cudaEvent_t) new stream_obj{EVENT_MAGIC};
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    if (!is_event(e)) return fail(cudaErrorInvalidResourceHandle);
+    ((stream_obj *)e)->magic = 0;
     delete (stream_obj *)e;
     return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    return is_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (!is_event(e)) return fail(cudaErrorInvalidResourceHandle);
+    counters.event_syncs++;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+    return is_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
 
 cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute attr, int value) {
     if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) {
