@@ -5,8 +5,10 @@
  * cudaStreamQuery succeeding). The device is fake: "weft CUDA emulator (CPU)", compute capability
  * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Launches are checked against the
  * block and shared-memory limits and cudaFuncSetAttribute. Page-locked host memory
- * (cudaHostAlloc) is plain host memory whose blocks are remembered, so cudaFreeHost of anything
- * else fails and an H2D copy from pageable memory is counted. Streams and events carry a magic
+ * (cudaHostAlloc) is whole pages the guard remembers (emu_guard.cpp), so cudaFreeHost of anything
+ * else fails, an H2D copy from pageable memory is counted, and a host write to the source of an
+ * H2D copy before an event after it was waited on (or a sync) faults with a message. An event
+ * remembers the last copy issued before its record; any stream sync completes every copy. Streams and events carry a magic
  * number, so a handle this process did not create (or destroyed) fails. Counters:
  * weft/cuda_emu.h. */
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <map>
 #include <numeric>
 
+#include "emu_guard.h"
 #include "emu_internal.h"
 
 using namespace wf_emu;
@@ -29,21 +32,20 @@ const size_t FAKE_MEM = (size_t)16 << 30;
 thread_local cudaError_t last_error = cudaSuccess;
 size_t live_bytes = 0;
 std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute, per kernel function */
-std::map<const char *, size_t> pinned;     /* cudaHostAlloc blocks: start -> bytes */
 
 struct stream_obj {
     unsigned magic;
 };
 const unsigned STREAM_MAGIC = 0x5354524d, EVENT_MAGIC = 0x45564e54;
 
-bool is_event(cudaEvent_t e) { return e && ((const stream_obj *)e)->magic == EVENT_MAGIC; }
+struct event_obj {
+    unsigned magic;
+    unsigned long long seq; /* the guard's last H2D copy when recorded (0: never recorded) */
+};
 
-/* Whether [p, p + n) lies inside one cudaHostAlloc block. */
-bool is_pinned(const void *p, size_t n) {
-    auto it = pinned.upper_bound((const char *)p);
-    if (it == pinned.begin()) return false;
-    --it;
-    return (const char *)p + n <= it->first + it->second;
+event_obj *as_event(cudaEvent_t e) {
+    event_obj *o = (event_obj *)e;
+    return o && o->magic == EVENT_MAGIC ? o : nullptr;
 }
 
 cudaError_t fail(cudaError_t e) {
@@ -145,9 +147,8 @@ cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags) {
         fprintf(stderr, "weft CUDA emulator: cudaHostAlloc flags %u are not emulated\n", flags);
         return fail(cudaErrorInvalidValue);
     }
-    char *m = (char *)aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN + ALIGN);
+    void *m = guard_pinned_alloc(bytes);
     if (!m) return fail(cudaErrorMemoryAllocation);
-    pinned[m] = bytes;
     counters.host_allocs++;
     *ptr = m;
     return cudaSuccess;
@@ -155,15 +156,10 @@ cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags) {
 
 cudaError_t cudaFreeHost(void *ptr) {
     if (!ptr) return cudaSuccess;
-    auto it = pinned.find((const char *)ptr);
-    if (it == pinned.end()) {
-        fprintf(stderr, "weft CUDA emulator: cudaFreeHost(%p) of memory cudaHostAlloc did not "
-                "return\n", ptr);
-        return fail(cudaErrorInvalidValue);
-    }
-    pinned.erase(it);
-    free(ptr);
-    return cudaSuccess;
+    if (guard_pinned_free(ptr)) return cudaSuccess;
+    fprintf(stderr, "weft CUDA emulator: cudaFreeHost(%p) of memory cudaHostAlloc did not return\n",
+            ptr);
+    return fail(cudaErrorInvalidValue);
 }
 
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
@@ -177,9 +173,10 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     if (k == cudaMemcpyDeviceToHost) counters.d2h_copies++;
     else if (k == cudaMemcpyHostToDevice) {
         counters.h2d_copies++;
-        if (n && !is_pinned(src, n)) counters.h2d_pageable++;
+        if (n && !guard_is_pinned(src, n)) counters.h2d_pageable++;
     }
     if (n) memmove(dst, src, n);
+    if (k == cudaMemcpyHostToDevice) guard_h2d_issued(src, n);
     return cudaSuccess;
 }
 
@@ -223,6 +220,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
     counters.stream_syncs++;
+    guard_retire(guard_seq());
     return cudaSuccess;
 }
 
@@ -230,31 +228,38 @@ cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; } /* all work is
 
 cudaError_t cudaDeviceSynchronize(void) {
     counters.stream_syncs++;
+    guard_retire(guard_seq());
     return cudaSuccess;
 }
 
 /* Events: work is complete when enqueued, so an event is complete once recorded (and one never
  * recorded is complete, as in CUDA). */
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) {
-    *e = (cudaEvent_t) new stream_obj{EVENT_MAGIC};
+    *e = (cudaEvent_t) new event_obj{EVENT_MAGIC, 0};
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    if (!is_event(e)) return fail(cudaErrorInvalidResourceHandle);
-    ((stream_obj *)e)->magic = 0;
-    delete (stream_obj *)e;
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
+    o->magic = 0;
+    delete o;
     return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-    return is_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
+    o->seq = guard_seq();
+    return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-    if (!is_event(e)) return fail(cudaErrorInvalidResourceHandle);
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
     counters.event_syncs++;
+    guard_retire(o->seq);
     return cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
-    return is_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+    return as_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 
 cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute attr, int value) {

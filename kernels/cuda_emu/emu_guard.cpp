@@ -1,0 +1,135 @@
+/* The CUDA emulator's memory guard: page protections that turn two host-side mistakes, which
+ * the emulator would otherwise let pass (its copies finish at once, its device memory is host
+ * memory), into a fault that names them.
+ * - A host write to page-locked memory that an H2D copy may still be reading: after
+ *   cudaMemcpyAsync from a cudaHostAlloc block the source pages are read-only until an event
+ *   recorded after the copy is waited on (cudaEventSynchronize) or the stream is synchronized.
+ *   On a GPU that write races with the DMA and corrupts the batch in flight.
+ * Page-locked blocks are mmap'd whole pages, so a protection never covers anything else.
+ * A fault outside the guarded ranges falls through to the default action (a plain crash). */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+#include <vector>
+
+#include "emu_guard.h"
+
+namespace {
+
+struct range {
+    char *p;
+    size_t n;
+    unsigned long long seq; /* in flight: the copy's sequence number */
+};
+
+std::map<char *, size_t> pinned;    /* cudaHostAlloc blocks, whole pages: start -> bytes */
+std::vector<range> in_flight;       /* page ranges of copies not yet known complete */
+unsigned long long seq_now = 0;
+bool handler_set = false;
+size_t page = 4096;
+
+char *page_down(const void *p) { return (char *)((uintptr_t)p / page * page); }
+char *page_up(const void *p) { return (char *)(((uintptr_t)p + page - 1) / page * page); }
+
+const range *find_block(const std::map<char *, size_t> &m, const void *a, range *out) {
+    auto it = m.upper_bound((char *)a);
+    if (it == m.begin()) return nullptr;
+    --it;
+    if ((const char *)a >= it->first + it->second) return nullptr;
+    *out = range{it->first, it->second, 0};
+    return out;
+}
+
+void on_segv(int sig, siginfo_t *si, void *) {
+    char msg[400];
+    const void *a = si->si_addr;
+    range blk;
+    bool flying = false;
+    for (const range &r : in_flight)
+        if ((const char *)a >= r.p && (const char *)a < r.p + r.n) flying = true;
+    if (flying && find_block(pinned, a, &blk)) {
+        int len = snprintf(msg, sizeof msg,
+                           "weft CUDA emulator: the host wrote %p, in the page-locked block [%p, "
+                           "+%zu bytes), while an H2D copy from it may still be in flight: wait on "
+                           "an event recorded after that copy (or sync the stream) first\n",
+                           a, (void *)blk.p, blk.n);
+        if (len > 0) (void)!write(2, msg, (size_t)len);
+        abort();
+    }
+    signal(sig, SIG_DFL); /* not ours: let the fault happen again, unhandled */
+}
+
+void set_handler() {
+    if (handler_set) return;
+    page = (size_t)sysconf(_SC_PAGESIZE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, nullptr);
+    handler_set = true;
+}
+
+void protect(const range &r, int prot) {
+    if (mprotect(r.p, r.n, prot) != 0) {
+        perror("weft CUDA emulator: mprotect");
+        abort();
+    }
+}
+
+} /* namespace */
+
+namespace wf_emu {
+
+void *guard_pinned_alloc(size_t bytes) {
+    set_handler();
+    size_t n = (bytes + page - 1) / page * page;
+    void *p = mmap(nullptr, n ? n : page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    pinned[(char *)p] = n ? n : page;
+    return p;
+}
+
+bool guard_pinned_free(void *p) {
+    auto it = pinned.find((char *)p);
+    if (it == pinned.end()) return false;
+    char *lo = it->first, *hi = lo + it->second;
+    std::vector<range> keep;
+    for (const range &r : in_flight)
+        if (r.p + r.n <= lo || r.p >= hi) keep.push_back(r);
+    in_flight.swap(keep);
+    munmap(it->first, it->second);
+    pinned.erase(it);
+    return true;
+}
+
+bool guard_is_pinned(const void *p, size_t n) {
+    range blk;
+    return find_block(pinned, p, &blk) && (const char *)p + n <= blk.p + blk.n;
+}
+
+void guard_h2d_issued(const void *src, size_t n) {
+    if (!n || !guard_is_pinned(src, n)) return;
+    range r{page_down(src), (size_t)(page_up((const char *)src + n) - page_down(src)), ++seq_now};
+    protect(r, PROT_READ);
+    in_flight.push_back(r);
+}
+
+unsigned long long guard_seq() { return seq_now; }
+
+void guard_retire(unsigned long long upto) {
+    std::vector<range> keep, done;
+    for (const range &r : in_flight) (r.seq <= upto ? done : keep).push_back(r);
+    in_flight.swap(keep);
+    for (const range &r : done) protect(r, PROT_READ | PROT_WRITE);
+    for (const range &r : in_flight) protect(r, PROT_READ); /* pages shared with later copies */
+}
+
+} /* namespace wf_emu */
