@@ -5,7 +5,10 @@
  *   cudaMemcpyAsync from a cudaHostAlloc block the source pages are read-only until an event
  *   recorded after the copy is waited on (cudaEventSynchronize) or the stream is synchronized.
  *   On a GPU that write races with the DMA and corrupts the batch in flight.
- * Page-locked blocks are mmap'd whole pages, so a protection never covers anything else.
+ * - A host dereference of device memory (a crash on a GPU): cudaMalloc blocks are PROT_NONE
+ *   except while a kernel, a cuBLAS(Lt) call or a runtime copy/memset/sort runs (open/close
+ *   around each; WF_EMU_GUARD=0 leaves them open, to compare timings).
+ * Both kinds of block are mmap'd whole pages, so a protection never covers anything else.
  * A fault outside the guarded ranges falls through to the default action (a plain crash). */
 #include <signal.h>
 #include <stdint.h>
@@ -29,6 +32,9 @@ struct range {
 };
 
 std::map<char *, size_t> pinned;    /* cudaHostAlloc blocks, whole pages: start -> bytes */
+std::map<char *, size_t> device;    /* cudaMalloc blocks, whole pages: start -> bytes */
+int open_depth = 0;                 /* device blocks are accessible while > 0 */
+int guard_on = -1;                  /* WF_EMU_GUARD (default 1); -1: not read yet */
 std::vector<range> in_flight;       /* page ranges of copies not yet known complete */
 unsigned long long seq_now = 0;
 bool handler_set = false;
@@ -62,6 +68,15 @@ void on_segv(int sig, siginfo_t *si, void *) {
         if (len > 0) (void)!write(2, msg, (size_t)len);
         abort();
     }
+    if (open_depth == 0 && find_block(device, a, &blk)) {
+        int len = snprintf(msg, sizeof msg,
+                           "weft CUDA emulator: host code touched device memory at %p, in the "
+                           "cudaMalloc block [%p, +%zu bytes) (on a GPU: a crash); copy it to "
+                           "the host with the backend's copy first\n",
+                           a, (void *)blk.p, blk.n);
+        if (len > 0) (void)!write(2, msg, (size_t)len);
+        abort();
+    }
     signal(sig, SIG_DFL); /* not ours: let the fault happen again, unhandled */
 }
 
@@ -84,9 +99,60 @@ void protect(const range &r, int prot) {
     }
 }
 
+bool device_guarded() {
+    if (guard_on < 0) {
+        const char *e = getenv("WF_EMU_GUARD");
+        guard_on = !(e && strcmp(e, "0") == 0);
+    }
+    return guard_on != 0;
+}
+
 } /* namespace */
 
 namespace wf_emu {
+
+/* Blocks of 2 MiB and more are 2 MiB-aligned whole huge pages (MADV_HUGEPAGE): an mprotect of
+ * one then changes a few page-directory entries instead of one entry per 4 KiB, which is what
+ * keeps opening and closing every block around every launch cheap (the scratch arena alone is
+ * 256 MiB). Where transparent huge pages are off it still works, at 4 KiB-page cost. */
+void *guard_device_alloc(size_t bytes) {
+    set_handler();
+    const size_t huge = (size_t)2 << 20;
+    size_t unit = bytes >= huge ? huge : page;
+    size_t n = bytes ? (bytes + unit - 1) / unit * unit : page;
+    size_t span = unit == huge ? n + huge : n;
+    char *raw = (char *)mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    char *p = raw;
+    if (unit == huge) { /* trim to a 2 MiB-aligned n bytes */
+        p = (char *)(((uintptr_t)raw + huge - 1) / huge * huge);
+        if (p > raw) munmap(raw, (size_t)(p - raw));
+        if (p + n < raw + span) munmap(p + n, (size_t)(raw + span - (p + n)));
+        madvise(p, n, MADV_HUGEPAGE);
+    }
+    memset(p, 0xFF, bytes); /* NaN in every float dtype: a read of what was never written shows */
+    device[p] = n;
+    if (open_depth == 0 && device_guarded()) protect(range{p, n, 0}, PROT_NONE);
+    return p;
+}
+
+bool guard_device_free(void *p) {
+    auto it = device.find((char *)p);
+    if (it == device.end()) return false;
+    munmap(it->first, it->second);
+    device.erase(it);
+    return true;
+}
+
+void guard_device_open() {
+    if (open_depth++ == 0 && device_guarded())
+        for (const auto &b : device) protect(range{b.first, b.second, 0}, PROT_READ | PROT_WRITE);
+}
+
+void guard_device_close() {
+    if (--open_depth == 0 && device_guarded())
+        for (const auto &b : device) protect(range{b.first, b.second, 0}, PROT_NONE);
+}
 
 void *guard_pinned_alloc(size_t bytes) {
     set_handler();

@@ -1,5 +1,6 @@
 /* The CUDA emulator's memory guard (emu_guard.cpp): page-locked blocks and the H2D copies still
- * "in flight" from them, whose source pages stay read-only until an event or a sync retires them. */
+ * "in flight" from them, whose source pages stay read-only until an event or a sync retires them;
+ * device blocks, inaccessible to the host except inside a device_scope. */
 #ifndef WEFT_KERNELS_CUDA_EMU_EMU_GUARD_H
 #define WEFT_KERNELS_CUDA_EMU_EMU_GUARD_H
 
@@ -15,6 +16,20 @@ bool guard_is_pinned(const void *p, size_t n);
 void guard_h2d_issued(const void *src, size_t n);
 unsigned long long guard_seq(void);           /* the last copy's sequence number */
 void guard_retire(unsigned long long upto);  /* copies numbered <= upto are complete */
+
+void *guard_device_alloc(size_t bytes); /* whole pages filled with 0xFF; NULL when out of memory */
+bool guard_device_free(void *p);        /* false: p is not a block guard_device_alloc returned */
+void guard_device_open(void);           /* nests; device blocks readable and writable */
+void guard_device_close(void);
+
+/* Device memory is accessible for the lifetime of one of these: a kernel, a cuBLAS call, a
+ * runtime copy or memset. */
+struct device_scope {
+    device_scope() { guard_device_open(); }
+    ~device_scope() { guard_device_close(); }
+    device_scope(const device_scope &) = delete;
+    device_scope &operator=(const device_scope &) = delete;
+};
 
 } /* namespace wf_emu */
 

@@ -1,9 +1,10 @@
 /* The CUDA emulator's runtime: the cudart functions the CUDA backend calls, defined on the host
- * (no libcudart is linked). Device memory is host memory (256-byte aligned, filled with 0xFF so
+ * (no libcudart is linked). Device memory is host memory (page-aligned, filled with 0xFF so
  * a read of what was never written shows as NaN); every kernel runs to completion at its launch,
  * so streams and events are ordered trivially, but keep their API contract (return codes,
  * cudaStreamQuery succeeding). The device is fake: "weft CUDA emulator (CPU)", compute capability
- * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Launches are checked against the
+ * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Device blocks are inaccessible
+ * to the host outside kernels and runtime calls (emu_guard.cpp). Launches are checked against the
  * block and shared-memory limits and cudaFuncSetAttribute. Page-locked host memory
  * (cudaHostAlloc) is whole pages the guard remembers (emu_guard.cpp), so cudaFreeHost of anything
  * else fails, an H2D copy from pageable memory is counted, and a host write to the source of an
@@ -27,7 +28,6 @@ using namespace wf_emu;
 namespace {
 
 const size_t SMEM_DEFAULT = 48 << 10, SMEM_OPTIN = 227 << 10;
-const size_t ALIGN = 256;
 const size_t FAKE_MEM = (size_t)16 << 30;
 thread_local cudaError_t last_error = cudaSuccess;
 size_t live_bytes = 0;
@@ -116,28 +116,38 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 
+/* Blocks come from the guard (emu_guard.cpp): whole pages, 0xFF-filled, inaccessible to the host
+ * outside kernels and runtime calls. */
+std::map<const void *, size_t> dev_bytes; /* live cudaMalloc blocks: start -> requested bytes */
+
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     *ptr = nullptr;
     if (live_bytes + bytes > FAKE_MEM) return fail(cudaErrorMemoryAllocation);
-    /* a header of ALIGN bytes before the block keeps its size for cudaFree */
-    char *m = (char *)aligned_alloc(ALIGN, ALIGN + (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    void *m = guard_device_alloc(bytes);
     if (!m) return fail(cudaErrorMemoryAllocation);
-    memcpy(m, &bytes, sizeof bytes);
-    memset(m + ALIGN, 0xFF, bytes);
+    dev_bytes[m] = bytes;
     live_bytes += bytes;
     counters.mallocs++;
-    *ptr = m + ALIGN;
+    *ptr = m;
     return cudaSuccess;
 }
 
 cudaError_t cudaFree(void *ptr) {
     if (!ptr) return cudaSuccess;
-    char *m = (char *)ptr - ALIGN;
-    size_t bytes;
-    memcpy(&bytes, m, sizeof bytes);
-    live_bytes -= bytes;
+    auto it = dev_bytes.find(ptr);
+    if (it == dev_bytes.end() || !guard_device_free(ptr)) {
+        fprintf(stderr, "weft CUDA emulator: cudaFree(%p) of memory cudaMalloc did not return\n", ptr);
+        return fail(cudaErrorInvalidValue);
+    }
+    live_bytes -= it->second;
+    dev_bytes.erase(it);
     counters.frees++;
-    free(m);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
+    *free_b = FAKE_MEM - live_bytes;
+    *total = FAKE_MEM;
     return cudaSuccess;
 }
 
@@ -162,14 +172,9 @@ cudaError_t cudaFreeHost(void *ptr) {
     return fail(cudaErrorInvalidValue);
 }
 
-cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
-    *free_b = FAKE_MEM - live_bytes;
-    *total = FAKE_MEM;
-    return cudaSuccess;
-}
-
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind k, cudaStream_t) {
     if (n && (!dst || !src)) return fail(cudaErrorInvalidValue);
+    device_scope open;
     if (k == cudaMemcpyDeviceToHost) counters.d2h_copies++;
     else if (k == cudaMemcpyHostToDevice) {
         counters.h2d_copies++;
@@ -186,6 +191,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k) {
 
 cudaError_t cudaMemsetAsync(void *dst, int v, size_t n, cudaStream_t) {
     if (n && !dst) return fail(cudaErrorInvalidValue);
+    device_scope open;
     if (n) memset(dst, v, n);
     return cudaSuccess;
 }
@@ -304,6 +310,7 @@ cudaError_t wf_emu_sort_pairs(void *tmp, size_t &tmp_bytes, const uint32_t *keys
     }
     if (n < 0 || begin_bit < 0 || end_bit > 32 || begin_bit >= end_bit)
         return fail(cudaErrorInvalidValue);
+    device_scope open;
     const uint32_t mask = (end_bit - begin_bit == 32 ? 0xffffffffu
                                                      : ((1u << (end_bit - begin_bit)) - 1u))
                           << begin_bit;
