@@ -7,7 +7,8 @@
  *   On a GPU that write races with the DMA and corrupts the batch in flight.
  * - A host dereference of device memory (a crash on a GPU): cudaMalloc blocks are PROT_NONE
  *   except while a kernel, a cuBLAS(Lt) call or a runtime copy/memset/sort runs (open/close
- *   around each; WF_EMU_GUARD=0 leaves them open, to compare timings).
+ *   around each). WF_EMU_GUARD=0 leaves them open (to compare timings), =1 guards them even
+ *   without transparent huge pages (the default then is off: see device_guarded).
  * Both kinds of block are mmap'd whole pages, so a protection never covers anything else.
  * A fault outside the guarded ranges falls through to the default action (a plain crash). */
 #include <signal.h>
@@ -34,7 +35,7 @@ struct range {
 std::map<char *, size_t> pinned;    /* cudaHostAlloc blocks, whole pages: start -> bytes */
 std::map<char *, size_t> device;    /* cudaMalloc blocks, whole pages: start -> bytes */
 int open_depth = 0;                 /* device blocks are accessible while > 0 */
-int guard_on = -1;                  /* WF_EMU_GUARD (default 1); -1: not read yet */
+int guard_on = -1;                  /* device_guarded(); -1: not decided yet */
 std::vector<range> in_flight;       /* page ranges of copies not yet known complete */
 unsigned long long seq_now = 0;
 bool handler_set = false;
@@ -99,10 +100,26 @@ void protect(const range &r, int prot) {
     }
 }
 
+/* Whether transparent huge pages can back the device blocks (see guard_device_alloc): without
+ * them every launch's mprotects walk one entry per 4 KiB and train_parity took ~10x longer. */
+bool huge_pages_usable() {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return false;
+    char buf[128] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, "[never]") == nullptr;
+}
+
+/* WF_EMU_GUARD=1 / 0 forces the device guard on / off; by default it is on where huge pages are. */
 bool device_guarded() {
     if (guard_on < 0) {
         const char *e = getenv("WF_EMU_GUARD");
-        guard_on = !(e && strcmp(e, "0") == 0);
+        if (e) guard_on = strcmp(e, "0") != 0;
+        else if (!(guard_on = huge_pages_usable()))
+            fprintf(stderr, "weft CUDA emulator: transparent huge pages are off, so the device "
+                    "memory guard is too (WF_EMU_GUARD=1 forces it, at several times the time)\n");
     }
     return guard_on != 0;
 }
