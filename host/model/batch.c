@@ -200,7 +200,7 @@ static wf_status build(const wf_model *m, const wf_batch_host *h, wf_arena *aren
 wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out) {
     wf_backend *be = m->be;
     size_t cap = wf_batch_bytes(m, h->B > 0 ? h->B : 1, h->T > 0 ? h->T : 1), used = 0;
-    char *host = malloc(cap);
+    char *host = calloc(1, cap); /* zeroed: the alignment gaps go up too */
     if (!host) return wf_error(WF_ERR_OOM, "batch: out of host memory");
     char *dev = arena->base + arena->used;
     wf_status s = build(m, h, arena, host, cap, out, &used);
