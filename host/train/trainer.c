@@ -1,7 +1,9 @@
 /* The training step and evaluation batches (trainer.h). A step runs its micro-batches without
  * waiting on the device: per-token losses are copied into device slots, and the step state and
  * the losses come back in one copy after the step's last op (the per-step loss stays exact: the
- * same double sums, in the same order, as reading each micro-batch back). */
+ * same double sums, in the same order, as reading each micro-batch back). Micro-batches go up
+ * from the trainer's page-locked double buffers (graph.h wf_batch_stage), so the host never
+ * syncs with the device inside a step except for that read-back. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,8 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));
     WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch",
                                    inputs_mark(tr) + wf_batch_bytes(m, B, T) + 4096));
+    /* as large as the arena's input region: any batch that fits there fits the staging */
+    WF_TRY(wf_batch_stage_create(m->be, wf_batch_bytes(m, B, T) + 4096, &tr->batch_stage));
     void *p = NULL;
     WF_TRY(wf_arena_alloc(&tr->batch_arena, sizeof(wf_step_state), &p));
     tr->state = p;
@@ -69,6 +73,7 @@ void wf_trainer_free(wf_trainer *tr) {
     if (!tr->m) return;
     wf_acts_destroy(tr->m, &tr->acts);
     wf_backend_arena_destroy(tr->m->be, &tr->batch_arena);
+    wf_batch_stage_destroy(tr->m->be, &tr->batch_stage);
     wf_backend_arena_destroy(tr->m->be, &tr->comm_arena);
     free(tr->host_out), free(tr->host_step), free(tr->opt_host), free(tr->buckets);
     memset(tr, 0, sizeof *tr);
@@ -96,7 +101,7 @@ static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale,
     wf_model *m = tr->m;
     wf_arena_reset(&tr->batch_arena, inputs_mark(tr));
     wf_batch b;
-    WF_TRY(wf_batch_upload(m, h, &tr->batch_arena, &b));
+    WF_TRY(wf_batch_upload_staged(m, h, &tr->batch_arena, &tr->batch_stage, &b));
     WF_TRY(wf_graph_forward(m, &b, &tr->acts));
     WF_TRY(wf_graph_loss(m, &b, &tr->acts, train ? &tr->t->grads : NULL, dscale));
     if (train) WF_TRY(wf_graph_backward(m, &b, &tr->acts, &tr->t->grads));
@@ -104,7 +109,8 @@ static wf_status run_micro(wf_trainer *tr, const wf_batch_host *h, float dscale,
 }
 
 /* Reads back the step state (with `state`) and the losses of micro-batches [i0, i1) from their
- * slots in one copy, then adds each micro-batch's sum (in order, in double) to *sum. */
+ * slots in one copy, then adds each micro-batch's sum (in order, in double) to *sum. The D2H
+ * copy returns with the bytes on the host (backend.h), so it is the step's one wait. */
 static wf_status read_back(wf_trainer *tr, const wf_batch_host *micro, int i0, int i1, bool state,
                            double *sum) {
     wf_backend *be = tr->m->be;
@@ -113,7 +119,6 @@ static wf_status read_back(wf_trainer *tr, const wf_batch_host *micro, int i0, i
     size_t off = aligned(sizeof(wf_step_state)), bytes = (size_t)used * sizeof(float);
     if (state) WF_TRY(be->copy(be, tr->host_step, tr->state, off + bytes, WF_COPY_D2H));
     else if (bytes) WF_TRY(be->copy(be, tr->host_step + off, tr->loss_slots, bytes, WF_COPY_D2H));
-    WF_TRY(be->sync(be));
     if (state) memcpy(&tr->host, tr->host_step, sizeof tr->host);
     const float *l = (const float *)(tr->host_step + off);
     for (int i = i0; i < i1; i++) {

@@ -15,6 +15,9 @@ typedef struct wf_ops wf_ops;
 
 typedef enum wf_copy_kind { WF_COPY_H2D, WF_COPY_D2H, WF_COPY_D2D } wf_copy_kind;
 
+/* A marker in the main stream (cudaEvent_t on CUDA); opaque to the host code. */
+typedef struct wf_event wf_event;
+
 typedef struct wf_backend wf_backend;
 struct wf_backend {
     const char *name;   /* "cpu", "cuda" */
@@ -26,10 +29,25 @@ struct wf_backend {
     /* Raw blocks for arenas: allocated at init, never inside the step loop. */
     wf_status (*alloc)(wf_backend *be, size_t bytes, void **out);
     void (*free)(wf_backend *be, void *p);
-    /* Copies and fills are ordered on the backend's main stream; sync waits for all of it. */
+    /* Copies and fills are ordered on the backend's main stream; sync waits for all of it.
+     * A D2H copy returns once the bytes are on the host (it waits for the stream); an H2D copy
+     * may still read `src` after it returns (cudaMemcpyAsync), so the host must not change or
+     * free `src` until an event recorded after it has completed (or a sync). */
     wf_status (*copy)(wf_backend *be, void *dst, const void *src, size_t bytes, wf_copy_kind kind);
     wf_status (*memset)(wf_backend *be, void *dst, int byte, size_t bytes);
     wf_status (*sync)(wf_backend *be);
+    /* Page-locked host memory (cudaHostAlloc; malloc on the CPU), the source of H2D copies
+     * that the host must not wait for: allocated at init, never inside the step loop. */
+    wf_status (*host_alloc)(wf_backend *be, size_t bytes, void **out);
+    void (*host_free)(wf_backend *be, void *p);
+    /* Events: event_record marks the work enqueued on the main stream so far; event_wait
+     * blocks the host until that work is done (cudaEventSynchronize), without waiting for
+     * anything enqueued after the record. An event never recorded is complete. The CPU
+     * backend runs everything at once, so there record and wait do nothing. */
+    wf_status (*event_create)(wf_backend *be, wf_event **out);
+    void (*event_destroy)(wf_backend *be, wf_event *e);
+    wf_status (*event_record)(wf_backend *be, wf_event *e);
+    wf_status (*event_wait)(wf_backend *be, wf_event *e);
     void (*close)(wf_backend *be);
     void *impl;         /* backend-private state */
 };

@@ -13,6 +13,10 @@ typedef struct {
     long long d2h_copies;   /* cudaMemcpy(Async) device to host */
     long long h2d_copies;   /* cudaMemcpy(Async) host to device */
     long long stream_syncs; /* cudaStreamSynchronize and cudaDeviceSynchronize */
+    long long event_syncs;  /* cudaEventSynchronize (the host waits for part of a stream) */
+    long long h2d_pageable; /* cudaMemcpyAsync host to device from memory not cudaHostAlloc'd
+                             * (on a GPU the driver stages it and the host may wait) */
+    long long host_allocs;  /* cudaHostAlloc calls that succeeded */
     long long gemms;        /* cuBLAS and cuBLASLt matmul calls */
     size_t stack_peak;      /* deepest fiber stack use seen, bytes (see emu_sched.cpp) */
 } wf_cuda_emu_counters;

@@ -42,6 +42,22 @@ typedef struct wf_batch_host {
 wf_status wf_batch_upload(const wf_model *m, const wf_batch_host *h, wf_arena *arena, wf_batch *out);
 size_t wf_batch_bytes(const wf_model *m, int64_t B, int64_t T);
 
+/* Page-locked staging for uploads inside the step loop: two host buffers, each an image of one
+ * micro-batch's arena region, so a batch goes up in one H2D copy while the host fills the other
+ * buffer. A buffer is refilled only after the event recorded after its copy has completed
+ * (backend event_wait: no stream sync). wf_batch_upload instead stages in a malloc'd buffer and
+ * syncs before freeing it (generation, tools). Created once, outside the step loop. */
+typedef struct wf_batch_stage {
+    char *host[2];         /* page-locked, cap bytes each */
+    wf_event *copied[2];   /* recorded after the H2D copy out of host[k] */
+    size_t cap;            /* bytes of each: at least the batch's arena region */
+    int next;              /* the buffer the next upload fills */
+} wf_batch_stage;
+wf_status wf_batch_stage_create(wf_backend *be, size_t bytes, wf_batch_stage *st);
+void wf_batch_stage_destroy(wf_backend *be, wf_batch_stage *st);
+wf_status wf_batch_upload_staged(const wf_model *m, const wf_batch_host *h, wf_arena *arena,
+                                 wf_batch_stage *st, wf_batch *out);
+
 /* Activations of one block, saved for the backward. */
 typedef struct wf_layer_acts {
     wf_tensor ln1, ln1_mean, ln1_rstd; /* (N, C), (N), (N) */

@@ -40,6 +40,7 @@ typedef struct wf_trainer {
     wf_acts acts;            /* planned for micro_batch x seq_len, with the backward's buffers */
     wf_arena batch_arena;    /* the step state, the loss slots, then one micro-batch's inputs
                                 (reset per micro-batch) */
+    wf_batch_stage batch_stage; /* page-locked double buffers the micro-batches go up from */
     wf_step_state *state;    /* device memory */
     float *loss_slots;       /* device (WF_TRAINER_LOSS_SLOTS, B*(T+Nv)), Nv a soft prompt's
                                 virtual tokens (0 without): per-token losses of the

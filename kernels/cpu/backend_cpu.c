@@ -83,6 +83,23 @@ static wf_status cpu_memset(wf_backend *be, void *dst, int byte, size_t bytes) {
 }
 
 static wf_status cpu_sync(wf_backend *be) { (void)be; return WF_OK; }
+
+/* Host memory is host memory; every op and copy is done when it returns, so events have
+ * nothing to mark: one static object stands for all of them. */
+static wf_status cpu_host_alloc(wf_backend *be, size_t bytes, void **out) {
+    return cpu_alloc(be, bytes, out);
+}
+static char cpu_event_obj;
+static wf_status cpu_event_create(wf_backend *be, wf_event **out) {
+    (void)be;
+    *out = (wf_event *)&cpu_event_obj;
+    return WF_OK;
+}
+static void cpu_event_destroy(wf_backend *be, wf_event *e) { (void)be, (void)e; }
+static wf_status cpu_event_noop(wf_backend *be, wf_event *e) {
+    (void)be, (void)e;
+    return WF_OK;
+}
 static void cpu_close(wf_backend *be) { free(be); }
 
 wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
@@ -99,6 +116,12 @@ wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
     be->copy = cpu_copy;
     be->memset = cpu_memset;
     be->sync = cpu_sync;
+    be->host_alloc = cpu_host_alloc;
+    be->host_free = cpu_free;
+    be->event_create = cpu_event_create;
+    be->event_destroy = cpu_event_destroy;
+    be->event_record = cpu_event_noop;
+    be->event_wait = cpu_event_noop;
     be->close = cpu_close;
     *out = be;
     return WF_OK;

@@ -85,6 +85,43 @@ static wf_status cuda_sync(wf_backend *be) {
     return WF_OK;
 }
 
+static wf_status cuda_host_alloc(wf_backend *be, size_t bytes, void **out) {
+    (void)be;
+    WF_CUDA_CHECK(cudaHostAlloc(out, bytes, cudaHostAllocDefault));
+    return WF_OK;
+}
+
+static void cuda_host_free(wf_backend *be, void *p) {
+    (void)be;
+    if (p) cudaFreeHost(p);
+}
+
+/* wf_event is a cudaEvent_t; no timing, so record and wait stay cheap. */
+static wf_status cuda_event_create(wf_backend *be, wf_event **out) {
+    (void)be;
+    cudaEvent_t e;
+    WF_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *out = (wf_event *)e;
+    return WF_OK;
+}
+
+static void cuda_event_destroy(wf_backend *be, wf_event *e) {
+    (void)be;
+    if (e) cudaEventDestroy((cudaEvent_t)e);
+}
+
+static wf_status cuda_event_record(wf_backend *be, wf_event *e) {
+    wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
+    WF_CUDA_CHECK(cudaEventRecord((cudaEvent_t)e, im->stream));
+    return WF_OK;
+}
+
+static wf_status cuda_event_wait(wf_backend *be, wf_event *e) {
+    (void)be;
+    WF_CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)e));
+    return WF_OK;
+}
+
 static void cuda_close(wf_backend *be) {
     wf_cuda_impl *im = (wf_cuda_impl *)be->impl;
     if (im) {
@@ -179,6 +216,12 @@ extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_back
     be->copy = cuda_copy;
     be->memset = cuda_memset;
     be->sync = cuda_sync;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
+    be->event_create = cuda_event_create;
+    be->event_destroy = cuda_event_destroy;
+    be->event_record = cuda_event_record;
+    be->event_wait = cuda_event_wait;
     be->close = cuda_close;
     be->impl = im;
     wf_status s = cuda_init(be, be->device);

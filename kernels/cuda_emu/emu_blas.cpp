@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "emu_guard.h"
 #include "emu_internal.h"
 
 using namespace wf_emu;
@@ -145,6 +146,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(
     cudaDataType_t bt, int ldb, long long sb, const void *beta, void *C, cudaDataType_t ct,
     int ldc, long long sc, int batch, cublasComputeType_t compute, cublasGemmAlgo_t algo) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    device_scope open; /* the operands are device memory */
     if (compute != CUBLAS_COMPUTE_32F) return refuse("cuBLAS compute type", compute);
     if (algo != CUBLAS_GEMM_DEFAULT) return refuse("cuBLAS GEMM algorithm", algo);
     if (!type_ok(at) || !type_ok(bt) || !type_ok(ct)) return refuse("cuBLAS data type", at);
@@ -315,6 +317,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
                               cublasLtMatrixLayout_t bl, const void *beta, const void *C,
                               cublasLtMatrixLayout_t cl, void *D, cublasLtMatrixLayout_t dl,
                               const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t) {
+    device_scope open; /* the operands, bias and aux are device memory */
     const lt_desc *s = (const lt_desc *)desc;
     const lt_layout *la = (const lt_layout *)al, *lb = (const lt_layout *)bl;
     const lt_layout *lc = (const lt_layout *)cl, *ld = (const lt_layout *)dl;

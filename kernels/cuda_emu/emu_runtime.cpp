@@ -1,10 +1,17 @@
 /* The CUDA emulator's runtime: the cudart functions the CUDA backend calls, defined on the host
- * (no libcudart is linked). Device memory is host memory (256-byte aligned, filled with 0xFF so
+ * (no libcudart is linked). Device memory is host memory (page-aligned, filled with 0xFF so
  * a read of what was never written shows as NaN); every kernel runs to completion at its launch,
  * so streams and events are ordered trivially, but keep their API contract (return codes,
  * cudaStreamQuery succeeding). The device is fake: "weft CUDA emulator (CPU)", compute capability
- * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Launches are checked against the
- * block and shared-memory limits and cudaFuncSetAttribute. Counters: weft/cuda_emu.h. */
+ * 9.0, 2 SMs, Hopper's 227 KiB opt-in shared memory a block. Device blocks are inaccessible
+ * to the host outside kernels and runtime calls (emu_guard.cpp). Launches are checked against the
+ * block and shared-memory limits and cudaFuncSetAttribute. Page-locked host memory
+ * (cudaHostAlloc) is whole pages the guard remembers (emu_guard.cpp), so cudaFreeHost of anything
+ * else fails, an H2D copy from pageable memory is counted, and a host write to the source of an
+ * H2D copy before an event after it was waited on (or a sync) faults with a message. An event
+ * remembers the last copy issued before its record; any stream sync completes every copy. Streams and events carry a magic
+ * number, so a handle this process did not create (or destroyed) fails. Counters:
+ * weft/cuda_emu.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +20,7 @@
 #include <map>
 #include <numeric>
 
+#include "emu_guard.h"
 #include "emu_internal.h"
 
 using namespace wf_emu;
@@ -20,7 +28,6 @@ using namespace wf_emu;
 namespace {
 
 const size_t SMEM_DEFAULT = 48 << 10, SMEM_OPTIN = 227 << 10;
-const size_t ALIGN = 256;
 const size_t FAKE_MEM = (size_t)16 << 30;
 thread_local cudaError_t last_error = cudaSuccess;
 size_t live_bytes = 0;
@@ -29,7 +36,17 @@ std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute, per kernel fu
 struct stream_obj {
     unsigned magic;
 };
-const unsigned STREAM_MAGIC = 0x5354524d;
+const unsigned STREAM_MAGIC = 0x5354524d, EVENT_MAGIC = 0x45564e54;
+
+struct event_obj {
+    unsigned magic;
+    unsigned long long seq; /* the guard's last H2D copy when recorded (0: never recorded) */
+};
+
+event_obj *as_event(cudaEvent_t e) {
+    event_obj *o = (event_obj *)e;
+    return o && o->magic == EVENT_MAGIC ? o : nullptr;
+}
 
 cudaError_t fail(cudaError_t e) {
     last_error = e;
@@ -99,28 +116,32 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 
+/* Blocks come from the guard (emu_guard.cpp): whole pages, 0xFF-filled, inaccessible to the host
+ * outside kernels and runtime calls. */
+std::map<const void *, size_t> dev_bytes; /* live cudaMalloc blocks: start -> requested bytes */
+
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     *ptr = nullptr;
     if (live_bytes + bytes > FAKE_MEM) return fail(cudaErrorMemoryAllocation);
-    /* a header of ALIGN bytes before the block keeps its size for cudaFree */
-    char *m = (char *)aligned_alloc(ALIGN, ALIGN + (bytes + ALIGN - 1) / ALIGN * ALIGN);
+    void *m = guard_device_alloc(bytes);
     if (!m) return fail(cudaErrorMemoryAllocation);
-    memcpy(m, &bytes, sizeof bytes);
-    memset(m + ALIGN, 0xFF, bytes);
+    dev_bytes[m] = bytes;
     live_bytes += bytes;
     counters.mallocs++;
-    *ptr = m + ALIGN;
+    *ptr = m;
     return cudaSuccess;
 }
 
 cudaError_t cudaFree(void *ptr) {
     if (!ptr) return cudaSuccess;
-    char *m = (char *)ptr - ALIGN;
-    size_t bytes;
-    memcpy(&bytes, m, sizeof bytes);
-    live_bytes -= bytes;
+    auto it = dev_bytes.find(ptr);
+    if (it == dev_bytes.end() || !guard_device_free(ptr)) {
+        fprintf(stderr, "weft CUDA emulator: cudaFree(%p) of memory cudaMalloc did not return\n", ptr);
+        return fail(cudaErrorInvalidValue);
+    }
+    live_bytes -= it->second;
+    dev_bytes.erase(it);
     counters.frees++;
-    free(m);
     return cudaSuccess;
 }
 
@@ -130,11 +151,37 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
     return cudaSuccess;
 }
 
+cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags) {
+    *ptr = nullptr;
+    if (flags != cudaHostAllocDefault) {
+        fprintf(stderr, "weft CUDA emulator: cudaHostAlloc flags %u are not emulated\n", flags);
+        return fail(cudaErrorInvalidValue);
+    }
+    void *m = guard_pinned_alloc(bytes);
+    if (!m) return fail(cudaErrorMemoryAllocation);
+    counters.host_allocs++;
+    *ptr = m;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *ptr) {
+    if (!ptr) return cudaSuccess;
+    if (guard_pinned_free(ptr)) return cudaSuccess;
+    fprintf(stderr, "weft CUDA emulator: cudaFreeHost(%p) of memory cudaHostAlloc did not return\n",
+            ptr);
+    return fail(cudaErrorInvalidValue);
+}
+
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind k, cudaStream_t) {
     if (n && (!dst || !src)) return fail(cudaErrorInvalidValue);
+    device_scope open;
     if (k == cudaMemcpyDeviceToHost) counters.d2h_copies++;
-    else if (k == cudaMemcpyHostToDevice) counters.h2d_copies++;
+    else if (k == cudaMemcpyHostToDevice) {
+        counters.h2d_copies++;
+        if (n && !guard_is_pinned(src, n)) counters.h2d_pageable++;
+    }
     if (n) memmove(dst, src, n);
+    if (k == cudaMemcpyHostToDevice) guard_h2d_issued(src, n);
     return cudaSuccess;
 }
 
@@ -144,6 +191,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k) {
 
 cudaError_t cudaMemsetAsync(void *dst, int v, size_t n, cudaStream_t) {
     if (n && !dst) return fail(cudaErrorInvalidValue);
+    device_scope open;
     if (n) memset(dst, v, n);
     return cudaSuccess;
 }
@@ -178,6 +226,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
     counters.stream_syncs++;
+    guard_retire(guard_seq());
     return cudaSuccess;
 }
 
@@ -185,20 +234,39 @@ cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; } /* all work is
 
 cudaError_t cudaDeviceSynchronize(void) {
     counters.stream_syncs++;
+    guard_retire(guard_seq());
     return cudaSuccess;
 }
 
-/* Events: work is complete when enqueued, so an event is complete once recorded. */
+/* Events: work is complete when enqueued, so an event is complete once recorded (and one never
+ * recorded is complete, as in CUDA). */
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) {
-    *e = (cudaEvent_t) new stream_obj{STREAM_MAGIC};
+    *e = (cudaEvent_t) new event_obj{EVENT_MAGIC, 0};
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    delete (stream_obj *)e;
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
+    o->magic = 0;
+    delete o;
     return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
+    o->seq = guard_seq();
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    event_obj *o = as_event(e);
+    if (!o) return fail(cudaErrorInvalidResourceHandle);
+    counters.event_syncs++;
+    guard_retire(o->seq);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+    return as_event(e) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
 
 cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute attr, int value) {
     if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) {
@@ -242,6 +310,7 @@ cudaError_t wf_emu_sort_pairs(void *tmp, size_t &tmp_bytes, const uint32_t *keys
     }
     if (n < 0 || begin_bit < 0 || end_bit > 32 || begin_bit >= end_bit)
         return fail(cudaErrorInvalidValue);
+    device_scope open;
     const uint32_t mask = (end_bit - begin_bit == 32 ? 0xffffffffu
                                                      : ((1u << (end_bit - begin_bit)) - 1u))
                           << begin_bit;

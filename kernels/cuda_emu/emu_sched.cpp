@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "emu_guard.h"
 #include "emu_internal.h"
 
 #if !defined(__x86_64__)
@@ -290,6 +291,7 @@ void run(const launch_info &li) {
     }
     if (cur_block)
         kernel_fault("kernel %s launched from inside a kernel (not emulated)", li.kernel);
+    device_scope open; /* device memory is the kernel's for the launch */
     const int n = (int)(li.block.x * li.block.y * li.block.z);
     while ((int)pool.size() < n) pool.push_back(new_fiber());
     std::vector<char> smem(li.smem); /* host memory, not a cudaMalloc */

@@ -203,19 +203,30 @@ static int read_master(wf_backend *be, const wf_trainable *t, float *w) {
 #if defined(WF_CUDA_EMU)
 #include "weft/cuda_emu.h"
 /* On the CUDA emulator the runtime counts calls, so the design's promise for a training step is
- * checked on every attempt of every run: no cudaMalloc/cudaFree (DESIGN.md: memory is planned
- * once, STYLE.md rule 5) and exactly one device-to-host read (trainer.c read_back: the step state
- * and the loss slots of up to WF_TRAINER_LOSS_SLOTS micro-batches in one copy; MICRO is 2). */
+ * checked on every attempt of every run:
+ * - no cudaMalloc/cudaFree (DESIGN.md: memory is planned once, STYLE.md rule 5);
+ * - exactly one device-to-host read (trainer.c read_back: the step state and the loss slots of up
+ *   to WF_TRAINER_LOSS_SLOTS micro-batches in one copy; MICRO is 2) and exactly one stream sync,
+ *   the one that read waits with: the host never drains the device to upload a micro-batch;
+ * - every H2D copy from page-locked memory (graph.h wf_batch_stage), since the driver stages a
+ *   pageable one and the host may wait for it;
+ * - at most one event wait per micro-batch (wf_batch_upload_staged: its staging buffer's last
+ *   copy, two uploads back; it waits for that copy, never for the batch behind it). */
 static int emu_steps_checked;
 static int emu_step_check(const wf_backend *be, const wf_cuda_emu_counters *c0, int attempt) {
     if (strcmp(be->name, "cuda") != 0) return 0;
     wf_cuda_emu_counters c1 = wf_cuda_emu_counters_get();
     long long mallocs = c1.mallocs - c0->mallocs, frees = c1.frees - c0->frees;
-    long long d2h = c1.d2h_copies - c0->d2h_copies;
+    long long d2h = c1.d2h_copies - c0->d2h_copies, syncs = c1.stream_syncs - c0->stream_syncs;
+    long long pageable = c1.h2d_pageable - c0->h2d_pageable;
+    long long ev = c1.event_syncs - c0->event_syncs;
     emu_steps_checked++;
-    if (mallocs == 0 && frees == 0 && d2h == 1) return 0;
-    fprintf(stderr, "FAIL emu step budget: attempt %d made %lld cudaMalloc, %lld cudaFree and %lld "
-            "device-to-host reads (want 0, 0, 1)\n", attempt, mallocs, frees, d2h);
+    if (mallocs == 0 && frees == 0 && d2h == 1 && syncs == 1 && pageable == 0 && ev <= MICRO)
+        return 0;
+    fprintf(stderr, "FAIL emu step budget: attempt %d made %lld cudaMalloc, %lld cudaFree, %lld "
+            "device-to-host reads, %lld stream syncs, %lld pageable H2D copies and %lld event "
+            "waits (want 0, 0, 1, 1, 0, <= %d)\n", attempt, mallocs, frees, d2h, syncs, pageable,
+            ev, MICRO);
     return 1;
 }
 #endif
@@ -602,7 +613,8 @@ int main(int argc, char **argv) {
 #if defined(WF_CUDA_EMU)
     if (!rc && emu_steps_checked > 0)
         printf("ok   emu step budget      %d step attempts on the emulator: no cudaMalloc or "
-               "cudaFree, one device-to-host read each\n", emu_steps_checked);
+               "cudaFree, one device-to-host read and one stream sync each, no pageable H2D "
+               "copy, <= %d event waits\n", emu_steps_checked, MICRO);
 #endif
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir2), remove(path);
