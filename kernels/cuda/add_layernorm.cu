@@ -3,44 +3,9 @@
  * layernorm.cu, fp32 row sums in the fixed order of reduce.cuh, the variance by a second pass
  * (no cancellation). It reads x and r once and writes s and y; the later passes read s back
  * while it is still in cache, instead of add writing s and layernorm_fwd reading it from
- * memory. The loops are layernorm_fwd_kernel's with x replaced by the rounded sum, so the result
- * is add then layernorm_fwd bit for bit. Reference: kernels/cpu/add_layernorm.c. */
-#include "reduce.cuh"
-
-template <typename T>
-__global__ void __launch_bounds__(WF_ROW_BLOCK)
-    add_layernorm_fwd_kernel(T *s, T *y, float *mean, float *rstd, const T *x, const T *r,
-                             const T *g, const T *bias, int64_t n, int64_t c, float eps) {
-    __shared__ float sh[WF_ROW_BLOCK / 32];
-    for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
-        const T *xr = x + row * c, *rr = r + row * c;
-        T *sr = s + row * c, *yr = y + row * c;
-        float sum = 0.0f;
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) {
-            /* In bf16/fp16 the norm must see the sum rounded to T, as the unfused layernorm_fwd
-             * reads add's stored output; summing the unrounded fp32 value would change the bits.
-             * Element j is read (x, r) before it is written (s) by this thread: s may alias. */
-            T sv = wf_from_f32<T>(wf_to_f32(xr[j]) + wf_to_f32(rr[j]));
-            sr[j] = sv;
-            sum += wf_to_f32(sv);
-        }
-        float m = wf_block_sum<WF_ROW_BLOCK, float>(sum, sh) / (float)c, ss = 0.0f;
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) { /* sr[j]: this thread's write */
-            float d = wf_to_f32(sr[j]) - m;
-            ss += d * d;
-        }
-        ss = wf_block_sum<WF_ROW_BLOCK, float>(ss, sh);
-        float rs = 1.0f / sqrtf(ss / (float)c + eps);
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) {
-            float v = (wf_to_f32(sr[j]) - m) * rs * wf_to_f32(g[j]);
-            yr[j] = wf_from_f32<T>(bias ? v + wf_to_f32(bias[j]) : v);
-        }
-        if (threadIdx.x == 0) {
-            if (mean) mean[row] = m;
-            if (rstd) rstd[row] = rs;
-        }
-    }
-}
+ * memory. The kernel is layernorm_fwd's (norm_fwd.cuh) given r, so the result is add then
+ * layernorm_fwd bit for bit. Reference: kernels/cpu/add_layernorm.c. */
+#include "norm_fwd.cuh"
 
 extern "C" wf_status wf_cuda_add_layernorm_fwd(wf_backend *be, wf_tensor *s, wf_tensor *y,
                                                wf_tensor *mean, wf_tensor *rstd,
@@ -52,7 +17,7 @@ extern "C" wf_status wf_cuda_add_layernorm_fwd(wf_backend *be, wf_tensor *s, wf_
     return wf_cuda_by_dtype("add_layernorm_fwd", x->dtype, [&](auto tag) {
         using T = decltype(tag);
         unsigned grid = wf_cuda_grid(be, n, 1);
-        WF_LAUNCH(grid, WF_ROW_BLOCK, 0, wf_cuda_stream(be), add_layernorm_fwd_kernel<T>)(
+        WF_LAUNCH(grid, WF_ROW_BLOCK, 0, wf_cuda_stream(be), layernorm_fwd_kernel<T>)(
             (T *)s->data, (T *)y->data, mean ? (float *)mean->data : (float *)NULL,
             rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data, (const T *)r->data,
             (const T *)g->data, bias ? (const T *)bias->data : (const T *)NULL, n, c, eps);

@@ -1,39 +1,12 @@
 /* LayerNorm forward and backward on the GPU (MATH.md "Normalisation"): y = (x - mean) * rstd * g
  * + bias, the variance by a second pass over the row (no cancellation). One block per row
- * (grid-stride over rows), fp32 sums in a fixed order (reduce.cuh); dx "+=" in the row kernel;
+ * (grid-stride over rows), fp32 sums in a fixed order (reduce.cuh; forward kernel in
+ * norm_fwd.cuh, shared with add_layernorm.cu); dx "+=" in the row kernel;
  * dg, dbias "+=" by the deterministic two-pass column sum (colsum.cuh), no float atomics, into
  * x's dtype or fp32.
  * Reference: kernels/cpu/layernorm.c. */
 #include "colsum.cuh"
-#include "reduce.cuh"
-
-template <typename T>
-__global__ void __launch_bounds__(WF_ROW_BLOCK)
-    layernorm_fwd_kernel(T *y, float *mean, float *rstd, const T *x, const T *g, const T *bias,
-                         int64_t n, int64_t c, float eps) {
-    __shared__ float sh[WF_ROW_BLOCK / 32];
-    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-        const T *xr = x + r * c;
-        T *yr = y + r * c;
-        float s = 0.0f;
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) s += wf_to_f32(xr[j]);
-        float m = wf_block_sum<WF_ROW_BLOCK, float>(s, sh) / (float)c, ss = 0.0f;
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) {
-            float d = wf_to_f32(xr[j]) - m;
-            ss += d * d;
-        }
-        ss = wf_block_sum<WF_ROW_BLOCK, float>(ss, sh);
-        float rs = 1.0f / sqrtf(ss / (float)c + eps);
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) {
-            float v = (wf_to_f32(xr[j]) - m) * rs * wf_to_f32(g[j]);
-            yr[j] = wf_from_f32<T>(bias ? v + wf_to_f32(bias[j]) : v);
-        }
-        if (threadIdx.x == 0) {
-            if (mean) mean[r] = m;
-            if (rstd) rstd[r] = rs;
-        }
-    }
-}
+#include "norm_fwd.cuh"
 
 /* dx (C) += rstd * (gh - mean(gh) - xh * mean(gh * xh)), gh = dy * g, xh = (x - mean) * rstd. */
 template <typename T>
@@ -83,9 +56,9 @@ extern "C" wf_status wf_cuda_layernorm_fwd(wf_backend *be, wf_tensor *y, wf_tens
         using T = decltype(tag);
         WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
                   layernorm_fwd_kernel<T>)(
-            (T *)y->data, mean ? (float *)mean->data : (float *)NULL,
-            rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data, (const T *)g->data,
-            bias ? (const T *)bias->data : (const T *)NULL, n, c, eps);
+            (T *)NULL, (T *)y->data, mean ? (float *)mean->data : (float *)NULL,
+            rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data, (const T *)NULL,
+            (const T *)g->data, bias ? (const T *)bias->data : (const T *)NULL, n, c, eps);
         WF_CUDA_LAUNCHED("layernorm_fwd");
         return WF_OK;
     });

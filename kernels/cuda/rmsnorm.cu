@@ -1,29 +1,10 @@
 /* RMSNorm forward and backward on the GPU, as HF's LlamaRMSNorm (MATH.md "Normalisation"):
  * y = g * (x * rstd). One block per row (grid-stride over rows), fp32 sums in a fixed order
- * (reduce.cuh); dx "+=" in the row kernel; dg "+=" by the deterministic two-pass column sum
+ * (reduce.cuh; forward kernel in norm_fwd.cuh, shared with add_rmsnorm.cu); dx "+=" in the row
+ * kernel; dg "+=" by the deterministic two-pass column sum
  * (colsum.cuh) of dy * x * rstd, no float atomics. Reference: kernels/cpu/rmsnorm.c. */
 #include "colsum.cuh"
-#include "reduce.cuh"
-
-template <typename T>
-__global__ void __launch_bounds__(WF_ROW_BLOCK)
-    rmsnorm_fwd_kernel(T *y, float *rstd, const T *x, const T *g, int64_t n, int64_t c, float eps) {
-    __shared__ float sh[WF_ROW_BLOCK / 32];
-    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-        const T *xr = x + r * c;
-        T *yr = y + r * c;
-        float ss = 0.0f;
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK) {
-            float v = wf_to_f32(xr[j]);
-            ss += v * v;
-        }
-        ss = wf_block_sum<WF_ROW_BLOCK, float>(ss, sh);
-        float rs = 1.0f / sqrtf(ss / (float)c + eps);
-        for (int64_t j = threadIdx.x; j < c; j += WF_ROW_BLOCK)
-            yr[j] = wf_from_f32<T>(wf_to_f32(g[j]) * (wf_to_f32(xr[j]) * rs));
-        if (rstd && threadIdx.x == 0) rstd[r] = rs;
-    }
-}
+#include "norm_fwd.cuh"
 
 /* dx (C) += rstd * (gh - xh * mean(gh * xh)), gh = dy * g, xh = x * rstd, per row. */
 template <typename T>
@@ -64,8 +45,8 @@ extern "C" wf_status wf_cuda_rmsnorm_fwd(wf_backend *be, wf_tensor *y, wf_tensor
         using T = decltype(tag);
         WF_LAUNCH(wf_cuda_grid(be, n, 1), WF_ROW_BLOCK, 0, wf_cuda_stream(be),
                   rmsnorm_fwd_kernel<T>)(
-            (T *)y->data, rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data,
-            (const T *)g->data, n, c, eps);
+            (T *)NULL, (T *)y->data, rstd ? (float *)rstd->data : (float *)NULL, (const T *)x->data,
+            (const T *)NULL, (const T *)g->data, n, c, eps);
         WF_CUDA_LAUNCHED("rmsnorm_fwd");
         return WF_OK;
     });
