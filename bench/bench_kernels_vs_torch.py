@@ -128,16 +128,16 @@ TUNING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kernels
 
 
 def flash2_configs():
-    """[(name, (warps, BN, BQ) at D <= 64, the same at D > 64)] from tuning.cuh: "default" (the
-    WF_FLASH2_* defines) first, then the rows of WF_FLASH2_ALT_CONFIGS."""
+    """[(name, tiles at D <= 64, tiles at D > 64)] from tuning.cuh, tiles = (warps, BN, BQ, m-tiles
+    a warp in forward/dq, in dk/dv): "default" (the WF_FLASH2_* defines, one m-tile) first, then
+    the rows of WF_FLASH2_ALT_CONFIGS."""
     text = open(TUNING).read()
     d = {k: int(v) for k, v in re.findall(r"#define (WF_FLASH2_\w+) (\d+)", text)}
-    out = [("default", (d["WF_FLASH2_WARPS_SMALL"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_SMALL"]),
-            (d["WF_FLASH2_WARPS_LARGE"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_LARGE"]))]
-    for m in re.finditer(r'X\("([\w-]+)",\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),'
-                         r'\s*(\d+)\)', text):
-        v = [int(x) for x in m.groups()[1:]]
-        out.append((m.group(1), tuple(v[:3]), tuple(v[3:])))
+    out = [("default", (d["WF_FLASH2_WARPS_SMALL"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_SMALL"], 1, 1),
+            (d["WF_FLASH2_WARPS_LARGE"], d["WF_FLASH2_BN"], d["WF_FLASH2_BQ_LARGE"], 1, 1))]
+    for m in re.finditer(r'X\("([\w-]+)"((?:,\s*\d+){10})\)', text):
+        v = [int(x) for x in m.group(2).split(",")[1:]]
+        out.append((m.group(1), tuple(v[0:3] + v[6:8]), tuple(v[3:6] + v[8:10])))
     if len(out) < 2:
         raise SystemExit(f"bench_kernels_vs_torch: no WF_FLASH2_ALT_CONFIGS rows in {TUNING}")
     return out
@@ -154,8 +154,8 @@ def flash2_sweep(build, case_args, default_times, torch_ms):
                                          "attention=flash2"] + case_args,
                                  env={"WF_FLASH2_CONFIG": name}, min_time="0.2", must=False)
     print("\nflash2 config sweep (bf16, causal; ratio = weft / SDPA flash, < 1: weft faster; "
-          "tiles = warps, BN, BQ)")
-    print(f"{'config':<11} {'tiles':<10} {'D':>4} {'T':>5} {'fwd ms':>8} {'fwd ratio':>9} "
+          "tiles = warps, BN, BQ, m-tiles a warp forward/dq, dk/dv)")
+    print(f"{'config':<11} {'tiles':<14} {'D':>4} {'T':>5} {'fwd ms':>8} {'fwd ratio':>9} "
           f"{'f+b ms':>8} {'f+b ratio':>9}")
     logs = {}  # (D, config): [(log fwd ratio, log fwd+bwd ratio) per T]
     for name, small, large in configs:
@@ -165,7 +165,7 @@ def flash2_sweep(build, case_args, default_times, torch_ms):
             tf, tb = torch_ms[label]
             fb = f + b if f and b else None
             nan = float("nan")
-            print(f"{name:<11} {tiles:<10} {D:>4} {T:>5} {f or nan:8.3f} "
+            print(f"{name:<11} {tiles:<14} {D:>4} {T:>5} {f or nan:8.3f} "
                   f"{f / tf if f else nan:9.2f} {fb or nan:8.3f} "
                   f"{fb / (tf + tb) if fb else nan:9.2f}")
             logs.setdefault((D, name), []).append(
@@ -183,7 +183,18 @@ def flash2_sweep(build, case_args, default_times, torch_ms):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build-gpu", help="weft CUDA build directory")
+    ap.add_argument("--list-configs", action="store_true",
+                    help="print the flash2 configurations read from tuning.cuh and exit (no GPU)")
     a = ap.parse_args()
+    if a.list_configs:
+        configs = flash2_configs()
+        rows = len(re.findall(r'^\s*X\("', open(TUNING).read(), re.M))
+        for name, small, large in configs:
+            print(f"{name:<11} D<=64 {','.join(map(str, small)):<14} D>64 {','.join(map(str, large))}")
+        if rows != len(configs) - 1:  # every X(...) row must parse: else the sweep skips one
+            print(f"bench_kernels_vs_torch: {rows} rows in {TUNING}, {len(configs) - 1} parsed")
+            return 1
+        return 0
     import torch
     if not torch.cuda.is_available():
         print("bench_kernels_vs_torch: no CUDA device; skipped")

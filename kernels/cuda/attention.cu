@@ -341,11 +341,13 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
 struct fl2_row {
     const char *name;
     int w_small, bn_small, bq_small, w_large, bn_large, bq_large;
+    int mq_small, mk_small, mq_large, mk_large; /* m-tiles a warp: forward/dq, dk/dv */
 };
-#define FL2_ROW(name, ws, ns, qs, wl, nl, ql) {name, ws, ns, qs, wl, nl, ql},
+#define FL2_ROW(name, ws, ns, qs, wl, nl, ql, mqs, mks, mql, mkl)                                \
+    {name, ws, ns, qs, wl, nl, ql, mqs, mks, mql, mkl},
 static constexpr fl2_row fl2_rows[] = {
     {"default", WF_FLASH2_WARPS_SMALL, WF_FLASH2_BN, WF_FLASH2_BQ_SMALL, WF_FLASH2_WARPS_LARGE,
-     WF_FLASH2_BN, WF_FLASH2_BQ_LARGE},
+     WF_FLASH2_BN, WF_FLASH2_BQ_LARGE, 1, 1, 1, 1},
     WF_FLASH2_ALT_CONFIGS(FL2_ROW)};
 #undef FL2_ROW
 static constexpr int FL2_NCONFIGS = (int)(sizeof fl2_rows / sizeof fl2_rows[0]);
@@ -354,7 +356,9 @@ static constexpr int FL2_NCONFIGS = (int)(sizeof fl2_rows / sizeof fl2_rows[0]);
 template <int I, int D>
 using fl2_config = fl2_tiles<D <= 64 ? fl2_rows[I].w_small : fl2_rows[I].w_large,
                              D <= 64 ? fl2_rows[I].bn_small : fl2_rows[I].bn_large,
-                             D <= 64 ? fl2_rows[I].bq_small : fl2_rows[I].bq_large>;
+                             D <= 64 ? fl2_rows[I].bq_small : fl2_rows[I].bq_large,
+                             D <= 64 ? fl2_rows[I].mq_small : fl2_rows[I].mq_large,
+                             D <= 64 ? fl2_rows[I].mk_small : fl2_rows[I].mk_large>;
 static_assert(std::is_same<fl2_config<0, 64>, fl2_default<64>>::value &&
                   std::is_same<fl2_config<0, 128>, fl2_default<128>>::value,
               "row 0 is the default configuration");
@@ -395,17 +399,20 @@ static wf_status fl2_with_config(const wf_backend *be, F &&f) {
     }
 }
 
-/* The forward/dq kernels read W and BN of a configuration, the dk/dv kernel W and BQ: the
- * launchers instantiate them with the unused size set to the default's, so configurations that
- * differ only there share kernels (fewer instantiations; the default's are built everywhere). */
-template <int D, class C> using fl2_q_tiles = fl2_tiles<C::W, C::BN, fl2_default<D>::BQ>;
-template <int D, class C> using fl2_kv_tiles = fl2_tiles<C::W, fl2_default<D>::BN, C::BQ>;
+/* The forward/dq kernels read W, BN and MQ of a configuration, the dk/dv kernel W, BQ and MK:
+ * the launchers instantiate them with the unused sizes set to the default's, so configurations
+ * that differ only there share kernels (fewer instantiations; the default's are built
+ * everywhere). */
+template <int D, class C>
+using fl2_q_tiles = fl2_tiles<C::W, C::BN, fl2_default<D>::BQ, C::MQ, fl2_default<D>::MK>;
+template <int D, class C>
+using fl2_kv_tiles = fl2_tiles<C::W, fl2_default<D>::BN, C::BQ, fl2_default<D>::MQ, C::MK>;
 
 template <typename T, int D, class C>
 static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
     using QT = fl2_q_tiles<D, C>;
     const flash_dims w = flash_dims_of(a);
-    constexpr int BM = C::BM, W = C::W;
+    constexpr int BM = C::BMQ, W = C::W;
     constexpr size_t LD = D + WF_FLASH_PAD;
     const size_t smem = (BM + 4 * C::BN) * LD * sizeof(T);
     WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D, QT>, smem, "attention_fwd"));
@@ -421,7 +428,7 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
     using QT = fl2_q_tiles<D, C>;
     using KT = fl2_kv_tiles<D, C>;
     const flash_dims w = flash_dims_of(a);
-    constexpr int BM = C::BM, BQ = C::BQ, W = C::W;
+    constexpr int BMQ = C::BMQ, BMK = C::BMK, BQ = C::BQ, W = C::W;
     constexpr size_t LD = D + WF_FLASH_PAD;
     cudaStream_t st = wf_cuda_stream(be);
     const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
@@ -433,19 +440,19 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
                                         WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
             dvec, (const T *)a->out->data, dout, D, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-        const size_t smem = (2 * BM + 4 * C::BN) * LD * sizeof(T);
+        const size_t smem = (2 * BMQ + 4 * C::BN) * LD * sizeof(T);
         WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D, QT>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
+        dim3 grid((unsigned)((w.T + BMQ - 1) / BMQ), (unsigned)(w.B * w.H));
         WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D, QT>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
     }
     if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
         /* K, V; two buffers of Q, dO and the fp32 lse, Dvec */
-        const size_t smem = 2 * BM * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
+        const size_t smem = 2 * BMK * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
                                                            2 * BQ * sizeof(float));
         WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D, KT>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.S + BM - 1) / BM), (unsigned)(w.B * w.Hk));
+        dim3 grid((unsigned)((w.S + BMK - 1) / BMK), (unsigned)(w.B * w.Hk));
         WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D, KT>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
         WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));

@@ -14,12 +14,17 @@
 
 #include "attention_flash.cuh"
 
-/* A flash2 tile configuration (tuning.cuh): W warps a block, each owning 16 rows, so BM = 16 W
- * queries a forward/dq block and keys a dk/dv block; BN keys a forward/dq tile, BQ queries a
- * dk/dv tile. The kernels below take it as a template parameter; attention.cu picks one. */
-template <int W_, int BN_, int BQ_> struct fl2_tiles {
+/* A flash2 tile configuration (tuning.cuh): W warps a block; in the forward and dq kernels a
+ * warp owns MQ stacked 16-row m-tiles of queries (BMQ = 16 MQ W queries a block), in the dk/dv
+ * kernel MK m-tiles of keys (BMK = 16 MK W keys a block); BN keys a forward/dq tile, BQ queries
+ * a dk/dv tile. A warp with two m-tiles loads each K/V (Q/dO) fragment from shared memory once
+ * for both, as FlashAttention-2's 128-row 4-warp forward blocks do, at twice the accumulator
+ * registers. The kernels below take it as a template parameter; attention.cu picks one. */
+template <int W_, int BN_, int BQ_, int MQ_ = 1, int MK_ = 1> struct fl2_tiles {
     static_assert(W_ >= 1 && BN_ % 16 == 0 && BQ_ % 16 == 0, "tiles of whole 16-row mma steps");
-    static constexpr int W = W_, BM = 16 * W_, BN = BN_, BQ = BQ_;
+    static_assert(MQ_ >= 1 && MK_ >= 1, "at least one m-tile a warp");
+    static constexpr int W = W_, BN = BN_, BQ = BQ_, MQ = MQ_, MK = MK_;
+    static constexpr int BMQ = 16 * MQ_ * W_, BMK = 16 * MK_ * W_;
 };
 
 /* The default configuration for head dim D (tuning.cuh's WF_FLASH2_* constants). */
@@ -102,13 +107,79 @@ __device__ __forceinline__ void fl2_softmax(float (&s)[NT][4], float (&o)[D / 8]
     }
 }
 
-/* Forward (body of attention_flash2_fwd_kernel). Grid (query tiles of BM, B * H); block W warps.
- * Shared: Q (BM, LD), then two buffers of K, V (BN, LD) each. Tile it + 1 is loaded while tile
- * it is computed on. */
+/* fl_scores for MT stacked m-tiles (rows row0 + 16 mt..): each pair of B fragments is loaded
+ * once for all of them. Per m-tile the same mma sequence as fl_scores (same sums). */
+template <typename T, int D, int NT, int MT>
+__device__ __forceinline__ void fl2_scores(float (&acc)[MT][NT][4], const T *X, int row0,
+                                           const T *Y) {
+    constexpr int LD = D + WF_FLASH_PAD;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < NT; n++) acc[mt][n][0] = acc[mt][n][1] = acc[mt][n][2] = acc[mt][n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) fl_frag_a<T, LD>(a[mt], X, row0 + 16 * mt, 16 * kk);
+#pragma unroll
+        for (int n = 0; n < NT; n += 2) {
+            uint32_t b[4];
+            fl_frag_bt2<T, LD>(b, Y, 8 * n, 16 * kk);
+            const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                wf_mma_16816<T>(acc[mt][n], a[mt], b0);
+                wf_mma_16816<T>(acc[mt][n + 1], a[mt], b1);
+            }
+        }
+    }
+}
+
+/* fl_accumulate for MT stacked m-tiles: out[mt] (16 x D) += p[mt] (16 x 8 NT) times rows
+ * [0, 8 NT) of shared Y, each B fragment pair loaded once for all m-tiles (same sums). */
+template <typename T, int D, int NT, int MT>
+__device__ __forceinline__ void fl2_accumulate(float (&out)[MT][D / 8][4],
+                                               const float (&p)[MT][NT][4], const T *Y) {
+    constexpr int LD = D + WF_FLASH_PAD;
+#pragma unroll
+    for (int kk = 0; kk < NT / 2; kk++) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) fl_c_to_a<T, NT>(a[mt], p[mt], kk);
+#pragma unroll
+        for (int n = 0; n < D / 8; n += 2) {
+            uint32_t b[4];
+            fl_frag_b2<T, LD>(b, Y, 16 * kk, 8 * n);
+            const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                wf_mma_16816<T>(out[mt][n], a[mt], b0);
+                wf_mma_16816<T>(out[mt][n + 1], a[mt], b1);
+            }
+        }
+    }
+}
+
+/* Zeroes MT accumulators of 16 x D. */
+template <int D, int MT>
+__device__ __forceinline__ void fl2_zero(float (&acc)[MT][D / 8][4]) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mt][n][e] = 0.0f;
+}
+
+/* Forward (body of attention_flash2_fwd_kernel). Grid (query tiles of BMQ, B * H); block W
+ * warps, warp w owning queries RW w.. (RW = 16 MQ). Shared: Q (BMQ, LD), then two buffers of K,
+ * V (BN, LD) each. Tile it + 1 is loaded while tile it is computed on. */
 template <typename T, int D, class C>
 __device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T *k, const T *v,
                                         const flash_dims &w) {
-    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BM;
+    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BMQ, MT = C::MQ;
+    constexpr int RW = 16 * MT; /* rows a warp */
     WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *KV = Qs + BM * LD; /* buffer x: KV + 2 x BN LD */
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
@@ -125,10 +196,11 @@ __device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T 
         fl2_load_rows<T, D>(KV + BN * LD, vb, kstride, 0, BN, w.S);
     }
     wf_cp_async_commit();
-    float o[D / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    float o[MT][D / 8][4], m[MT][2], l[MT][2];
+    fl2_zero<D, MT>(o);
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-    const int64_t i0 = q0 + 16 * warp + g; /* this lane's rows: i0 and i0 + 8 */
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+    const int64_t i0 = q0 + RW * warp + g; /* m-tile mt's rows of this lane: i0 + 16 mt (+ 8) */
     for (int64_t it = 0; it < ntiles; it++) {
         const int64_t j0 = it * BN;
         if (it + 1 < ntiles) { /* its buffer was last read in iteration it - 1 (synced below) */
@@ -140,27 +212,34 @@ __device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T 
         wf_cp_async_wait<1>(); /* everything but tile it + 1 has landed (this thread's part) */
         __syncthreads();
         const T *Ks = KV + (it % 2) * 2 * BN * LD, *Vs = Ks + BN * LD;
-        float s[NT][4];
-        fl_scores<T, D, NT>(s, Qs, 16 * warp, Ks);
+        float s[MT][NT][4];
+        fl2_scores<T, D, NT, MT>(s, Qs, RW * warp, Ks);
         const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
                            (w.causal && j0 + BN - 1 > q0 + w.shift) || q0 + BM > w.T;
-        fl2_softmax<D, NT>(s, o, m, l, w, b, i0, j0, check);
-        fl_accumulate<T, D, NT>(o, s, Vs);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+            fl2_softmax<D, NT>(s[mt], o[mt], m[mt], l[mt], w, b, i0 + 16 * mt, j0, check);
+        fl2_accumulate<T, D, NT, MT>(o, s, Vs);
         __syncthreads(); /* tile it's buffer is refilled in iteration it + 1 */
     }
     wf_cp_async_wait<0>(); /* nothing may stay in flight at exit (ntiles = 0: Q) */
-    float inv[2];
 #pragma unroll
-    for (int half = 0; half < 2; half++) { /* the row's sum over its quad, in a fixed order */
-        l[half] += __shfl_xor_sync(0xffffffffu, l[half], 1);
-        l[half] += __shfl_xor_sync(0xffffffffu, l[half], 2);
-        const bool none = m[half] == -INFINITY; /* no visible key: out = 0, lse = 0 */
-        inv[half] = none ? 0.0f : 1.0f / l[half];
-        const int64_t i = i0 + 8 * half;
-        if (t == 0 && i < w.T)
-            lse[bh * w.T + i] = none ? 0.0f : (m[half] + log2f(l[half])) * FL_LN2;
+    for (int mt = 0; mt < MT; mt++) {
+        float inv[2];
+#pragma unroll
+        for (int half = 0; half < 2; half++) { /* the row's sum over its quad, in a fixed order */
+            float &lh = l[mt][half];
+            lh += __shfl_xor_sync(0xffffffffu, lh, 1);
+            lh += __shfl_xor_sync(0xffffffffu, lh, 2);
+            const bool none = m[mt][half] == -INFINITY; /* no visible key: out = 0, lse = 0 */
+            inv[half] = none ? 0.0f : 1.0f / lh;
+            const int64_t i = i0 + 16 * mt + 8 * half;
+            if (t == 0 && i < w.T)
+                lse[bh * w.T + i] = none ? 0.0f : (m[mt][half] + log2f(lh)) * FL_LN2;
+        }
+        fl_store<T, D>(out + (b * w.T * w.H + h) * D, qstride, q0 + RW * warp + 16 * mt, w.T,
+                       o[mt], inv[0], inv[1]);
     }
-    fl_store<T, D>(out + (b * w.T * w.H + h) * D, qstride, q0 + 16 * warp, w.T, o, inv[0], inv[1]);
 }
 
 /* P (16 x 8 NT, in place of the raw scores s) = exp2(scale_log2 s - L) where visible (checked
@@ -186,14 +265,15 @@ __device__ __forceinline__ void fl2_probs(float (&s)[NT][4], const flash_dims &w
         }
 }
 
-/* Backward dq (body of attention_flash2_dq_kernel). Grid (query tiles of BM, B * H). Shared: Q,
- * dO (BM, LD), then two buffers of K, V (BN, LD). dq_i = scale sum_j P_ij (dP_ij - Dvec_i) k_j
- * over key tiles in order. */
+/* Backward dq (body of attention_flash2_dq_kernel). Grid (query tiles of BMQ, B * H); warp w
+ * owns queries RW w.. (RW = 16 MQ). Shared: Q, dO (BMQ, LD), then two buffers of K, V (BN, LD).
+ * dq_i = scale sum_j P_ij (dP_ij - Dvec_i) k_j over key tiles in order. */
 template <typename T, int D, class C>
 __device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v, const T *dout,
                                        const float *lse, const float *Dvec, float scale,
                                        const flash_dims &w) {
-    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BM;
+    constexpr int LD = D + WF_FLASH_PAD, BN = C::BN, NT = BN / 8, BM = C::BMQ, MT = C::MQ;
+    constexpr int RW = 16 * MT;
     WF_DYN_SHARED(uint4, fl_smem);
     T *Qs = reinterpret_cast<T *>(fl_smem), *dOs = Qs + BM * LD, *KV = dOs + BM * LD;
     const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4;
@@ -211,17 +291,18 @@ __device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v
         fl2_load_rows<T, D>(KV + BN * LD, vb, kstride, 0, BN, w.S);
     }
     wf_cp_async_commit();
-    const int64_t i0 = q0 + 16 * warp + g;
-    float lse_r[2], Di[2];
+    const int64_t i0 = q0 + RW * warp + g;
+    float lse_r[MT][2], Di[MT][2];
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        const int64_t i = i0 + 8 * half;
-        lse_r[half] = i < w.T ? lse[bh * w.T + i] : 0.0f;
-        Di[half] = i < w.T ? Dvec[bh * w.T + i] : 0.0f;
-    }
-    float acc[D / 8][4];
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+        for (int half = 0; half < 2; half++) {
+            const int64_t i = i0 + 16 * mt + 8 * half;
+            lse_r[mt][half] = i < w.T ? lse[bh * w.T + i] : 0.0f;
+            Di[mt][half] = i < w.T ? Dvec[bh * w.T + i] : 0.0f;
+        }
+    float acc[MT][D / 8][4];
+    fl2_zero<D, MT>(acc);
     for (int64_t it = 0; it < ntiles; it++) {
         const int64_t j0 = it * BN;
         if (it + 1 < ntiles) {
@@ -235,19 +316,27 @@ __device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v
         const T *Ks = KV + (it % 2) * 2 * BN * LD, *Vs = Ks + BN * LD;
         const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
                            (w.causal && j0 + BN - 1 > q0 + w.shift) || q0 + BM > w.T;
-        float p[NT][4], dp[NT][4];
-        fl_scores<T, D, NT>(p, Qs, 16 * warp, Ks);
-        fl2_probs<NT>(p, w, b, q0 + 16 * warp, j0, true, check, lse_r, nullptr);
-        fl_scores<T, D, NT>(dp, dOs, 16 * warp, Vs);
+        float p[MT][NT][4], dp[MT][NT][4];
+        fl2_scores<T, D, NT, MT>(p, Qs, RW * warp, Ks);
 #pragma unroll
-        for (int n = 0; n < NT; n++)
+        for (int mt = 0; mt < MT; mt++)
+            fl2_probs<NT>(p[mt], w, b, q0 + RW * warp + 16 * mt, j0, true, check, lse_r[mt],
+                          nullptr);
+        fl2_scores<T, D, NT, MT>(dp, dOs, RW * warp, Vs);
 #pragma unroll
-            for (int e = 0; e < 4; e++) dp[n][e] = p[n][e] * (dp[n][e] - Di[e / 2]); /* dS */
-        fl_accumulate<T, D, NT>(acc, dp, Ks);
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) /* dS */
+                    dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - Di[mt][e / 2]);
+        fl2_accumulate<T, D, NT, MT>(acc, dp, Ks);
         __syncthreads();
     }
     wf_cp_async_wait<0>();
-    fl_store<T, D>(dq + qoff, qstride, q0 + 16 * warp, w.T, acc, scale, scale);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        fl_store<T, D>(dq + qoff, qstride, q0 + RW * warp + 16 * mt, w.T, acc[mt], scale, scale);
 }
 
 /* Loads query tile x of the dk/dv kernel's (head, query tile) sequence into buffer buf: Q, dO
@@ -267,16 +356,17 @@ __device__ __forceinline__ void fl2_load_qtile(T *buf, const T *q, const T *dout
     fl2_load_vec(vec + BQ, Dvec + bh * w.T, i0, BQ, w.T);
 }
 
-/* Backward dk, dv (body of attention_flash2_dkv_kernel). Grid (key tiles of BM, B * Hk). Shared:
- * K, V (BM, LD), then two buffers of Q, dO (BQ, LD) and lse, Dvec (BQ fp32). Warp w owns keys
- * 16 w.. of the tile; with keys as rows (S^T = K Q^T, dP^T = V dO^T):  dv_j = sum_i P_ij dO_i,
- * dk_j = scale sum_i dS_ij q_i, over the group's query heads, then query tiles, in increasing
- * order (deterministic). */
+/* Backward dk, dv (body of attention_flash2_dkv_kernel). Grid (key tiles of BMK, B * Hk).
+ * Shared: K, V (BMK, LD), then two buffers of Q, dO (BQ, LD) and lse, Dvec (BQ fp32). Warp w
+ * owns keys RW w.. (RW = 16 MK) of the tile; with keys as rows (S^T = K Q^T, dP^T = V dO^T):
+ * dv_j = sum_i P_ij dO_i, dk_j = scale sum_i dS_ij q_i, over the group's query heads, then
+ * query tiles, in increasing order (deterministic). */
 template <typename T, int D, class C>
 __device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, const T *v,
                                         const T *dout, const float *lse, const float *Dvec,
                                         float scale, const flash_dims &w) {
-    constexpr int LD = D + WF_FLASH_PAD, BM = C::BM, BQ = C::BQ, NT = BQ / 8;
+    constexpr int LD = D + WF_FLASH_PAD, BM = C::BMK, BQ = C::BQ, NT = BQ / 8, MT = C::MK;
+    constexpr int RW = 16 * MT;
     constexpr int BUF = 2 * BQ * LD + 2 * BQ * 2; /* T elements a buffer (2 fp32 vectors) */
     WF_DYN_SHARED(uint4, fl_smem);
     T *Ks = reinterpret_cast<T *>(fl_smem), *Vs = Ks + BM * LD, *QB = Vs + BM * LD;
@@ -291,11 +381,9 @@ __device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, co
     fl2_load_rows<T, D>(Vs, v + koff, kstride, k0, BM, w.S);
     if (ntiles > 0) fl2_load_qtile<T, D, BQ>(QB, q, dout, lse, Dvec, w, b, kvh, istart, nq, 0);
     wf_cp_async_commit();
-    float adk[D / 8][4], adv[D / 8][4];
-#pragma unroll
-    for (int n = 0; n < D / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) adk[n][e] = adv[n][e] = 0.0f;
+    float adk[MT][D / 8][4], adv[MT][D / 8][4];
+    fl2_zero<D, MT>(adk);
+    fl2_zero<D, MT>(adv);
     const float none[2] = {0.0f, 0.0f};
     for (int64_t it = 0; it < ntiles; it++) {
         if (it + 1 < ntiles)
@@ -309,22 +397,29 @@ __device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, co
         const int64_t i0 = istart + (it % nq) * BQ;
         const bool check = w.key_mask || w.doc_ids || k0 + BM > w.S || i0 + BQ > w.T ||
                            (w.causal && k0 + BM - 1 > i0 + w.shift);
-        float p[NT][4], dp[NT][4];
-        fl_scores<T, D, NT>(p, Ks, 16 * warp, Qs);
-        fl2_probs<NT>(p, w, b, k0 + 16 * warp, i0, false, check, none, lse_s);
-        fl_accumulate<T, D, NT>(adv, p, dOs);
-        fl_scores<T, D, NT>(dp, Vs, 16 * warp, dOs);
+        float p[MT][NT][4], dp[MT][NT][4];
+        fl2_scores<T, D, NT, MT>(p, Ks, RW * warp, Qs);
 #pragma unroll
-        for (int n = 0; n < NT; n++)
+        for (int mt = 0; mt < MT; mt++)
+            fl2_probs<NT>(p[mt], w, b, k0 + RW * warp + 16 * mt, i0, false, check, none, lse_s);
+        fl2_accumulate<T, D, NT, MT>(adv, p, dOs);
+        fl2_scores<T, D, NT, MT>(dp, Vs, RW * warp, dOs);
 #pragma unroll
-            for (int e = 0; e < 4; e++)
-                dp[n][e] = p[n][e] * (dp[n][e] - D_s[8 * n + 2 * t + e % 2]);
-        fl_accumulate<T, D, NT>(adk, dp, Qs);
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - D_s[8 * n + 2 * t + e % 2]);
+        fl2_accumulate<T, D, NT, MT>(adk, dp, Qs);
         __syncthreads();
     }
     wf_cp_async_wait<0>();
-    fl_store<T, D>(dk + koff, kstride, k0 + 16 * warp, w.S, adk, scale, scale);
-    fl_store<T, D>(dv + koff, kstride, k0 + 16 * warp, w.S, adv, 1.0f, 1.0f);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        fl_store<T, D>(dk + koff, kstride, k0 + RW * warp + 16 * mt, w.S, adk[mt], scale, scale);
+        fl_store<T, D>(dv + koff, kstride, k0 + RW * warp + 16 * mt, w.S, adv[mt], 1.0f, 1.0f);
+    }
 }
 
 /* The kernels: configuration C's bodies where fl2_built says this pass holds them, else a

@@ -104,7 +104,10 @@
  * (bench/bench_kernels_vs_torch.py sweeps them). Instantiated for bf16 at head dims 64 and 128
  * only (issue 7's target shapes), with bodies only on sm_90 and later (attention_flash2.cuh
  * fl2_built): other calls keep the default configuration. Each is deterministic (its tile sizes
- * set the grouping of sums). Columns: name, then warps, BN, BQ for D <= 64, then for D > 64.
+ * set the grouping of sums). Columns: name, then warps, BN, BQ for D <= 64, then for D > 64,
+ * then the m-tiles a warp owns (16 rows each; attention_flash2.cuh fl2_tiles) in the
+ * forward/dq kernels and in the dk/dv kernel for D <= 64, then for D > 64 (1 everywhere but the
+ * rows32 configs; the default has 1).
  * Why each, from ptxas -v for sm_90 (64K registers, 228 KiB shared memory an SM; default: D 64
  * forward 128 registers, 2 blocks = 16 warps an SM; dk/dv 214 registers, 1 block = 8 warps;
  * D 128 forward 167 registers, 85 KiB, 2 blocks = 8 warps; dk/dv 252 registers, 8 warps):
@@ -119,13 +122,23 @@
  * - min-regs: both small tiles at 4 warps, the most resident warps (latency hidden by
  *   occupancy rather than by tile size); at D 128 it reuses keys32's forward/dq and half-bq's
  *   dk/dv kernels (attention.cu instantiates each kernel for the sizes it reads only).
+ * - rows32: 32 query rows a warp, two m-tiles sharing each K/V fragment load, in 4-warp,
+ *   128-query blocks, as FlashAttention-2's forward: shared-memory fragment bytes a 16x8x16
+ *   mma fall from 256 + 512 / NT to 128 + 512 / NT (NT = BN / 8); 32-key tiles to fit the two
+ *   accumulators (D 64: forward 161 registers, dq 223; D 128: forward 255 with 48 bytes
+ *   spilled, dq 255); dk/dv as flip-warps' at D 64 and half-bq's at D 128.
+ * - rows32-kv: rows32 at D 64 plus 32 key rows a warp in dk/dv (BQ 32: 253 registers, two
+ *   4-warp blocks of 128 keys an SM); at D 128, 16-key forward/dq tiles, the largest that hold
+ *   two m-tiles without spilling (forward 223 registers, dq 240).
  * Left out: 128-key tiles (ptxas: D 128 dq at 255 registers with spills, one 4-warp block an
  *   SM; D 64 forward 181 registers, one block). */
 #define WF_FLASH2_ALT_CONFIGS(X)                                                                 \
-    X("flip-warps", 4, 64, 64, 8, 64, 32)                                                        \
-    X("keys32", 8, 32, 64, 4, 32, 32)                                                            \
-    X("half-bq", 8, 64, 32, 4, 64, 16)                                                           \
-    X("min-regs", 4, 32, 32, 4, 32, 16)
+    X("flip-warps", 4, 64, 64, 8, 64, 32, 1, 1, 1, 1)                                            \
+    X("keys32", 8, 32, 64, 4, 32, 32, 1, 1, 1, 1)                                                \
+    X("half-bq", 8, 64, 32, 4, 64, 16, 1, 1, 1, 1)                                               \
+    X("min-regs", 4, 32, 32, 4, 32, 16, 1, 1, 1, 1)                                              \
+    X("rows32", 4, 32, 64, 4, 32, 16, 2, 1, 2, 1)                                                \
+    X("rows32-kv", 4, 32, 32, 4, 16, 16, 2, 2, 2, 1)
 
 /* cuBLAS / cuBLASLt workspace, allocated once at backend open: NVIDIA recommends 32 MiB on
  * Hopper (4 MiB elsewhere); the larger size serves every architecture we build for. */

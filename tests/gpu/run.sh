@@ -17,6 +17,10 @@
 # gpu-check/); a table of results is printed last. Budget: well under 8 minutes on one H200
 # (GPU_CHECK_QUICK=1 leaves out the bf16 benchmark sizes and the end-to-end benchmark, ~3.5 of
 # those minutes).
+# A second call in the same GPU session can pick steps without rebuilding from nothing:
+# GPU_CHECK_ONLY='bench_e2e|fl2cfg_.*' runs the build step and the steps whose names match that
+# bash regex (whole name), GPU_CHECK_KEEP_BUILD=1 reuses build-gpu/ when it is there (ninja
+# rebuilds what changed), e.g. GPU_CHECK_KEEP_BUILD=1 GPU_CHECK_ONLY=bench_e2e bash tests/gpu/run.sh.
 # Debian libraries the GPU machine lacks: ../shared/tools/device-deps.sh .device-deps (on a
 # Debian machine), carried along; sourced here when present.
 set -uo pipefail
@@ -30,6 +34,9 @@ names=(); results=(); secs=()
 step() { # step NAME COMMAND...: run, log to $out/NAME.log, record status and time
   local name=$1; shift
   local t0=$(date +%s) rc
+  if [ -n "${GPU_CHECK_ONLY:-}" ] && [ "$name" != build ] && ! [[ $name =~ ^(${GPU_CHECK_ONLY})$ ]]; then
+    return 0 # not asked for: neither run nor listed
+  fi
   echo "== $name: $*"
   "$@" >"$out/$name.log" 2>&1; rc=$?
   tail -n 25 "$out/$name.log"
@@ -47,8 +54,13 @@ if ! ls /usr/local/cuda/lib64/libnccl.so* /usr/lib/x86_64-linux-gnu/libnccl.so* 
   ncdir=$(python3 -c "import nvidia.nccl as n; print(list(n.__path__)[0])" 2>/dev/null) &&
     [ -e "$ncdir/include/nccl.h" ] && nccl_opt="-Dnccl-dir=$ncdir"
 fi
-rm -rf build-gpu
-if step build bash -c "meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' $nccl_opt && ninja -C build-gpu"; then
+setup="meson setup build-gpu -Dcuda=enabled -Dcuda-arch='${arch:-9.0}' $nccl_opt &&"
+if [ "${GPU_CHECK_KEEP_BUILD:-0}" = 1 ] && [ -f build-gpu/build.ninja ]; then
+  setup= # reuse: ninja below rebuilds what changed
+else
+  rm -rf build-gpu
+fi
+if step build bash -c "$setup ninja -C build-gpu"; then
   step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
   # attention again: only through the tiled kernels (the cases they cannot take print "skip",
