@@ -14,14 +14,16 @@
  * WF_CUDA_ATTENTION=simple (read at backend open) forces the simple kernels everywhere;
  * WF_CUDA_ATTENTION=flash-only (flash2-only) makes the calls that the tiled kernels cannot take
  * unsupported. All are deterministic (no atomics). Reference: kernels/cpu/attention.c. Head dims above
- * WF_ATT_MAX_D are unsupported. */
+ * WF_ATT_MAX_D are unsupported. Here: the simple kernels, the choice, the flash2 configuration
+ * at backend open; the tiled launchers are in attention_tiled.cuh, compiled once per head dim
+ * (attention_tiled_d<D>.cu). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <type_traits>
 
-#include "attention_flash2.cuh"
+#include "attention_tiled.cuh"
 #include "common.cuh"
 
 #define ATT_R (WF_ATT_MAX_D / 32) /* dims per lane */
@@ -251,16 +253,7 @@ static wf_status attention_simple_bwd(wf_backend *be, const wf_attention *a) {
     return s;
 }
 
-/* ---- flash variant (attention_flash.cuh) ---- */
-
-static flash_dims flash_dims_of(const wf_attention *a) {
-    const att_dims d = att_dims_of(a);
-    flash_dims w;
-    w.B = d.B, w.T = d.T, w.S = d.S, w.H = d.H, w.Hk = d.Hk, w.group = d.group, w.shift = d.shift;
-    w.causal = d.causal, w.scale_log2 = d.scale * FL_LOG2E;
-    w.key_mask = d.key_mask, w.doc_ids = d.doc_ids;
-    return w;
-}
+/* ---- tiled variants (attention_tiled.cuh, attention_tiled_d<D>.cu) ---- */
 
 /* Whether the tiled kernels take this call: variant, dtype, head dim, 16-byte rows, grid. */
 static bool flash_applies(const wf_backend *be, const wf_attention *a, bool bwd) {
@@ -277,91 +270,6 @@ static bool flash_applies(const wf_backend *be, const wf_attention *a, bool bwd)
         if (!wf_cuda_aligned(p, 16)) return false;
     return true;
 }
-
-/* Allows a kernel the dynamic shared memory it needs beyond the default 48 KiB. */
-template <typename K> static wf_status flash_smem(K kernel, size_t bytes, const char *op) {
-    if (bytes <= 48 * 1024) return WF_OK;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)bytes);
-    if (e == cudaSuccess) return WF_OK;
-    return wf_error(WF_ERR_BACKEND, "op %s on backend 'cuda': %zu bytes of shared memory: %s", op,
-                    bytes, cudaGetErrorString(e));
-}
-
-template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf_attention *a) {
-    const flash_dims w = flash_dims_of(a);
-    constexpr size_t LD = D + WF_FLASH_PAD;
-    const size_t smem = (FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
-    WF_TRY(flash_smem(attention_flash_fwd_kernel<T, D>, smem, "attention_fwd"));
-    dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
-    WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be),
-              attention_flash_fwd_kernel<T, D>)(
-        (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
-        (const T *)a->v->data, w);
-    return WF_CUDA_LAUNCH_STATUS("attention_fwd");
-}
-
-template <typename T, int D>
-static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
-    const flash_dims w = flash_dims_of(a);
-    constexpr size_t LD = D + WF_FLASH_PAD;
-    cudaStream_t st = wf_cuda_stream(be);
-    const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
-    const T *dout = (const T *)a->dout->data;
-    const float *lse = (const float *)a->lse->data;
-    const int64_t qrows = w.B * w.H * w.T;
-    if (qrows > 0) {
-        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
-            dvec, (const T *)a->out->data, dout, D, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-        const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
-        WF_TRY(flash_smem(attention_flash_dq_kernel<T, D>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
-        WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dq_kernel<T, D>)(
-            (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-    }
-    if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
-        const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BQ) * LD * sizeof(T) +
-                            2 * WF_FLASH_BQ * sizeof(float);
-        WF_TRY(flash_smem(attention_flash_dkv_kernel<T, D>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.S + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.Hk));
-        WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dkv_kernel<T, D>)(
-            (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-    }
-    return WF_OK;
-}
-
-/* ---- flash2 variant (attention_flash2.cuh) ---- */
-
-/* flash2 configurations: row 0 the default (tuning.cuh's WF_FLASH2_* constants), then
- * WF_FLASH2_ALT_CONFIGS; WF_FLASH2_CONFIG names one at backend open. */
-struct fl2_row {
-    const char *name;
-    int w_small, bn_small, bq_small, w_large, bn_large, bq_large;
-    int mq_small, mk_small, mq_large, mk_large; /* m-tiles a warp: forward/dq, dk/dv */
-};
-#define FL2_ROW(name, ws, ns, qs, wl, nl, ql, mqs, mks, mql, mkl)                                \
-    {name, ws, ns, qs, wl, nl, ql, mqs, mks, mql, mkl},
-static constexpr fl2_row fl2_rows[] = {
-    {"default", WF_FLASH2_WARPS_SMALL, WF_FLASH2_BN, WF_FLASH2_BQ_SMALL, WF_FLASH2_WARPS_LARGE,
-     WF_FLASH2_BN, WF_FLASH2_BQ_LARGE, 1, 1, 1, 1},
-    WF_FLASH2_ALT_CONFIGS(FL2_ROW)};
-#undef FL2_ROW
-static constexpr int FL2_NCONFIGS = (int)(sizeof fl2_rows / sizeof fl2_rows[0]);
-
-/* Configuration I of fl2_rows for head dim D (I = 0 is fl2_default<D>, the same type). */
-template <int I, int D>
-using fl2_config = fl2_tiles<D <= 64 ? fl2_rows[I].w_small : fl2_rows[I].w_large,
-                             D <= 64 ? fl2_rows[I].bn_small : fl2_rows[I].bn_large,
-                             D <= 64 ? fl2_rows[I].bq_small : fl2_rows[I].bq_large,
-                             D <= 64 ? fl2_rows[I].mq_small : fl2_rows[I].mq_large,
-                             D <= 64 ? fl2_rows[I].mk_small : fl2_rows[I].mk_large>;
-static_assert(std::is_same<fl2_config<0, 64>, fl2_default<64>>::value &&
-                  std::is_same<fl2_config<0, 128>, fl2_default<128>>::value,
-              "row 0 is the default configuration");
 
 extern "C" wf_status wf_cuda_flash2_config_open(wf_backend *be, int cc_major) {
     wf_cuda_impl *im = wf_cuda_impl_of(be);
@@ -385,103 +293,9 @@ extern "C" wf_status wf_cuda_flash2_config_open(wf_backend *be, int cc_major) {
                     "of %s", name, valid);
 }
 
-/* Calls f(C{}) with the backend's flash2 configuration C for dtype T, head dim D: any row of
- * fl2_rows for bf16 at D 64 or 128 (where the alternatives are instantiated), else the
- * default. */
-template <typename T, int D, int I = 0, class F>
-static wf_status fl2_with_config(const wf_backend *be, F &&f) {
-    constexpr bool alts = std::is_same<T, __nv_bfloat16>::value && (D == 64 || D == 128);
-    if constexpr (!alts || I + 1 >= FL2_NCONFIGS) {
-        return f(fl2_config<alts ? I : 0, D>{});
-    } else {
-        if (wf_cuda_impl_of(be)->flash2_config == I) return f(fl2_config<I, D>{});
-        return fl2_with_config<T, D, I + 1>(be, f);
-    }
-}
-
-/* The forward/dq kernels read W, BN and MQ of a configuration, the dk/dv kernel W, BQ and MK:
- * the launchers instantiate them with the unused sizes set to the default's, so configurations
- * that differ only there share kernels (fewer instantiations; the default's are built
- * everywhere). */
-template <int D, class C>
-using fl2_q_tiles = fl2_tiles<C::W, C::BN, fl2_default<D>::BQ, C::MQ, fl2_default<D>::MK>;
-template <int D, class C>
-using fl2_kv_tiles = fl2_tiles<C::W, fl2_default<D>::BN, C::BQ, fl2_default<D>::MQ, C::MK>;
-
-template <typename T, int D, class C>
-static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
-    using QT = fl2_q_tiles<D, C>;
-    const flash_dims w = flash_dims_of(a);
-    constexpr int BM = C::BMQ, W = C::W;
-    constexpr size_t LD = D + WF_FLASH_PAD;
-    const size_t smem = (BM + 4 * C::BN) * LD * sizeof(T);
-    WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D, QT>, smem, "attention_fwd"));
-    dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
-    WF_LAUNCH(grid, W * 32, smem, wf_cuda_stream(be), attention_flash2_fwd_kernel<T, D, QT>)(
-        (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
-        (const T *)a->v->data, w);
-    return WF_CUDA_LAUNCH_STATUS("attention_fwd");
-}
-
-template <typename T, int D, class C>
-static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
-    using QT = fl2_q_tiles<D, C>;
-    using KT = fl2_kv_tiles<D, C>;
-    const flash_dims w = flash_dims_of(a);
-    constexpr int BMQ = C::BMQ, BMK = C::BMK, BQ = C::BQ, W = C::W;
-    constexpr size_t LD = D + WF_FLASH_PAD;
-    cudaStream_t st = wf_cuda_stream(be);
-    const T *q = (const T *)a->q->data, *k = (const T *)a->k->data, *v = (const T *)a->v->data;
-    const T *dout = (const T *)a->dout->data;
-    const float *lse = (const float *)a->lse->data;
-    const int64_t qrows = w.B * w.H * w.T;
-    if (qrows > 0) {
-        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
-            dvec, (const T *)a->out->data, dout, D, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-        const size_t smem = (2 * BMQ + 4 * C::BN) * LD * sizeof(T);
-        WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D, QT>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.T + BMQ - 1) / BMQ), (unsigned)(w.B * w.H));
-        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D, QT>)(
-            (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-    }
-    if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
-        /* K, V; two buffers of Q, dO and the fp32 lse, Dvec */
-        const size_t smem = 2 * BMK * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
-                                                           2 * BQ * sizeof(float));
-        WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D, KT>, smem, "attention_bwd"));
-        dim3 grid((unsigned)((w.S + BMK - 1) / BMK), (unsigned)(w.B * w.Hk));
-        WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D, KT>)(
-            (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
-    }
-    return WF_OK;
-}
-
 static bool flash2_selected(const wf_backend *be) {
     const wf_att_variant v = wf_cuda_impl_of(be)->attention_variant;
     return v == WF_ATT_FLASH2 || v == WF_ATT_FLASH2_ONLY;
-}
-
-/* Calls f(T{}, std::integral_constant<int, D>{}) for the call's dtype and head dim (both checked
- * by flash_applies). */
-template <class F> static wf_status flash_dispatch(const wf_attention *a, F &&f) {
-    return wf_cuda_by_dtype("attention", a->q->dtype, [&](auto tag) -> wf_status {
-        using T = decltype(tag);
-        if constexpr (std::is_same<T, float>::value) {
-            return wf_error(WF_ERR_UNSUPPORTED, "attention: flash kernels take bf16/fp16 only");
-        } else {
-            switch (a->q->shape[3]) {
-            case 32: return f(T{}, std::integral_constant<int, 32>{});
-            case 64: return f(T{}, std::integral_constant<int, 64>{});
-            case 80: return f(T{}, std::integral_constant<int, 80>{});
-            case 96: return f(T{}, std::integral_constant<int, 96>{});
-            default: return f(T{}, std::integral_constant<int, 128>{});
-            }
-        }
-    });
 }
 
 /* The simple kernels, unless the variant is "flash-only" (then: unsupported, named). */
@@ -500,13 +314,13 @@ extern "C" wf_status wf_cuda_attention_fwd(wf_backend *be, const wf_attention *a
     if (!flash_applies(be, a, false)) return attention_fallback(be, a, false);
     if (a->q->shape[0] * a->q->shape[1] * a->q->shape[2] <= 0) return WF_OK;
     const bool v2 = flash2_selected(be);
-    return flash_dispatch(a, [&](auto tag, auto dc) {
-        using T = decltype(tag);
-        constexpr int D = decltype(dc)::value;
-        if (!v2) return flash_fwd<T, D>(be, a);
-        return fl2_with_config<T, D>(be,
-                                     [&](auto c) { return flash2_fwd<T, D, decltype(c)>(be, a); });
-    });
+    switch (a->q->shape[3]) { /* one of these: flash_applies */
+    case 32: return wf_cuda_tiled_fwd_d32(be, a, v2);
+    case 64: return wf_cuda_tiled_fwd_d64(be, a, v2);
+    case 80: return wf_cuda_tiled_fwd_d80(be, a, v2);
+    case 96: return wf_cuda_tiled_fwd_d96(be, a, v2);
+    default: return wf_cuda_tiled_fwd_d128(be, a, v2);
+    }
 }
 
 extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a) {
@@ -518,13 +332,15 @@ extern "C" wf_status wf_cuda_attention_bwd(wf_backend *be, const wf_attention *a
     void *dvec = NULL;
     WF_TRY(wf_arena_alloc(&be->scratch, (size_t)(qrows > 0 ? qrows : 1) * sizeof(float), &dvec));
     const bool v2 = flash2_selected(be);
-    wf_status s = flash_dispatch(a, [&](auto tag, auto dc) {
-        using T = decltype(tag);
-        constexpr int D = decltype(dc)::value;
-        if (!v2) return flash_bwd<T, D>(be, a, (float *)dvec);
-        return fl2_with_config<T, D>(
-            be, [&](auto c) { return flash2_bwd<T, D, decltype(c)>(be, a, (float *)dvec); });
-    });
+    float *dv = (float *)dvec;
+    wf_status s;
+    switch (a->q->shape[3]) {
+    case 32: s = wf_cuda_tiled_bwd_d32(be, a, v2, dv); break;
+    case 64: s = wf_cuda_tiled_bwd_d64(be, a, v2, dv); break;
+    case 80: s = wf_cuda_tiled_bwd_d80(be, a, v2, dv); break;
+    case 96: s = wf_cuda_tiled_bwd_d96(be, a, v2, dv); break;
+    default: s = wf_cuda_tiled_bwd_d128(be, a, v2, dv); break;
+    }
     wf_arena_reset(&be->scratch, mark);
     return s;
 }

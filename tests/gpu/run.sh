@@ -15,8 +15,9 @@
 # variant (steps lora_composed, lora_fused: ~20 s, also in quick mode), and end-to-end training
 # against transformers + peft (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or
 # gpu-check/); a table of results is printed last. Budget: well under 8 minutes on one H200
-# (GPU_CHECK_QUICK=1 leaves out the bf16 benchmark sizes and the end-to-end benchmark, ~3.5 of
-# those minutes).
+# (GPU_CHECK_QUICK=1 leaves out the CPU suite, the bf16 benchmark sizes and the end-to-end
+# benchmark, ~3.5 of those minutes; the end-to-end benchmark then fits a second call:
+# GPU_CHECK_KEEP_BUILD=1 GPU_CHECK_ONLY=bench_e2e, below).
 # A second call in the same GPU session can pick steps without rebuilding from nothing:
 # GPU_CHECK_ONLY='bench_e2e|fl2cfg_.*' runs the build step and the steps whose names match that
 # bash regex (whole name), GPU_CHECK_KEEP_BUILD=1 reuses build-gpu/ when it is there (ninja
@@ -61,7 +62,9 @@ else
   rm -rf build-gpu
 fi
 if step build bash -c "$setup ninja -C build-gpu"; then
-  step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
+  # the CPU suite as a sanity check of this machine's build (CI runs it on every push: left out
+  # of quick mode, where device time is short)
+  [ "${GPU_CHECK_QUICK:-0}" = 1 ] || step cpu_suite meson test -C build-gpu --suite cpu --print-errorlogs
   step ops_cuda_vs_cpu build-gpu/tests/test_ops_backends
   # attention again: only through the tiled kernels (the cases they cannot take print "skip",
   # so the log shows which ones they passed), then only through the simple kernels
