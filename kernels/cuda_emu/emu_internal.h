@@ -56,6 +56,8 @@ void warp_execute(int op, void *const *args);
 /* Lands the pending cp.async copies of f whose group is < below (all: LONG_MAX). */
 void cp_async_land(fiber *f, long below);
 const char *op_name(int op);
+/* Whether [p, p + n) lies inside one live cudaMalloc block (emu_runtime.cpp). */
+bool device_range_ok(const void *p, size_t n);
 /* Whether li fits the device's and the kernel's limits (emu_runtime.cpp); else sets the last
  * error and *why. */
 bool launch_check(const launch_info &li, const char **why);

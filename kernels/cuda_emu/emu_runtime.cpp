@@ -145,6 +145,14 @@ cudaError_t cudaFree(void *ptr) {
     return cudaSuccess;
 }
 
+bool wf_emu::device_range_ok(const void *p, size_t n) {
+    auto it = dev_bytes.upper_bound(p); /* the first block starting after p */
+    if (it == dev_bytes.begin()) return false;
+    --it;
+    const char *b = (const char *)it->first, *q = (const char *)p;
+    return q >= b && n <= it->second && (size_t)(q - b) <= it->second - n;
+}
+
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
     *free_b = FAKE_MEM - live_bytes;
     *total = FAKE_MEM;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `weft launch --gpus 0,1 -- train` end to end on the CUDA emulator (suite emu): two processes, each
+# an emulated GPU, NCCL between them through the emulator's stand-in (kernels/cuda_emu/
+# emu_nccl.cpp): the launcher's environment, rank 0's id handed out over TCP, the non-blocking
+# NCCL init, gradient buckets from inside the backward, the loss and eval sums over ranks, the
+# adapter written by rank 0. Checked against one process on the same backend with the same
+# global batch (micro-batch 1 on 2 ranks == micro-batch 1 x grad_accum 2 on one; LoRA dropout 0,
+# since each rank draws its own masks): every train step's loss and gradient norm within 2e-4
+# relative. Why not equal: one rank adds its two
+# micro-batches' gradients inside the backward's GEMMs (beta = 1), two ranks add them after
+# (rank order), so gradients differ by fp32 reassociation (~1e-7); AdamW's first steps move a
+# weight by ~lr whatever its gradient's size, so later losses can differ by more (measured: the
+# same to the 7 digits printed).
+# A rank whose gradient is not all-reduced gives a step-1 gradient norm off by tens of percent.
+#   launch_nccl.sh WEFT_EXE SOURCE_ROOT   (exit 77 without the SmolLM2 model or the fortunes data)
+set -uo pipefail
+weft=$(realpath "$1") root=$2 # absolute: meson may pass it relative to the build dir
+cd "$root" || exit 1
+cfg=configs/smollm2-fortunes-lora.json
+[ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ] && [ -f data/fortunes/fortunes_sft.jsonl ] || {
+  echo "skip: models/SmolLM2-135M-Instruct.Q4_1.gguf or data/fortunes missing (scripts/get_models.sh, scripts/fortunes_to_jsonl.sh)"
+  exit 77
+}
+tmp=$(mktemp -d /tmp/weft_launch_nccl.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+common=(--set train.max_steps=2 --set train.warmup_steps=1 --set train.micro_batch=1
+        --set data.seq_len=32 --set eval.before_training=false --set eval.every_steps=100
+        --set eval.max_batches=1 --set checkpoint.every_steps=100 --set dist.timeout_s=60
+        --set method.lora.dropout=0)
+port=$(( 29700 + $$ % 200 ))
+"$weft" launch --gpus 0,1 --master-port "$port" -- train "$cfg" "${common[@]}" \
+  --set output.dir="$tmp/two" >"$tmp/two.log" 2>&1 || { cat "$tmp/two.log"; echo "FAIL: weft launch --gpus 0,1"; exit 1; }
+"$weft" train "$cfg" "${common[@]}" --set backend.name=cuda --set train.grad_accum=2 \
+  --set output.dir="$tmp/one" >"$tmp/one.log" 2>&1 || { cat "$tmp/one.log"; echo "FAIL: weft train (one rank)"; exit 1; }
+grep -q "all-reduced in" "$tmp/two.log" || { cat "$tmp/two.log"; echo "FAIL: the launched run did not run data-parallel"; exit 1; }
+[ -f "$tmp/two/adapter/adapter_model.safetensors" ] || { echo "FAIL: rank 0 wrote no adapter"; exit 1; }
+python3 - "$tmp/one/metrics.jsonl" "$tmp/two/metrics.jsonl" <<'EOF'
+import json, sys
+def steps(path):
+    return {r["step"]: r for r in map(json.loads, open(path)) if r.get("split") == "train"}
+one, two = steps(sys.argv[1]), steps(sys.argv[2])
+bad = not one or one.keys() != two.keys()
+for s in sorted(one):
+    for k in ("loss", "grad_norm"):
+        a, b = one[s][k], two.get(s, {}).get(k, float("nan"))
+        rel = abs(a - b) / max(abs(a), 1e-12)
+        bad |= not rel <= 2e-4
+        print(f"step {s} {k}: one rank {a:.7f}, two ranks over NCCL {b:.7f}, rel diff {rel:.1e}")
+print("launch --gpus 0,1 over the emulated NCCL vs one rank:", "FAIL" if bad else "ok")
+sys.exit(1 if bad else 0)
+EOF
