@@ -3,9 +3,11 @@
  * results contract) restructured after FlashAttention-2 (Dao 2023, arXiv:2307.08691, sec. 3.3)
  * for speed: K/V (forward, dq) and Q/dO/lse/Dvec (dk/dv) tiles arrive by cp.async one tile ahead
  * into double buffers, so loads overlap the mma work; 128 queries (keys) a block at D <= 64;
- * masks evaluated only on tiles that need them (diagonal causal tiles, ragged edges, key_mask,
- * doc_ids), all other tiles run mask-free. Deterministic, no atomics: dq and dk/dv each sum in
- * a fixed order. Not here: launchers (attention.cu), the Dvec kernel (attention_flash.cuh).
+ * masks evaluated, per warp, only on tiles that need them (causal diagonal, ragged edges,
+ * key_mask, doc_ids), all other tiles run mask-free, and a warp skips the causal tiles none of its
+ * rows sees (exact: such a tile adds P = 0 and rescales by 1). Deterministic, no atomics: dq and
+ * dk/dv each sum in a fixed order. Not here: launchers (attention_tiled.cuh), the Dvec kernel
+ * (attention_flash.cuh).
  * Reference: kernels/cpu/attention.c; fragment layouts: mma.cuh. */
 #ifndef WEFT_KERNELS_CUDA_ATTENTION_FLASH2_CUH
 #define WEFT_KERNELS_CUDA_ATTENTION_FLASH2_CUH
@@ -200,7 +202,8 @@ __device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T 
     fl2_zero<D, MT>(o);
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
-    const int64_t i0 = q0 + RW * warp + g; /* m-tile mt's rows of this lane: i0 + 16 mt (+ 8) */
+    const int64_t r0 = q0 + RW * warp; /* the warp's first query */
+    const int64_t i0 = r0 + g;         /* m-tile mt's rows of this lane: i0 + 16 mt (+ 8) */
     for (int64_t it = 0; it < ntiles; it++) {
         const int64_t j0 = it * BN;
         if (it + 1 < ntiles) { /* its buffer was last read in iteration it - 1 (synced below) */
@@ -212,14 +215,16 @@ __device__ __forceinline__ void fl2_fwd(T *out, float *lse, const T *q, const T 
         wf_cp_async_wait<1>(); /* everything but tile it + 1 has landed (this thread's part) */
         __syncthreads();
         const T *Ks = KV + (it % 2) * 2 * BN * LD, *Vs = Ks + BN * LD;
-        float s[MT][NT][4];
-        fl2_scores<T, D, NT, MT>(s, Qs, RW * warp, Ks);
-        const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
-                           (w.causal && j0 + BN - 1 > q0 + w.shift) || q0 + BM > w.T;
+        if (!(w.causal && j0 > r0 + RW - 1 + w.shift)) { /* else: no key visible to the warp */
+            float s[MT][NT][4];
+            fl2_scores<T, D, NT, MT>(s, Qs, RW * warp, Ks);
+            const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
+                               (w.causal && j0 + BN - 1 > r0 + w.shift) || r0 + RW > w.T;
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
-            fl2_softmax<D, NT>(s[mt], o[mt], m[mt], l[mt], w, b, i0 + 16 * mt, j0, check);
-        fl2_accumulate<T, D, NT, MT>(o, s, Vs);
+            for (int mt = 0; mt < MT; mt++)
+                fl2_softmax<D, NT>(s[mt], o[mt], m[mt], l[mt], w, b, i0 + 16 * mt, j0, check);
+            fl2_accumulate<T, D, NT, MT>(o, s, Vs);
+        }
         __syncthreads(); /* tile it's buffer is refilled in iteration it + 1 */
     }
     wf_cp_async_wait<0>(); /* nothing may stay in flight at exit (ntiles = 0: Q) */
@@ -291,7 +296,7 @@ __device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v
         fl2_load_rows<T, D>(KV + BN * LD, vb, kstride, 0, BN, w.S);
     }
     wf_cp_async_commit();
-    const int64_t i0 = q0 + RW * warp + g;
+    const int64_t r0 = q0 + RW * warp, i0 = r0 + g; /* the warp's first query, the lane's */
     float lse_r[MT][2], Di[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -314,23 +319,24 @@ __device__ __forceinline__ void fl2_dq(T *dq, const T *q, const T *k, const T *v
         wf_cp_async_wait<1>();
         __syncthreads();
         const T *Ks = KV + (it % 2) * 2 * BN * LD, *Vs = Ks + BN * LD;
-        const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
-                           (w.causal && j0 + BN - 1 > q0 + w.shift) || q0 + BM > w.T;
-        float p[MT][NT][4], dp[MT][NT][4];
-        fl2_scores<T, D, NT, MT>(p, Qs, RW * warp, Ks);
+        if (!(w.causal && j0 > r0 + RW - 1 + w.shift)) { /* else: no key visible to the warp */
+            const bool check = w.key_mask || w.doc_ids || j0 + BN > w.S ||
+                               (w.causal && j0 + BN - 1 > r0 + w.shift) || r0 + RW > w.T;
+            float p[MT][NT][4], dp[MT][NT][4];
+            fl2_scores<T, D, NT, MT>(p, Qs, RW * warp, Ks);
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
-            fl2_probs<NT>(p[mt], w, b, q0 + RW * warp + 16 * mt, j0, true, check, lse_r[mt],
-                          nullptr);
-        fl2_scores<T, D, NT, MT>(dp, dOs, RW * warp, Vs);
+            for (int mt = 0; mt < MT; mt++)
+                fl2_probs<NT>(p[mt], w, b, r0 + 16 * mt, j0, true, check, lse_r[mt], nullptr);
+            fl2_scores<T, D, NT, MT>(dp, dOs, RW * warp, Vs);
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int n = 0; n < NT; n++)
+                for (int n = 0; n < NT; n++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) /* dS */
-                    dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - Di[mt][e / 2]);
-        fl2_accumulate<T, D, NT, MT>(acc, dp, Ks);
+                    for (int e = 0; e < 4; e++) /* dS */
+                        dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - Di[mt][e / 2]);
+            fl2_accumulate<T, D, NT, MT>(acc, dp, Ks);
+        }
         __syncthreads();
     }
     wf_cp_async_wait<0>();
@@ -372,7 +378,7 @@ __device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, co
     T *Ks = reinterpret_cast<T *>(fl_smem), *Vs = Ks + BM * LD, *QB = Vs + BM * LD;
     const int warp = threadIdx.x / 32, t = threadIdx.x % 4;
     const int64_t bg = blockIdx.y, b = bg / w.Hk, kvh = bg % w.Hk;
-    const int64_t k0 = (int64_t)blockIdx.x * BM;
+    const int64_t k0 = (int64_t)blockIdx.x * BM, kw = k0 + RW * warp; /* the warp's first key */
     const int64_t kstride = w.Hk * D, koff = (b * w.S * w.Hk + kvh) * D;
     /* queries before k0 - shift see none of these keys (causal) */
     const int64_t istart = w.causal && k0 - w.shift > 0 ? (k0 - w.shift) / BQ * BQ : 0;
@@ -395,23 +401,25 @@ __device__ __forceinline__ void fl2_dkv(T *dk, T *dv, const T *q, const T *k, co
         const T *Qs = QB + (it % 2) * BUF, *dOs = Qs + BQ * LD;
         const float *lse_s = reinterpret_cast<const float *>(dOs + BQ * LD), *D_s = lse_s + BQ;
         const int64_t i0 = istart + (it % nq) * BQ;
-        const bool check = w.key_mask || w.doc_ids || k0 + BM > w.S || i0 + BQ > w.T ||
-                           (w.causal && k0 + BM - 1 > i0 + w.shift);
-        float p[MT][NT][4], dp[MT][NT][4];
-        fl2_scores<T, D, NT, MT>(p, Ks, RW * warp, Qs);
+        if (!(w.causal && i0 + BQ - 1 + w.shift < kw)) { /* else: no query sees the warp's keys */
+            const bool check = w.key_mask || w.doc_ids || kw + RW > w.S || i0 + BQ > w.T ||
+                               (w.causal && kw + RW - 1 > i0 + w.shift);
+            float p[MT][NT][4], dp[MT][NT][4];
+            fl2_scores<T, D, NT, MT>(p, Ks, RW * warp, Qs);
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
-            fl2_probs<NT>(p[mt], w, b, k0 + RW * warp + 16 * mt, i0, false, check, none, lse_s);
-        fl2_accumulate<T, D, NT, MT>(adv, p, dOs);
-        fl2_scores<T, D, NT, MT>(dp, Vs, RW * warp, dOs);
+            for (int mt = 0; mt < MT; mt++)
+                fl2_probs<NT>(p[mt], w, b, kw + 16 * mt, i0, false, check, none, lse_s);
+            fl2_accumulate<T, D, NT, MT>(adv, p, dOs);
+            fl2_scores<T, D, NT, MT>(dp, Vs, RW * warp, dOs);
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int n = 0; n < NT; n++)
+                for (int n = 0; n < NT; n++)
 #pragma unroll
-                for (int e = 0; e < 4; e++)
-                    dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - D_s[8 * n + 2 * t + e % 2]);
-        fl2_accumulate<T, D, NT, MT>(adk, dp, Qs);
+                    for (int e = 0; e < 4; e++)
+                        dp[mt][n][e] = p[mt][n][e] * (dp[mt][n][e] - D_s[8 * n + 2 * t + e % 2]);
+            fl2_accumulate<T, D, NT, MT>(adk, dp, Qs);
+        }
         __syncthreads();
     }
     wf_cp_async_wait<0>();

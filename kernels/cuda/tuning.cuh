@@ -110,7 +110,8 @@
  * rows32 configs; the default has 1).
  * Why each, from ptxas -v for sm_90 (64K registers, 228 KiB shared memory an SM; default: D 64
  * forward 128 registers, 2 blocks = 16 warps an SM; dk/dv 214 registers, 1 block = 8 warps;
- * D 128 forward 167 registers, 85 KiB, 2 blocks = 8 warps; dk/dv 252 registers, 8 warps):
+ * D 128 forward 167 registers, 85 KiB, 2 blocks = 8 warps; dk/dv 244 registers, 8 warps; these
+ * and the numbers below as of the per-warp causal skip, 2026-11-29):
  * - flip-warps: the other block height per class. D 64 at 4 warps: twice the blocks, 4 forward
  *   and 3 dk/dv blocks an SM (16, 12 warps), a finer causal tail; D 128 at 8 warps (128 rows)
  *   halves the K/V (Q/dO) tile reloads, as FlashAttention-2's 128-row forward blocks do, at
@@ -125,11 +126,11 @@
  * - rows32: 32 query rows a warp, two m-tiles sharing each K/V fragment load, in 4-warp,
  *   128-query blocks, as FlashAttention-2's forward: shared-memory fragment bytes a 16x8x16
  *   mma fall from 256 + 512 / NT to 128 + 512 / NT (NT = BN / 8); 32-key tiles to fit the two
- *   accumulators (D 64: forward 161 registers, dq 223; D 128: forward 255 with 48 bytes
- *   spilled, dq 255); dk/dv as flip-warps' at D 64 and half-bq's at D 128.
- * - rows32-kv: rows32 at D 64 plus 32 key rows a warp in dk/dv (BQ 32: 253 registers, two
- *   4-warp blocks of 128 keys an SM); at D 128, 16-key forward/dq tiles, the largest that hold
- *   two m-tiles without spilling (forward 223 registers, dq 240).
+ *   accumulators (D 64: forward 170 registers, dq 228; D 128: forward 255 with 96 bytes
+ *   spilled, dq 255 with 8); dk/dv as flip-warps' at D 64 and half-bq's at D 128.
+ * - rows32-kv: rows32 at D 64 plus 32 key rows a warp in dk/dv (BQ 32: 255 registers, 24 bytes
+ *   spilled, two 4-warp blocks of 128 keys an SM); at D 128, 16-key forward/dq tiles, the
+ *   largest that hold two m-tiles without spilling (forward 228 registers, dq 248).
  * Left out: 128-key tiles (ptxas: D 128 dq at 255 registers with spills, one 4-warp block an
  *   SM; D 64 forward 181 registers, one block). */
 #define WF_FLASH2_ALT_CONFIGS(X)                                                                 \
