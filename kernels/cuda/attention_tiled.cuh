@@ -48,6 +48,16 @@ template <typename K> static wf_status flash_smem(K kernel, size_t bytes, const 
                     bytes, cudaGetErrorString(e));
 }
 
+/* Backward pass 0 of both tiled variants: Dvec (B H T) = rowwise dO . O (attention_flash.cuh). */
+template <typename T, int D>
+static wf_status flash_dvec(wf_backend *be, const wf_attention *a, float *dvec, const flash_dims &w) {
+    const int64_t qrows = w.B * w.H * w.T;
+    WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS), WF_FLASH_WARPS * 32, 0, wf_cuda_stream(be),
+              attention_flash_dot_kernel<T>)(dvec, (const T *)a->out->data,
+                                             (const T *)a->dout->data, D, w);
+    return WF_CUDA_LAUNCH_STATUS("attention_bwd");
+}
+
 template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf_attention *a) {
     const flash_dims w = flash_dims_of(a);
     constexpr size_t LD = D + WF_FLASH_PAD;
@@ -71,10 +81,7 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
     const float *lse = (const float *)a->lse->data;
     const int64_t qrows = w.B * w.H * w.T;
     if (qrows > 0) {
-        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
-            dvec, (const T *)a->out->data, dout, D, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+        WF_TRY((flash_dvec<T, D>(be, a, dvec, w)));
         const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
         WF_TRY(flash_smem(attention_flash_dq_kernel<T, D>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
@@ -174,10 +181,7 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
     const float *lse = (const float *)a->lse->data;
     const int64_t qrows = w.B * w.H * w.T;
     if (qrows > 0) {
-        WF_LAUNCH(wf_cuda_grid(be, qrows, WF_FLASH_WARPS),
-                                        WF_FLASH_WARPS * 32, 0, st, attention_flash_dot_kernel<T>)(
-            dvec, (const T *)a->out->data, dout, D, w);
-        WF_TRY(WF_CUDA_LAUNCH_STATUS("attention_bwd"));
+        WF_TRY((flash_dvec<T, D>(be, a, dvec, w)));
         const size_t smem = (2 * BMQ + 4 * C::BN) * LD * sizeof(T);
         WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D, QT>, smem, "attention_bwd"));
         dim3 grid((unsigned)((w.T + BMQ - 1) / BMQ), (unsigned)(w.B * w.H));

@@ -212,13 +212,14 @@ ncclResult_t usable(ncclComm *c, const char *op, const void *a, const void *b, s
     return ncclSuccess;
 }
 
-/* Reduce of count elements of type t to root (recv written on root only). */
+/* Reduce of count elements of type t to root, recv written on root only; root -1: on every rank
+ * (all-reduce). */
 ncclResult_t reduce_impl(ncclComm *c, const char *op, const void *send, void *recv, size_t count,
                          ncclDataType_t t, ncclRedOp_t red, int root) {
     const size_t e = elem_bytes(t);
-    if (!e || red != ncclSum || root < 0 || root >= c->world) return ncclInvalidArgument;
-    ncclResult_t u = usable(c, op, send, c->rank == root ? recv : nullptr, count * e,
-                            c->rank == root ? count * e : 0);
+    if (!c || !e || red != ncclSum || root < -1 || root >= c->world) return ncclInvalidArgument;
+    const bool writes = root < 0 || c->rank == root;
+    ncclResult_t u = usable(c, op, send, writes ? recv : nullptr, count * e, writes ? count * e : 0);
     if (u != ncclSuccess) return u;
     const size_t chunk = SLOT / e;
     for (size_t off = 0; off < count; off += chunk) {
@@ -229,7 +230,7 @@ ncclResult_t reduce_impl(ncclComm *c, const char *op, const void *send, void *re
         }
         ncclResult_t r = barrier(c);
         if (r != ncclSuccess) return r;
-        if (c->rank == root) {
+        if (writes) {
             wf_emu::device_scope open;
             if (!reduce_into(c, (char *)recv + off * e, n, t)) return ncclInvalidArgument;
         }
@@ -388,31 +389,12 @@ ncclResult_t ncclGroupEnd() { return ncclSuccess; }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t,
                            ncclRedOp_t op, ncclComm_t c, cudaStream_t) {
-    const size_t e = elem_bytes(t);
-    if (!c || !e || op != ncclSum) return ncclInvalidArgument;
-    ncclResult_t u = usable(c, "ncclAllReduce", send, recv, count * e, count * e);
-    if (u != ncclSuccess) return u;
-    const size_t chunk = SLOT / e;
-    for (size_t off = 0; off < count; off += chunk) {
-        const size_t n = count - off < chunk ? count - off : chunk;
-        {
-            wf_emu::device_scope open;
-            memcpy(slot(c, c->rank), (const char *)send + off * e, n * e);
-        }
-        ncclResult_t r = barrier(c);
-        if (r != ncclSuccess) return r;
-        {
-            wf_emu::device_scope open;
-            if (!reduce_into(c, (char *)recv + off * e, n, t)) return ncclInvalidArgument;
-        }
-        if ((r = barrier(c)) != ncclSuccess) return r;
-    }
-    return ncclSuccess;
+    return reduce_impl(c, "ncclAllReduce", send, recv, count, t, op, -1);
 }
 
 ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t t,
                         ncclRedOp_t op, int root, ncclComm_t c, cudaStream_t) {
-    if (!c) return ncclInvalidArgument;
+    if (root < 0) return ncclInvalidArgument;
     return reduce_impl(c, "ncclReduce", send, recv, count, t, op, root);
 }
 

@@ -7,7 +7,8 @@
 # each tiled variant vs simple at long T: attention_check; lora also through the
 # opt-in variant WF_CUDA_LORA=fused; linear_gelu/linear_dgelu also without cuBLASLt), 20-step training parity runs CUDA-vs-CPU (train_parity:
 # every method, fp32, bf16, and fp16 with dynamic loss scaling from an overflowing 2^40; again
-# with WF_CUDA_LORA=fused), the NCCL communicator on one GPU (test_nccl; skipped without NCCL),
+# with WF_CUDA_LORA=fused), the NCCL communicator on one GPU and, on a multi-GPU machine, over
+# all of them (test_nccl [--ranks N]; skipped without NCCL),
 # the device ceilings (copy bandwidth, cuBLAS GEMM), the op benchmark smoke, weft (flash and
 # flash2, and the sweep of flash2's tile configurations) vs torch (SDPA, fused AdamW:
 # bench/bench_kernels_vs_torch.py), the benchmark sizes in
@@ -86,6 +87,12 @@ if step build bash -c "$setup ninja -C build-gpu"; then
   step train_parity build-gpu/tests/train_parity
   step parity_lora_fused env WF_CUDA_LORA=fused build-gpu/tests/train_parity
   step nccl build-gpu/tests/test_nccl
+  # every GPU of a multi-GPU machine as a rank (forked processes; the H200 machine has one)
+  ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  if [ "${ngpu:-0}" -ge 2 ]; then
+    n=$(( ngpu > 8 ? 8 : ngpu ))
+    step nccl_ranks build-gpu/tests/test_nccl --ranks $n
+  fi
   step device_peak build-gpu/bench/device_peak
   step bench_smoke build-gpu/bench/bench_ops --backend cuda --smoke
   # weft vs torch (SDPA flash backend, fused AdamW) and the flash2 config sweep on this GPU,
@@ -126,5 +133,5 @@ done
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
 sed -n '/^flash2 config sweep/,$p' "$out/bench_vs_torch.log" 2>/dev/null
 sed -n '/^shape /,/^MFU against/p' "$out/bench_e2e.log" 2>/dev/null
-grep -h 'nccl world-1' "$out/nccl.log" 2>/dev/null
+grep -h 'nccl world-' "$out/nccl.log" "$out/nccl_ranks.log" 2>/dev/null
 exit $fail
