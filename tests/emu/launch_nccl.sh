@@ -13,18 +13,29 @@
 # weight by ~lr whatever its gradient's size, so later losses can differ by more (measured: the
 # same to the 7 digits printed, adapter weights bit-equal).
 # A rank whose gradient is not all-reduced gives a step-1 gradient norm off by tens of percent.
-#   launch_nccl.sh WEFT_EXE SOURCE_ROOT   (exit 77 without the SmolLM2 model or the fortunes data)
+# Data: 64 short chat records written here (CI has no fortunes data at that point).
+#   launch_nccl.sh WEFT_EXE SOURCE_ROOT   (exit 77 without the SmolLM2 model: scripts/get_models.sh)
 set -uo pipefail
 weft=$(realpath "$1") root=$2 # absolute: meson may pass it relative to the build dir
 cd "$root" || exit 1
 cfg=configs/smollm2-fortunes-lora.json
-[ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ] && [ -f data/fortunes/fortunes_sft.jsonl ] || {
-  echo "skip: models/SmolLM2-135M-Instruct.Q4_1.gguf or data/fortunes missing (scripts/get_models.sh, scripts/fortunes_to_jsonl.sh)"
+[ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ] || {
+  echo "skip: models/SmolLM2-135M-Instruct.Q4_1.gguf missing (scripts/get_models.sh)"
   exit 77
 }
 tmp=$(mktemp -d /tmp/weft_launch_nccl.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-common=(--set train.max_steps=2 --set train.warmup_steps=1 --set train.micro_batch=1
+python3 - "$tmp/chat.jsonl" <<'EOF'
+import json, sys
+words = "apple river stone cloud lamp garden window music paper engine silver forest".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(64):
+        q = f"Name {2 + i % 5} things that go with the {words[i % 12]}."
+        a = ", ".join(words[(i * 7 + k) % 12] for k in range(2 + i % 5)) + "."
+        f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                         {"role": "assistant", "content": a}]}) + "\n")
+EOF
+common=(--set data.train="$tmp/chat.jsonl" --set train.max_steps=2 --set train.warmup_steps=1 --set train.micro_batch=1
         --set data.seq_len=32 --set eval.before_training=false --set eval.every_steps=100
         --set eval.max_batches=1 --set checkpoint.every_steps=100 --set dist.timeout_s=60
         --set method.lora.dropout=0)
