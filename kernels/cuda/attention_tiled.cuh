@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
 #include <type_traits>
 
 #include "attention_flash2.cuh"
@@ -38,12 +39,23 @@ static inline flash_dims flash_dims_of(const wf_attention *a) {
     return w;
 }
 
-/* Allows a kernel the dynamic shared memory it needs beyond the default 48 KiB. */
-template <typename K> static wf_status flash_smem(K kernel, size_t bytes, const char *op) {
+/* Allows kernel K the dynamic shared memory it needs beyond the default 48 KiB. The attribute
+ * belongs to the function on the current device and stays set, and a kernel's size is a
+ * compile-time constant of its instantiation, so it is set once per kernel and device (ordinals
+ * below 64; others every launch), not at every launch. */
+template <auto K> static wf_status flash_smem(size_t bytes, const char *op) {
     if (bytes <= 48 * 1024) return WF_OK;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    static std::atomic<uint64_t> done{0}; /* bit d: set on device d */
+    int dev = -1;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev >= 64) dev = -1;
+    const uint64_t bit = dev >= 0 ? (uint64_t)1 << dev : 0;
+    if (bit && (done.load(std::memory_order_relaxed) & bit)) return WF_OK;
+    cudaError_t e = cudaFuncSetAttribute(K, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)bytes);
-    if (e == cudaSuccess) return WF_OK;
+    if (e == cudaSuccess) {
+        done.fetch_or(bit, std::memory_order_relaxed);
+        return WF_OK;
+    }
     return wf_error(WF_ERR_BACKEND, "op %s on backend 'cuda': %zu bytes of shared memory: %s", op,
                     bytes, cudaGetErrorString(e));
 }
@@ -62,7 +74,7 @@ template <typename T, int D> static wf_status flash_fwd(wf_backend *be, const wf
     const flash_dims w = flash_dims_of(a);
     constexpr size_t LD = D + WF_FLASH_PAD;
     const size_t smem = (FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
-    WF_TRY(flash_smem(attention_flash_fwd_kernel<T, D>, smem, "attention_fwd"));
+    WF_TRY((flash_smem<attention_flash_fwd_kernel<T, D>>(smem, "attention_fwd")));
     dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
     WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, wf_cuda_stream(be),
               attention_flash_fwd_kernel<T, D>)(
@@ -83,7 +95,7 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
     if (qrows > 0) {
         WF_TRY((flash_dvec<T, D>(be, a, dvec, w)));
         const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BN) * LD * sizeof(T);
-        WF_TRY(flash_smem(attention_flash_dq_kernel<T, D>, smem, "attention_bwd"));
+        WF_TRY((flash_smem<attention_flash_dq_kernel<T, D>>(smem, "attention_bwd")));
         dim3 grid((unsigned)((w.T + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.H));
         WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dq_kernel<T, D>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
@@ -92,7 +104,7 @@ static wf_status flash_bwd(wf_backend *be, const wf_attention *a, float *dvec) {
     if (w.B * w.Hk * w.S > 0) { /* with T = 0 this writes dk = dv = 0 */
         const size_t smem = (2 * FL_BM + 2 * WF_FLASH_BQ) * LD * sizeof(T) +
                             2 * WF_FLASH_BQ * sizeof(float);
-        WF_TRY(flash_smem(attention_flash_dkv_kernel<T, D>, smem, "attention_bwd"));
+        WF_TRY((flash_smem<attention_flash_dkv_kernel<T, D>>(smem, "attention_bwd")));
         dim3 grid((unsigned)((w.S + FL_BM - 1) / FL_BM), (unsigned)(w.B * w.Hk));
         WF_LAUNCH(grid, WF_FLASH_WARPS * 32, smem, st, attention_flash_dkv_kernel<T, D>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
@@ -160,7 +172,7 @@ static wf_status flash2_fwd(wf_backend *be, const wf_attention *a) {
     constexpr int BM = C::BMQ, W = C::W;
     constexpr size_t LD = D + WF_FLASH_PAD;
     const size_t smem = (BM + 4 * C::BN) * LD * sizeof(T);
-    WF_TRY(flash_smem(attention_flash2_fwd_kernel<T, D, QT>, smem, "attention_fwd"));
+    WF_TRY((flash_smem<attention_flash2_fwd_kernel<T, D, QT>>(smem, "attention_fwd")));
     dim3 grid((unsigned)((w.T + BM - 1) / BM), (unsigned)(w.B * w.H));
     WF_LAUNCH(grid, W * 32, smem, wf_cuda_stream(be), attention_flash2_fwd_kernel<T, D, QT>)(
         (T *)a->out->data, (float *)a->lse->data, (const T *)a->q->data, (const T *)a->k->data,
@@ -183,7 +195,7 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
     if (qrows > 0) {
         WF_TRY((flash_dvec<T, D>(be, a, dvec, w)));
         const size_t smem = (2 * BMQ + 4 * C::BN) * LD * sizeof(T);
-        WF_TRY(flash_smem(attention_flash2_dq_kernel<T, D, QT>, smem, "attention_bwd"));
+        WF_TRY((flash_smem<attention_flash2_dq_kernel<T, D, QT>>(smem, "attention_bwd")));
         dim3 grid((unsigned)((w.T + BMQ - 1) / BMQ), (unsigned)(w.B * w.H));
         WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dq_kernel<T, D, QT>)(
             (T *)a->dq->data, q, k, v, dout, lse, dvec, a->scale, w);
@@ -193,7 +205,7 @@ static wf_status flash2_bwd(wf_backend *be, const wf_attention *a, float *dvec) 
         /* K, V; two buffers of Q, dO and the fp32 lse, Dvec */
         const size_t smem = 2 * BMK * LD * sizeof(T) + 2 * (2 * BQ * LD * sizeof(T) +
                                                            2 * BQ * sizeof(float));
-        WF_TRY(flash_smem(attention_flash2_dkv_kernel<T, D, KT>, smem, "attention_bwd"));
+        WF_TRY((flash_smem<attention_flash2_dkv_kernel<T, D, KT>>(smem, "attention_bwd")));
         dim3 grid((unsigned)((w.S + BMK - 1) / BMK), (unsigned)(w.B * w.Hk));
         WF_LAUNCH(grid, W * 32, smem, st, attention_flash2_dkv_kernel<T, D, KT>)(
             (T *)a->dk->data, (T *)a->dv->data, q, k, v, dout, lse, dvec, a->scale, w);
