@@ -172,34 +172,37 @@ size_t elem_bytes(ncclDataType_t t) {
     }
 }
 
-template <typename T> void sum_slots(ncclComm *c, void *dst, size_t off, size_t n) {
+/* dst[0, n) = the rank-order sum of every rank's slot elements [0, n). */
+template <typename T> void sum_slots(ncclComm *c, void *dst, size_t n) {
     T *d = (T *)dst;
     for (size_t i = 0; i < n; i++) {
-        T s = ((const T *)slot(c, 0))[off + i];
-        for (int r = 1; r < c->world; r++) s += ((const T *)slot(c, r))[off + i];
+        T s = ((const T *)slot(c, 0))[i];
+        for (int r = 1; r < c->world; r++) s += ((const T *)slot(c, r))[i];
         d[i] = s;
     }
 }
 
-/* dst[0, n) = the rank-order sum of every rank's slot elements [0, n). */
-bool reduce_into(ncclComm *c, void *dst, size_t n, ncclDataType_t t) {
+using sum_fn = void (*)(ncclComm *, void *, size_t);
+
+/* The summing function of type t; nullptr for the 16- and 8-bit floats (weft never reduces
+ * them), so a reduction of one fails before any rank stages data. */
+sum_fn summer(ncclDataType_t t) {
     switch (t) {
-    case ncclFloat32: sum_slots<float>(c, dst, 0, n); return true;
-    case ncclFloat64: sum_slots<double>(c, dst, 0, n); return true;
-    case ncclInt32: sum_slots<int32_t>(c, dst, 0, n); return true;
-    case ncclUint32: sum_slots<uint32_t>(c, dst, 0, n); return true;
-    case ncclInt64: sum_slots<int64_t>(c, dst, 0, n); return true;
-    case ncclUint64: sum_slots<uint64_t>(c, dst, 0, n); return true;
-    case ncclInt8: sum_slots<int8_t>(c, dst, 0, n); return true;
-    case ncclUint8: sum_slots<uint8_t>(c, dst, 0, n); return true;
-    default: return false; /* 16- and 8-bit floats: weft never reduces them */
+    case ncclFloat32: return sum_slots<float>;
+    case ncclFloat64: return sum_slots<double>;
+    case ncclInt32: return sum_slots<int32_t>;
+    case ncclUint32: return sum_slots<uint32_t>;
+    case ncclInt64: return sum_slots<int64_t>;
+    case ncclUint64: return sum_slots<uint64_t>;
+    case ncclInt8: return sum_slots<int8_t>;
+    case ncclUint8: return sum_slots<uint8_t>;
+    default: return nullptr;
     }
 }
 
-/* The checks of every call: a live communicator, buffers inside device blocks. */
+/* The checks of every call (c is not null): a live communicator, buffers inside device blocks. */
 ncclResult_t usable(ncclComm *c, const char *op, const void *a, const void *b, size_t bytes_a,
                     size_t bytes_b) {
-    if (!c) return ncclInvalidArgument;
     if (c->err != ncclSuccess) return c->err;
     const void *p[2] = {a, b};
     const size_t n[2] = {bytes_a, bytes_b};
@@ -212,31 +215,46 @@ ncclResult_t usable(ncclComm *c, const char *op, const void *a, const void *b, s
     return ncclSuccess;
 }
 
+/* A collective's data movement, in rounds of at most SLOT bytes (whole units of `unit` bytes):
+ * stage(off, n) fills slots from bytes [off, off + n) of the rank's data, every rank waits,
+ * collect(off, n) reads the slots, every rank waits again before the slots are reused. Both run
+ * with device memory open. */
+template <class Stage, class Collect>
+ncclResult_t rounds(ncclComm *c, size_t bytes, size_t unit, Stage stage, Collect collect) {
+    const size_t chunk = SLOT / unit * unit;
+    for (size_t off = 0; off < bytes; off += chunk) {
+        const size_t n = bytes - off < chunk ? bytes - off : chunk;
+        {
+            wf_emu::device_scope open;
+            stage(off, n);
+        }
+        ncclResult_t r = barrier(c);
+        if (r != ncclSuccess) return r;
+        {
+            wf_emu::device_scope open;
+            collect(off, n);
+        }
+        if ((r = barrier(c)) != ncclSuccess) return r;
+    }
+    return ncclSuccess;
+}
+
 /* Reduce of count elements of type t to root, recv written on root only; root -1: on every rank
  * (all-reduce). */
 ncclResult_t reduce_impl(ncclComm *c, const char *op, const void *send, void *recv, size_t count,
                          ncclDataType_t t, ncclRedOp_t red, int root) {
     const size_t e = elem_bytes(t);
-    if (!c || !e || red != ncclSum || root < -1 || root >= c->world) return ncclInvalidArgument;
+    const sum_fn sum = summer(t);
+    if (!c || !sum || red != ncclSum || root < -1 || root >= c->world) return ncclInvalidArgument;
     const bool writes = root < 0 || c->rank == root;
     ncclResult_t u = usable(c, op, send, writes ? recv : nullptr, count * e, writes ? count * e : 0);
     if (u != ncclSuccess) return u;
-    const size_t chunk = SLOT / e;
-    for (size_t off = 0; off < count; off += chunk) {
-        const size_t n = count - off < chunk ? count - off : chunk;
-        {
-            wf_emu::device_scope open;
-            memcpy(slot(c, c->rank), (const char *)send + off * e, n * e);
-        }
-        ncclResult_t r = barrier(c);
-        if (r != ncclSuccess) return r;
-        if (writes) {
-            wf_emu::device_scope open;
-            if (!reduce_into(c, (char *)recv + off * e, n, t)) return ncclInvalidArgument;
-        }
-        if ((r = barrier(c)) != ncclSuccess) return r;
-    }
-    return ncclSuccess;
+    return rounds(
+        c, count * e, e,
+        [&](size_t off, size_t n) { memcpy(slot(c, c->rank), (const char *)send + off, n); },
+        [&](size_t off, size_t n) {
+            if (writes) sum(c, (char *)recv + off, n / e);
+        });
 }
 
 } /* namespace */
@@ -422,21 +440,12 @@ ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataT
     ncclResult_t u = usable(c, "ncclBroadcast", c->rank == root ? send : nullptr, recv,
                             c->rank == root ? count * e : 0, count * e);
     if (u != ncclSuccess) return u;
-    for (size_t off = 0; off < count * e; off += SLOT) {
-        const size_t n = count * e - off < SLOT ? count * e - off : SLOT;
-        if (c->rank == root) {
-            wf_emu::device_scope open;
-            memcpy(slot(c, root), (const char *)send + off, n);
-        }
-        ncclResult_t r = barrier(c);
-        if (r != ncclSuccess) return r;
-        {
-            wf_emu::device_scope open;
-            memcpy((char *)recv + off, slot(c, root), n);
-        }
-        if ((r = barrier(c)) != ncclSuccess) return r;
-    }
-    return ncclSuccess;
+    return rounds(
+        c, count * e, 1,
+        [&](size_t off, size_t n) {
+            if (c->rank == root) memcpy(slot(c, root), (const char *)send + off, n);
+        },
+        [&](size_t off, size_t n) { memcpy((char *)recv + off, slot(c, root), n); });
 }
 
 ncclResult_t ncclAllGather(const void *send, void *recv, size_t sendcount, ncclDataType_t t,
@@ -447,21 +456,11 @@ ncclResult_t ncclAllGather(const void *send, void *recv, size_t sendcount, ncclD
     ncclResult_t u = usable(c, "ncclAllGather", send, recv, part, part * c->world);
     if (u != ncclSuccess) return u;
     /* in place (send = recv + rank part): a round writes only the chunk it staged of that part */
-    for (size_t off = 0; off < part; off += SLOT) {
-        const size_t n = part - off < SLOT ? part - off : SLOT;
-        {
-            wf_emu::device_scope open;
-            memcpy(slot(c, c->rank), (const char *)send + off, n);
-        }
-        ncclResult_t r = barrier(c);
-        if (r != ncclSuccess) return r;
-        {
-            wf_emu::device_scope open;
+    return rounds(
+        c, part, 1, [&](size_t off, size_t n) { memcpy(slot(c, c->rank), (const char *)send + off, n); },
+        [&](size_t off, size_t n) {
             for (int k = 0; k < c->world; k++) memcpy((char *)recv + k * part + off, slot(c, k), n);
-        }
-        if ((r = barrier(c)) != ncclSuccess) return r;
-    }
-    return ncclSuccess;
+        });
 }
 
 } /* extern "C" */

@@ -11,18 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../unit/expect.h"
 #include "weft/backend.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 typedef void (*child_fn)(wf_backend *be, void *dev, char *pinned);
 

@@ -12,22 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../unit/expect.h"
 #include "emu.h"
 
 extern "C" {
 #include "weft/cuda_emu.h"
 }
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 __global__ void butterfly_kernel(float *out) {
     float v = (float)threadIdx.x;

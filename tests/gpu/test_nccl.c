@@ -5,7 +5,7 @@
  * the CUDA backend's stream and leaves the sums a rank-order reduction gives, on data that differs
  * by rank (small integers: exact in fp32), including the in-place reduce-scatter / all-gather
  * offsets of even and uneven shards, 2-byte all-gathers, a broadcast from the last rank and an
- * int64 all-reduce; wait and barrier complete; after one rank aborts, a collective fails on every
+ * int64 all-reduce; wait and barrier complete; after one rank aborts, a collective failures on every
  * rank with a message instead of hanging.
  * The bucketed path (comm.h all_reduce_async and ZeRO-1's reduce_scatter_async, + join: a
  * communication stream ordered against the compute stream by events): direct calls between
@@ -35,11 +35,9 @@ int main(void) {
     return 77;
 }
 #else
-#define N 4099
+#include "../unit/expect.h"
 
-static int fails;
-#define CHECK(c, ...) \
-    do { if (!(c)) { fails++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define N 4099
 
 enum { B = 2, T = 12, VOCAB = 96, C = 32, FF = 48, LAYERS = 3, BUCKET = 700 };
 
@@ -195,7 +193,7 @@ static int run_rank(const unsigned char id[WF_NCCL_ID_BYTES], int rank, int worl
               "rank 0 after rank 1 died: status %d after %.0f s: '%s'", s, took, wf_last_error());
         printf("nccl world-%d: rank 1 gone, rank 0's next collective failed after %.0f s: %s\n", world, took,
                wf_last_error());
-        return fails ? 1 : 0; /* the communicator is dead (as after an abort): the process ends */
+        return failures ? 1 : 0; /* the communicator is dead (as after an abort): the process ends */
     }
     /* reduce-scatter then all-gather, uneven shards (N odd) and even ones */
     for (int even = 0; even < 2; even++) {
@@ -251,8 +249,8 @@ static int run_rank(const unsigned char id[WF_NCCL_ID_BYTES], int rank, int worl
     be->free(be, d);
     wf_backend_close(be);
     printf("nccl world-%d rank %d: init, all_reduce, reduce_scatter, all_gather, broadcast, barrier, wait, "
-           "all_reduce_async + join, bucketed training steps, abort: %s\n", world, rank, fails ? "FAIL" : "ok");
-    return fails ? 1 : 0;
+           "all_reduce_async + join, bucketed training steps, abort: %s\n", world, rank, failures ? "FAIL" : "ok");
+    return failures ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
