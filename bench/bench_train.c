@@ -5,12 +5,14 @@
  * the MFU (train_flops.h), the torch side.
  *   bench_train MODEL B T STEPS full|lora [R ALPHA T1,T2,...] [--backend cpu|cuda]
  *               [--dtype f32|bf16|fp16] [--random-init] [--warmup N] [--lora-dropout P]
- *               [--peak-tflops X]
+ *               [--peak-tflops X] [--profile N]
  * MODEL: a Hugging Face directory or GGUF file; --random-init: config.json alone, weights drawn
  * as transformers initialises them (bench/shapes/ holds the benchmark shapes). Prints
  * "key value" lines: tokens/s over the timed steps after the warm-up steps, model FLOPs per
  * token, TFLOP/s and MFU against --peak-tflops, and memory (see print_memory). Exits 1 when a
- * step fails or the last loss is not finite (a benchmark of a diverged run measures nothing). */
+ * step fails or the last loss is not finite (a benchmark of a diverged run measures nothing).
+ * --profile N: N more steps after the timed ones under the op profiler (profile.h), its table
+ * on stderr (the timed steps stay unprofiled, so the numbers above are unchanged). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +25,13 @@
 
 #include "train_flops.h"
 #include "weft/process.h"
+#include "weft/profile.h"
 #include "weft/rng.h"
 #include "weft/trainer.h"
 
 typedef struct bench_opts {
     const char *model, *backend;
-    int64_t B, T, steps, warmup;
+    int64_t B, T, steps, warmup, profile;
     wf_dtype dtype;
     bool random_init;
     double peak_tflops; /* 0: no MFU */
@@ -49,7 +52,7 @@ static int fail(const char *what) {
 static int usage(const char *why) {
     fprintf(stderr, "bench_train: %s\nusage: bench_train MODEL B T STEPS full|lora [R ALPHA TARGETS] "
             "[--backend cpu|cuda] [--dtype f32|bf16|fp16] [--random-init] [--warmup N] "
-            "[--lora-dropout P] [--peak-tflops X]\n", why);
+            "[--lora-dropout P] [--peak-tflops X] [--profile N]\n", why);
     return 2;
 }
 
@@ -70,6 +73,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--warmup")) o->warmup = atoll(v), i++;
         else if (!strcmp(a, "--lora-dropout")) o->sp.lora_dropout = (float)atof(v), i++;
         else if (!strcmp(a, "--peak-tflops")) o->peak_tflops = atof(v), i++;
+        else if (!strcmp(a, "--profile")) o->profile = atoll(v), i++;
         else if (!strcmp(a, "--dtype")) {
             o->dtype = !strcmp(v, "bf16") ? WF_BF16 : !strcmp(v, "fp16") ? WF_F16 : WF_F32;
             if (o->dtype == WF_F32 && strcmp(v, "f32")) return usage("--dtype is f32, bf16 or fp16");
@@ -83,6 +87,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else return usage("unexpected argument");
     }
     if (o->warmup < 0) return usage("--warmup must be >= 0");
+    if (o->profile < 0) return usage("--profile must be >= 0");
     if (o->dtype != WF_F32 && strcmp(o->backend, "cuda"))
         return usage("--dtype bf16/fp16 needs --backend cuda (the CPU computes in fp32 only)");
     return 0;
@@ -180,6 +185,19 @@ int main(int argc, char **argv) {
                (long long)hits, (long long)misses, (long long)evictions);
     }
 #endif
+    if (o.profile > 0) { /* each step ends with its read-back: collecting after it adds no wait */
+        if (wf_profile_attach(be) != WF_OK) return fail("profile");
+        double wall = 0;
+        for (int64_t s = 0; s < o.profile; s++) {
+            double p0 = now();
+            if (wf_trainer_step(&tr, &h, 1, 1e-4, (uint32_t)(o.warmup + o.steps + s), &r) != WF_OK)
+                return fail("profiled step");
+            wall += now() - p0;
+            if (wf_profile_collect(be) != WF_OK) return fail("profile");
+        }
+        fprintf(stderr, "op profile of %lld step(s) after the timed ones:\n", (long long)o.profile);
+        if (wf_profile_write(be, stderr, 1e3 * wall) != WF_OK) return fail("profile");
+    }
     if (!isfinite(r.loss)) {
         fprintf(stderr, "bench_train: the loss is %g after %lld steps\n", r.loss, (long long)(o.warmup + o.steps));
         return 1;

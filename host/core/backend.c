@@ -1,5 +1,6 @@
 /* Backend registry: opening backends by name, and arenas over their memory. */
 #include "weft/backend.h"
+#include "weft/profile.h"
 
 #include <string.h>
 
@@ -40,6 +41,7 @@ wf_status wf_backend_open(const char *name, const wf_backend_options *opt, wf_ba
 
 void wf_backend_close(wf_backend *be) {
     if (!be) return;
+    wf_profile_detach(be);
     wf_backend_arena_destroy(be, &be->scratch);
     be->close(be);
 }

@@ -84,6 +84,7 @@ static int sync_debug(void) {
 }
 
 wf_status wf_op_finish(wf_backend *be, const char *op, wf_status s) {
+    if (be->profile) s = wf_profile_op_end(be, op, s);
     if (s == WF_OK && sync_debug()) {
         s = be->sync(be);
         if (s != WF_OK) return wf_error(s, "op %s: %s", op, wf_last_error());

@@ -4,6 +4,7 @@
 #define WEFT_HOST_OPS_CHECK_H
 
 #include "weft/ops.h"
+#include "weft/profile.h"
 
 #define WF_ANY (-1)
 
@@ -35,11 +36,15 @@ wf_status wf_chk_grad_dtype(const char *op, const char *arg, const wf_tensor *t,
         WF_TRY(wf_chk_shape(op, name, t, nd, wf_chk_d_));                                          \
     } while (0)
 
-/* Calls be->ops->entry(be, ...) or fails naming the op and backend; WF_SYNC_DEBUG=1 syncs after. */
+/* Calls be->ops->entry(be, ...) or fails naming the op and backend; WF_SYNC_DEBUG=1 syncs after;
+ * an attached op profiler (profile.h) times the call. */
 wf_status wf_op_unsupported(const wf_backend *be, const char *op);
 wf_status wf_op_finish(wf_backend *be, const char *op, wf_status s);
 #define WF_DISPATCH(be, entry, ...)                                                                \
-    ((be)->ops->entry ? wf_op_finish(be, #entry, (be)->ops->entry(be, __VA_ARGS__))               \
-                      : wf_op_unsupported(be, #entry))
+    ((be)->ops->entry                                                                              \
+         ? wf_op_finish(be, #entry,                                                                \
+                        ((be)->profile ? wf_profile_op_begin(be) : (void)0,                        \
+                         (be)->ops->entry(be, __VA_ARGS__)))                                       \
+         : wf_op_unsupported(be, #entry))
 
 #endif

@@ -289,12 +289,14 @@ static wf_status one_step(wf_run *r, double *secs) {
         copy_micro(r, &r->micro[i], &r->micro_buf[i], &b);
     }
     double lr = wf_lr_at(&r->sched, r->step);
+    wf_run_profile_step_start(r);
     double t0 = omp_get_wtime();
     wf_step_result res;
     WF_TRY(wf_trainer_step(&r->tr, r->micro, (int)K, lr, (uint32_t)r->step, &res));
     *secs = omp_get_wtime() - t0;
     r->train_secs += *secs, r->train_tokens += res.input_tokens;
     r->step++;
+    WF_TRY(wf_run_profile_step_end(r, *secs));
     return wf_run_log_step(r, &res, lr, *secs);
 }
 
@@ -324,6 +326,7 @@ static bool eval_due(const wf_run *r) {
 
 wf_status wf_run_loop(wf_run *r, bool *interrupted) {
     WF_TRY(alloc_micro(r));
+    WF_TRY(wf_run_profile_begin(r));
     int64_t ck = r->cfg->checkpoint.every_steps;
     while (r->step < r->total_steps) {
         double secs;
@@ -343,7 +346,7 @@ wf_status wf_run_loop(wf_run *r, bool *interrupted) {
             wf_progress_note(&r->progress, "stopped by signal %d at step %lld; resume with --resume %s",
                              (int)g_stop, (long long)r->step, r->dir);
             *interrupted = true;
-            return WF_OK;
+            return wf_run_profile_finish(r);
         }
         if (stop_early) {
             wf_progress_note(&r->progress, "early stopping at step %lld: %s did not improve for %lld "
@@ -353,7 +356,7 @@ wf_status wf_run_loop(wf_run *r, bool *interrupted) {
         }
     }
     wf_progress_end(&r->progress);
-    return WF_OK;
+    return wf_run_profile_finish(r);
 }
 
 void wf_run_cleanup(wf_run *r) {

@@ -265,6 +265,11 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "also write merged/ (the full model with the adapter merged in, safetensors + "
             "config.json + tokenizer files) at the end; the LoRA adapter/ is always written",
      .aliases = "merge merged save_merged"},
+    {.path = "output.profile_steps", .type = WF_CFG_INT, F(output.profile_steps), .def = "0",
+     IN(0, 1000000), .unit = "steps", .doc = "time every op (forward, backward, optimizer) of this "
+     "many optimizer steps, from the second (the first pays one-time costs); writes profile.md "
+     "(op, calls, total ms, share) into the run directory and prints it; adds two event records "
+     "an op to the profiled steps; 0: off", .aliases = "profile profiler"},
 
     {.path = "backend.name", .type = WF_CFG_ENUM, F(backend.name), .def = "\"auto\"",
      .values = k_backend, .doc = "auto: cuda when a GPU is present, else cpu",

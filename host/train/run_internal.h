@@ -36,6 +36,12 @@ typedef struct wf_run {
     int64_t train_tokens;        /* input tokens (images: patches + CLS) of those steps */
     wf_comm *comm;               /* this rank's communicator (wf_comm_single for one rank) */
     FILE *quiet;                 /* /dev/null: the progress stream of ranks other than 0 */
+    struct {                     /* output.profile_steps (run_profile.c) */
+        int64_t first, end;      /* the profiled steps: r->step in [first, end) before the step */
+        int64_t steps;           /* profiled so far */
+        double secs;             /* their wall time */
+        bool written;
+    } prof;
 } wf_run;
 
 /* The state a checkpoint carries besides the weights (run_ckpt.c). */
@@ -66,6 +72,13 @@ wf_status wf_run_log_step(wf_run *r, const wf_step_result *s, double lr, double 
 wf_status wf_run_checkpoint(wf_run *r);
 wf_status wf_run_resume(wf_run *r, const char *path);
 wf_status wf_run_export(wf_run *r);
+/* output.profile_steps (run_profile.c): begin attaches the op profiler (rank 0, when asked) and
+ * picks the steps; step_start / step_end bracket each optimizer step; finish writes profile.md
+ * if the loop ended before the last profiled step. */
+wf_status wf_run_profile_begin(wf_run *r);
+void wf_run_profile_step_start(wf_run *r);
+wf_status wf_run_profile_step_end(wf_run *r, double secs);
+wf_status wf_run_profile_finish(wf_run *r);
 /* The memory plan (MiB per arena) without allocating anything big. */
 void wf_run_print_plan(const wf_run *r, FILE *f);
 /* Trained parameters (without the flat buffer's alignment padding). */

@@ -48,8 +48,16 @@ struct wf_backend {
     void (*event_destroy)(wf_backend *be, wf_event *e);
     wf_status (*event_record)(wf_backend *be, wf_event *e);
     wf_status (*event_wait)(wf_backend *be, wf_event *e);
+    /* Timing, for the op profiler (profile.h). event_create_timed: an event that also marks a
+     * time when recorded (CUDA: a timing event, a little dearer to record than the others).
+     * event_elapsed: waits for `end`, then gives the milliseconds from `start` to `end`, both
+     * recorded timed events: the device's clock on CUDA; on the CPU the host clock at record,
+     * which is when all work before it was done. */
+    wf_status (*event_create_timed)(wf_backend *be, wf_event **out);
+    wf_status (*event_elapsed)(wf_backend *be, wf_event *start, wf_event *end, double *ms);
     void (*close)(wf_backend *be);
     void *impl;         /* backend-private state */
+    struct wf_profile *profile; /* the op profiler while one is attached (profile.h), else NULL */
 };
 
 typedef struct wf_backend_options {

@@ -160,6 +160,7 @@ typedef struct wf_run_config {
         bool tensorboard;
         int64_t log_every;
         bool export_merged;
+        int64_t profile_steps; /* 0: off */
     } output;
     struct {
         wf_cfg_backend name;

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu_ops.h"
@@ -84,20 +85,34 @@ static wf_status cpu_memset(wf_backend *be, void *dst, int byte, size_t bytes) {
 
 static wf_status cpu_sync(wf_backend *be) { (void)be; return WF_OK; }
 
-/* Host memory is host memory; every op and copy is done when it returns, so events have
- * nothing to mark: one static object stands for all of them. */
 static wf_status cpu_host_alloc(wf_backend *be, size_t bytes, void **out) {
     return cpu_alloc(be, bytes, out);
 }
-static char cpu_event_obj;
+
+/* Every op and copy is done when it returns, so an event has no work to wait for: it only
+ * keeps the host clock's time at its last record (seconds), for event_elapsed. */
 static wf_status cpu_event_create(wf_backend *be, wf_event **out) {
     (void)be;
-    *out = (wf_event *)&cpu_event_obj;
+    double *t = calloc(1, sizeof *t);
+    if (!t) return wf_error(WF_ERR_OOM, "cpu: cannot allocate an event");
+    *out = (wf_event *)t;
     return WF_OK;
 }
-static void cpu_event_destroy(wf_backend *be, wf_event *e) { (void)be, (void)e; }
-static wf_status cpu_event_noop(wf_backend *be, wf_event *e) {
+static void cpu_event_destroy(wf_backend *be, wf_event *e) { (void)be, free(e); }
+static wf_status cpu_event_record(wf_backend *be, wf_event *e) {
+    (void)be;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    *(double *)e = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return WF_OK;
+}
+static wf_status cpu_event_wait(wf_backend *be, wf_event *e) {
     (void)be, (void)e;
+    return WF_OK;
+}
+static wf_status cpu_event_elapsed(wf_backend *be, wf_event *start, wf_event *end, double *ms) {
+    (void)be;
+    *ms = 1e3 * (*(const double *)end - *(const double *)start);
     return WF_OK;
 }
 static void cpu_close(wf_backend *be) { free(be); }
@@ -120,8 +135,10 @@ wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
     be->host_free = cpu_free;
     be->event_create = cpu_event_create;
     be->event_destroy = cpu_event_destroy;
-    be->event_record = cpu_event_noop;
-    be->event_wait = cpu_event_noop;
+    be->event_record = cpu_event_record;
+    be->event_wait = cpu_event_wait;
+    be->event_create_timed = cpu_event_create;
+    be->event_elapsed = cpu_event_elapsed;
     be->close = cpu_close;
     *out = be;
     return WF_OK;

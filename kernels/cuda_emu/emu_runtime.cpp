@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <numeric>
 
@@ -41,6 +42,10 @@ const unsigned STREAM_MAGIC = 0x5354524d, EVENT_MAGIC = 0x45564e54;
 struct event_obj {
     unsigned magic;
     unsigned long long seq; /* the guard's last H2D copy when recorded (0: never recorded) */
+    bool timing;            /* created without cudaEventDisableTiming */
+    bool recorded;
+    double at_ms;           /* the host clock at the last record: the emulator's device time,
+                               since work is done when it is enqueued */
 };
 
 event_obj *as_event(cudaEvent_t e) {
@@ -248,8 +253,8 @@ cudaError_t cudaDeviceSynchronize(void) {
 
 /* Events: work is complete when enqueued, so an event is complete once recorded (and one never
  * recorded is complete, as in CUDA). */
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) {
-    *e = (cudaEvent_t) new event_obj{EVENT_MAGIC, 0};
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+    *e = (cudaEvent_t) new event_obj{EVENT_MAGIC, 0, !(flags & cudaEventDisableTiming), false, 0};
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
@@ -263,6 +268,18 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
     event_obj *o = as_event(e);
     if (!o) return fail(cudaErrorInvalidResourceHandle);
     o->seq = guard_seq();
+    o->recorded = true;
+    o->at_ms = std::chrono::duration<double, std::milli>(
+                   std::chrono::steady_clock::now().time_since_epoch()).count();
+    return cudaSuccess;
+}
+/* As CUDA: both events timed and recorded, else cudaErrorInvalidResourceHandle. */
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+    event_obj *a = as_event(start), *b = as_event(end);
+    if (!ms) return fail(cudaErrorInvalidValue);
+    if (!a || !b || !a->timing || !b->timing || !a->recorded || !b->recorded)
+        return fail(cudaErrorInvalidResourceHandle);
+    *ms = (float)(b->at_ms - a->at_ms);
     return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {

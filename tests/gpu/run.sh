@@ -13,7 +13,8 @@
 # flash2, and the sweep of flash2's tile configurations) vs torch (SDPA, fused AdamW:
 # bench/bench_kernels_vs_torch.py), the benchmark sizes in
 # bf16, the attention benchmarks again with the simple kernel, LoRA time / base linear time per
-# variant (steps lora_composed, lora_fused: ~20 s, also in quick mode), and end-to-end training
+# variant (steps lora_composed, lora_fused: ~20 s, also in quick mode), the op profile of a
+# LoRA step on the 1B shape (profile_1b_lora, also in quick mode), and end-to-end training
 # against transformers + peft (bench/bench_e2e_vs_hf.py). Logs go to OUTDIR (default $OUT or
 # gpu-check/); a table of results is printed last. Budget: well under 8 minutes on one H200
 # (GPU_CHECK_QUICK=1 leaves out the CPU suite, the bf16 benchmark sizes and the end-to-end
@@ -105,6 +106,10 @@ if step build bash -c "$setup ninja -C build-gpu"; then
     step lora_$v build-gpu/bench/bench_ops --backend cuda --dtype bf16 --op lora \
       --variant lora=$v --min-time 0.05
   done
+  # where a training step's time goes: the op profiler over 3 steps of LoRA on the 1B shape
+  # (bench_e2e's configuration: bf16, 4 x 2048 tokens, r 16 on every linear), ~30 s
+  step profile_1b_lora build-gpu/bench/bench_train bench/shapes/llama-3.2-1b 4 2048 2 lora 16 32 \
+    all-linear --lora-dropout 0.05 --random-init --warmup 1 --backend cuda --dtype bf16 --profile 3
   if [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
     step bench_bf16 build-gpu/bench/bench_ops --backend cuda --dtype bf16 --min-time 0.05
     step bench_attention_simple build-gpu/bench/bench_ops --backend cuda --dtype bf16 \
@@ -133,5 +138,6 @@ done
 sed -n '/^kernel /,/^weft times/p' "$out/bench_vs_torch.log" 2>/dev/null
 sed -n '/^flash2 config sweep/,$p' "$out/bench_vs_torch.log" 2>/dev/null
 sed -n '/^shape /,/^MFU against/p' "$out/bench_e2e.log" 2>/dev/null
+sed -n '/^| op /,/^ops: /p' "$out/profile_1b_lora.log" 2>/dev/null
 grep -h 'nccl world-' "$out/nccl.log" "$out/nccl_ranks.log" 2>/dev/null
 exit $fail

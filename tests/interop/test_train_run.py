@@ -17,6 +17,7 @@
   weft-composed adapter directory names every method and `weft eval --weights` reads it back
   (equal to evaluating the run's last checkpoint); lora with ia3, a repeated method and an
   unknown method in method.extras are clear errors;
+- output.profile_steps: profile.md holds the profiled steps' op calls, exactly, and no eval op;
 - every `weft train` config in configs/ runs (2 steps, its model from the package or configs/models,
   its data from scripts/fortunes_to_jsonl.sh or the Debian package).
 
@@ -358,6 +359,33 @@ def configs_case(tmp):
         check(f"configs/{name} runs", res.returncode == 0 and len(train_losses(out)) == 2, res.stderr[-800:])
 
 
+def profile_case(tmp, data):
+    """output.profile_steps 2 of a 3-step run (2 micro-batches a step, LoRA on q_proj and v_proj
+    of 30 layers, evaluations before and after): profile.md covers steps 2-3 exactly: 2 x 2 x
+    60 LoRA forwards and backwards, an embedding a micro-batch, an AdamW a step, no eval op."""
+    out = os.path.join(tmp, "run-profile")
+    res = run(["train", base_config(tmp, data, out), "--set", "train.max_steps=3", "--set", "train.warmup_steps=0",
+               "--set", "checkpoint.every_steps=0", "--set", "data.eval_split=0.2",
+               "--set", "eval.max_batches=2", "--set", "output.profile_steps=2"])
+    check("profiled run", res.returncode == 0, res.stderr[-800:])
+    path = os.path.join(out, "profile.md")
+    if res.returncode != 0 or not os.path.exists(path):
+        check("profile.md written", False, path)
+        return
+    text = open(path).read()
+    calls = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[1].isdigit():
+            calls[cells[0]] = int(cells[1])
+    want = {"lora_fwd": 240, "lora_bwd": 240, "embedding_fwd": 4, "cross_entropy": 4, "adamw": 2,
+            "grad_unscale_norm": 2, "step_end": 2}
+    got = {k: calls.get(k) for k in want}
+    check("profile.md: steps 2-3, exact op calls, no eval ops", "steps 2-3 of" in text and got == want
+          and calls.get("all ops") == sum(v for k, v in calls.items() if k != "all ops")
+          and "op profile of 2 step(s)" in res.stderr, f"{got}\n{text}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = write_data(tmp)
@@ -370,6 +398,7 @@ def main():
         prompt_case(tmp, data)
         compose_case(tmp, data)
         configs_case(tmp)
+        profile_case(tmp, data)
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")
         return 1
