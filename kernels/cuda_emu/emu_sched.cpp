@@ -1,7 +1,8 @@
 /* weft's CUDA emulator: runs the kernels of kernels/cuda/ on the CPU so that CI, which has no
  * GPU, can check them against the CPU backend (suite "emu"). This file is the thread model.
  * - Deterministic, one OS thread: a launch runs its blocks one after another (x fastest, then y,
- *   z); a block runs one fiber per CUDA thread, each until it finishes or blocks, in thread order.
+ *   z); a block runs one fiber per CUDA thread, each until it finishes or blocks, in thread order
+ *   (WF_EMU_ORDER=reverse: in reverse thread order).
  * - __syncthreads is a block rendezvous; warp collectives (shuffles, __syncwarp, ldmatrix, mma)
  *   a warp rendezvous where each lane posts its operands and the last to arrive computes what
  *   the hardware gives every lane (emu_warp.cpp). A barrier that some threads of the block (or
@@ -13,7 +14,8 @@
  *   retiring its group; WF_EMU_CP_ASYNC=wait, the default) or at once (=issue).
  * What it cannot check: speed; the real memory model (threads run one at a time in a fixed
  *   order, so a missing __syncthreads shows only when a thread reads shared memory a later
- *   thread has yet to write, or a tile before its cp.async landed; blocks never overlap, so
+ *   thread has yet to write, or a tile before its cp.async landed: suite emu runs the kernels
+ *   with shared memory in both orders to see both sides; blocks never overlap, so
  *   races between blocks go unseen); tensor-core rounding (emu_warp.cpp sums in fp32 in k
  *   order); __launch_bounds__ and register limits; __shared__ statics start as whatever the
  *   previous block left (only dynamic shared memory is refilled). One OS thread launches at a
@@ -94,6 +96,27 @@ static bool cp_async_issue_mode(void) {
     return v;
 }
 
+/* WF_EMU_ORDER=reverse runs a block's threads in reverse thread order (the highest first, at
+ * every pass and yield); forward (the default) in thread order. A missing __syncthreads shows
+ * when a thread reads shared memory that a thread run after it has yet to write: forward order
+ * finds the readers below their writers, reverse order those above. */
+static bool reverse_order(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("WF_EMU_ORDER");
+        if (e && strcmp(e, "forward") && strcmp(e, "reverse")) {
+            fprintf(stderr, "weft CUDA emulator: WF_EMU_ORDER='%s' is not 'forward' or 'reverse'\n", e);
+            abort();
+        }
+        v = e && strcmp(e, "reverse") == 0;
+    }
+    return v;
+}
+
+/* The fiber at run position p (0 runs first) of a block of n threads. */
+static fiber *at(int n, int p) { return pool[reverse_order() ? n - 1 - p : p]; }
+static int position(int n, const fiber *f) { return reverse_order() ? n - 1 - f->linear : f->linear; }
+
 void kernel_fault(const char *fmt, ...) {
     const block_run *b = cur_block;
     fprintf(stderr, "weft CUDA emulator: ");
@@ -133,13 +156,13 @@ static void switch_to(void **save, fiber *g) {
     wf_emu_switch(save, g->sp);
 }
 
-/* Leaves the running fiber for the next runnable one after it in thread order, straight (half
+/* Leaves the running fiber for the next runnable one after it in run order, straight (half
  * the switches of going through the scheduler), or for the scheduler at the end of the pass. */
 static void yield(void) {
     fiber *f = cur_fiber;
     const block_run *b = cur_block;
-    for (int i = f->linear + 1; i < b->n; i++)
-        if (pool[i]->state == F_RUN) return switch_to(&f->sp, pool[i]);
+    for (int p = position(b->n, f) + 1; p < b->n; p++)
+        if (at(b->n, p)->state == F_RUN) return switch_to(&f->sp, at(b->n, p));
     wf_emu_switch(&f->sp, main_sp);
 }
 
@@ -262,11 +285,11 @@ static void run_block(block_run *b, const coords &proto, dim3 bid) {
     for (warp_slot &w : b->warps) w = warp_slot();
     b->done = b->bar_arrived = b->bar_acc = 0;
     if (b->li->smem) memset(b->smem, 0xFF, b->li->smem);
-    while (b->done < b->n) { /* a pass: the runnable fibers in thread order (yield chains) */
-        int i = 0;
-        while (i < b->n && pool[i]->state != F_RUN) i++;
-        if (i == b->n) deadlock(b);
-        switch_to(&main_sp, pool[i]);
+    while (b->done < b->n) { /* a pass: the runnable fibers in run order (yield chains) */
+        int p = 0;
+        while (p < b->n && at(b->n, p)->state != F_RUN) p++;
+        if (p == b->n) deadlock(b);
+        switch_to(&main_sp, at(b->n, p));
     }
     cur_fiber = nullptr;
 }
