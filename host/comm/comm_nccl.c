@@ -2,8 +2,10 @@
  * stream (no host synchronisation inside a step). The communicator is non-blocking
  * (ncclConfig_t.blocking = 0), so no NCCL call can hang the host: initialisation and every
  * wf_comm_wait poll ncclCommGetAsyncError and the stream until done, an error, or the timeout,
- * and then ncclCommAbort. NCCL cannot tell which peer is missing; the launcher (weft launch)
- * names the rank whose process died. Uneven shards (count not a multiple of the world) go
+ * and then ncclCommAbort. NCCL cannot tell which peer is missing: with a rank monitor
+ * (monitor.h; c->monitor, set by the launch) every collective is counted and a failure's message
+ * says which ranks had not entered it, left, or went silent; weft launch also names a rank whose
+ * process died. Uneven shards (count not a multiple of the world) go
  * through grouped ncclReduce / ncclBroadcast, one root per shard. Gradient buckets
  * (all_reduce_async) run on a communication stream of their own: an event recorded on the compute
  * stream, cudaStreamWaitEvent on the communication stream, the all-reduce there; join records an
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include "weft/comm.h"
+#include "weft/monitor.h"
 
 _Static_assert(sizeof(ncclUniqueId) == WF_NCCL_ID_BYTES, "ncclUniqueId is 128 bytes");
 
@@ -31,7 +34,7 @@ typedef struct nccl_impl {
     ncclComm_t comm;
     int device;
     bool dead;
-    char why[512];
+    char why[1024];
     int32_t *one; /* device int for the barrier */
     cudaStream_t side;      /* the communication stream of all_reduce_async */
     cudaEvent_t ready;      /* on the compute stream: the work before an all_reduce_async */
@@ -65,15 +68,20 @@ static double now_s(void) {
 
 static cudaStream_t stream_of(wf_comm *c) { return (cudaStream_t)wf_cuda_backend_stream(c->be); }
 
+/* Kills the communicator: the message names the failed call and, with a rank monitor, the
+ * ranks it was waiting on. */
 static wf_status die(wf_comm *c, const char *what, const char *detail) {
     nccl_impl *im = im_of(c);
+    char mon[768];
+    wf_monitor_explain(c->monitor, mon, sizeof mon);
+    const char *sep = mon[0] ? "; " : "";
     if (!im->dead) {
         im->dead = true;
-        snprintf(im->why, sizeof im->why, "%s: %s", what, detail);
+        snprintf(im->why, sizeof im->why, "%s: %s%s%s", what, detail, sep, mon);
         ncclCommAbort(im->comm);
     }
-    return wf_error(WF_ERR_BACKEND, "NCCL rank %d of %d (GPU %d): %s: %s", c->rank, c->world, im->device,
-                    what, detail);
+    return wf_error(WF_ERR_BACKEND, "NCCL rank %d of %d (GPU %d): %s: %s%s%s", c->rank, c->world, im->device,
+                    what, detail, sep, mon);
 }
 
 /* Polls until the communicator's pending work (and, with `stream`, the compute and communication
@@ -119,6 +127,13 @@ static wf_status alive(wf_comm *c, const char *what) {
     return WF_OK;
 }
 
+/* A collective's entry: alive, and counted by the rank monitor. */
+static wf_status entered(wf_comm *c, const char *what) {
+    WF_TRY(alive(c, what));
+    wf_monitor_enter(c->monitor);
+    return WF_OK;
+}
+
 static ncclDataType_t nccl_type(wf_comm_dtype dt) {
     switch (dt) {
     case WF_COMM_F32: return ncclFloat32;
@@ -129,7 +144,7 @@ static ncclDataType_t nccl_type(wf_comm_dtype dt) {
 }
 
 static wf_status n_all_reduce(wf_comm *c, void *buf, int64_t count, wf_comm_dtype dt) {
-    WF_TRY(alive(c, "all_reduce"));
+    WF_TRY(entered(c, "all_reduce"));
     return enqueued(c, ncclAllReduce(buf, buf, (size_t)count, nccl_type(dt), ncclSum, im_of(c)->comm,
                                      stream_of(c)), "all_reduce");
 }
@@ -141,7 +156,7 @@ static wf_status cuda_ok(wf_comm *c, cudaError_t e, const char *what) {
 }
 
 static wf_status n_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
-    WF_TRY(alive(c, "all_reduce_async"));
+    WF_TRY(entered(c, "all_reduce_async"));
     nccl_impl *im = im_of(c);
     WF_TRY(cuda_ok(c, cudaEventRecord(im->ready, stream_of(c)), "all_reduce_async: cudaEventRecord"));
     WF_TRY(cuda_ok(c, cudaStreamWaitEvent(im->side, im->ready, 0), "all_reduce_async: cudaStreamWaitEvent"));
@@ -152,7 +167,7 @@ static wf_status n_all_reduce_async(wf_comm *c, float *buf, int64_t count) {
 /* ZeRO-1's buckets: one ncclReduce to each rank whose shard meets [lo, lo + n), grouped, on the
  * communication stream after the compute stream's work so far (as n_all_reduce_async). */
 static wf_status n_reduce_scatter_async(wf_comm *c, float *buf, int64_t count, int64_t lo, int64_t n) {
-    WF_TRY(alive(c, "reduce_scatter_async"));
+    WF_TRY(entered(c, "reduce_scatter_async"));
     if (lo < 0 || n < 0 || lo + n > count)
         return wf_error(WF_ERR_INVALID, "reduce_scatter_async: range [%lld, %lld) outside the %lld elements",
                         (long long)lo, (long long)(lo + n), (long long)count);
@@ -179,7 +194,7 @@ static wf_status n_join(wf_comm *c) {
 }
 
 static wf_status n_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
-    WF_TRY(alive(c, "reduce_scatter"));
+    WF_TRY(entered(c, "reduce_scatter"));
     ncclComm_t nc = im_of(c)->comm;
     if (count % c->world == 0) { /* in place: recvbuff = sendbuff + rank * recvcount */
         int64_t n = count / c->world;
@@ -197,7 +212,7 @@ static wf_status n_reduce_scatter(wf_comm *c, float *buf, int64_t count) {
 }
 
 static wf_status n_all_gather(wf_comm *c, void *buf, int64_t count, int elem_bytes) {
-    WF_TRY(alive(c, "all_gather"));
+    WF_TRY(entered(c, "all_gather"));
     ncclComm_t nc = im_of(c)->comm;
     char *b = buf;
     size_t e = (size_t)elem_bytes;
@@ -218,7 +233,7 @@ static wf_status n_all_gather(wf_comm *c, void *buf, int64_t count, int elem_byt
 }
 
 static wf_status n_broadcast(wf_comm *c, void *buf, int64_t bytes, int root) {
-    WF_TRY(alive(c, "broadcast"));
+    WF_TRY(entered(c, "broadcast"));
     if (root < 0 || root >= c->world)
         return wf_error(WF_ERR_INVALID, "broadcast: root %d is not a rank of %d", root, c->world);
     return enqueued(c, ncclBroadcast(buf, buf, (size_t)bytes, ncclInt8, root, im_of(c)->comm, stream_of(c)),
@@ -231,7 +246,7 @@ static wf_status n_wait(wf_comm *c) {
 }
 
 static wf_status n_barrier(wf_comm *c) {
-    WF_TRY(alive(c, "barrier"));
+    WF_TRY(entered(c, "barrier"));
     WF_TRY(enqueued(c, ncclAllReduce(im_of(c)->one, im_of(c)->one, 1, ncclInt32, ncclSum, im_of(c)->comm,
                                      stream_of(c)), "barrier"));
     return n_wait(c);

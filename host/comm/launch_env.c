@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sock.h"
 #include "weft/launch.h"
 
 static wf_status env_int(const char *name, int lo, int *out, bool *found) {
@@ -78,39 +79,10 @@ wf_status wf_launch_env_read(wf_launch_env *e) {
     return WF_OK;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* Waits for `events` on fd until the deadline; false on timeout. */
-static bool wait_fd(int fd, short events, double deadline) {
-    for (;;) {
-        double left = deadline - now_s();
-        if (left <= 0) return false;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, (int)(left * 1000) + 1);
-        if (n > 0) return true;
-        if (n < 0 && errno != EINTR) return false;
-    }
-}
-
-static bool io_all(int fd, unsigned char *buf, int bytes, bool send_, double deadline) {
-    int done = 0;
-    while (done < bytes) {
-        if (!wait_fd(fd, send_ ? POLLOUT : POLLIN, deadline)) return false;
-        ssize_t k = send_ ? send(fd, buf + done, (size_t)(bytes - done), MSG_NOSIGNAL)
-                          : recv(fd, buf + done, (size_t)(bytes - done), 0);
-        if (k <= 0) return false;
-        done += (int)k;
-    }
-    return true;
-}
-
-/* Rank 0: accept world-1 peers; each sends its rank (4 bytes) and gets the id. */
+/* Rank 0: accept world-1 peers; each sends its rank (4 bytes) and gets the id. keep (world):
+ * keep[r] = the connection of rank r instead of closing it. */
 static wf_status serve_id(const wf_launch_env *e, const unsigned char *id, int bytes, double deadline,
-                          double timeout_s) {
+                          double timeout_s, int *keep) {
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     if (fd < 0) return wf_error(WF_ERR_IO, "launch: socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -125,7 +97,7 @@ static wf_status serve_id(const wf_launch_env *e, const unsigned char *id, int b
     int got = 0;
     wf_status s = seen ? WF_OK : wf_error(WF_ERR_OOM, "launch: out of memory");
     while (s == WF_OK && got < e->world - 1) {
-        if (!wait_fd(fd, POLLIN, deadline)) {
+        if (!wf_sock_wait(fd, POLLIN, deadline)) {
             int miss = 1;
             while (miss < e->world && seen[miss]) miss++;
             s = wf_error(WF_ERR_IO, "launch: rank %d (and %d more) did not connect to %s:%d within %g s",
@@ -135,33 +107,39 @@ static wf_status serve_id(const wf_launch_env *e, const unsigned char *id, int b
         int c = accept(fd, NULL, NULL);
         if (c < 0) continue;
         unsigned char rb[4];
-        if (io_all(c, rb, 4, false, deadline)) {
+        if (wf_sock_io(c, rb, 4, false, deadline)) {
             int r = (int)((uint32_t)rb[0] | (uint32_t)rb[1] << 8 | (uint32_t)rb[2] << 16 | (uint32_t)rb[3] << 24);
-            if (r > 0 && r < e->world && !seen[r] && io_all(c, (unsigned char *)id, bytes, true, deadline))
+            if (r > 0 && r < e->world && !seen[r] && wf_sock_io(c, (unsigned char *)id, bytes, true, deadline)) {
                 seen[r] = 1, got++;
+                if (keep) keep[r] = c, c = -1;
+            }
         }
-        close(c);
+        if (c >= 0) close(c);
     }
+    for (int r = 1; keep && s != WF_OK && r < e->world; r++)
+        if (keep[r] >= 0) close(keep[r]), keep[r] = -1;
     free(seen);
     close(fd);
     return s;
 }
 
+/* keep: *keep = the connection to rank 0 instead of closing it. */
 static wf_status fetch_id(const wf_launch_env *e, unsigned char *id, int bytes, double deadline,
-                          double timeout_s) {
+                          double timeout_s, int *keep) {
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", e->port);
     if (getaddrinfo(e->addr, port, &hints, &ai) != 0 || !ai)
         return wf_error(WF_ERR_INVALID, "launch: MASTER_ADDR %s does not resolve", e->addr);
     wf_status s = WF_ERR_IO;
-    while (s != WF_OK && now_s() < deadline) {
+    while (s != WF_OK && wf_sock_now() < deadline) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             unsigned char rb[4] = {(unsigned char)e->rank, (unsigned char)(e->rank >> 8),
                                    (unsigned char)(e->rank >> 16), (unsigned char)(e->rank >> 24)};
-            if (io_all(fd, rb, 4, true, deadline) && io_all(fd, id, bytes, false, deadline)) s = WF_OK;
+            if (wf_sock_io(fd, rb, 4, true, deadline) && wf_sock_io(fd, id, bytes, false, deadline)) s = WF_OK;
         }
+        if (s == WF_OK && keep) *keep = fd, fd = -1;
         if (fd >= 0) close(fd);
         if (s != WF_OK) {
             struct timespec ts = {0, 100000000L}; /* rank 0 may not listen yet */
@@ -176,8 +154,15 @@ static wf_status fetch_id(const wf_launch_env *e, unsigned char *id, int bytes, 
     return WF_OK;
 }
 
-wf_status wf_launch_exchange_id(const wf_launch_env *e, unsigned char *id, int bytes, double timeout_s) {
+wf_status wf_launch_exchange_id_keep(const wf_launch_env *e, unsigned char *id, int bytes, double timeout_s,
+                                     int *fds) {
+    for (int r = 0; fds && r < e->world; r++) fds[r] = -1;
     if (e->world == 1) return WF_OK;
-    double deadline = now_s() + timeout_s;
-    return e->rank == 0 ? serve_id(e, id, bytes, deadline, timeout_s) : fetch_id(e, id, bytes, deadline, timeout_s);
+    double deadline = wf_sock_now() + timeout_s;
+    return e->rank == 0 ? serve_id(e, id, bytes, deadline, timeout_s, fds)
+                        : fetch_id(e, id, bytes, deadline, timeout_s, fds);
+}
+
+wf_status wf_launch_exchange_id(const wf_launch_env *e, unsigned char *id, int bytes, double timeout_s) {
+    return wf_launch_exchange_id_keep(e, id, bytes, timeout_s, NULL);
 }

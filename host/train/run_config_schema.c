@@ -295,7 +295,8 @@ const wf_cfg_key wf_cfg_keys[] = {
      .aliases = "bucket_cap_mb bucket_size"},
     {.path = "dist.timeout_s", .type = WF_CFG_FLOAT, F(dist.timeout_s), .def = "300", GT(0),
      .unit = "s", .doc = "a collective that waits longer for a rank fails: CPU ranks name the missing "
-     "rank; NCCL cannot tell which peer is missing (`weft launch` names a rank whose process died)",
+     "rank; over NCCL the rank monitor names the ranks that had not entered the collective, left or "
+     "went silent",
      .aliases = "timeout nccl_timeout"},
 };
 const int64_t wf_cfg_nkeys = sizeof wf_cfg_keys / sizeof wf_cfg_keys[0];

@@ -5,11 +5,13 @@
  * the error reported is the first failing rank's own. Not here: the step loop (run.c). */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "run_internal.h"
 #include "weft/launch.h"
+#include "weft/monitor.h"
 
 /* The ranks of one dist.cpu_ranks run; on the heap, because a rank that hangs is left behind
  * with it (the process exit ends that thread). */
@@ -136,14 +138,21 @@ wf_status wf_launch_train_nccl(const wf_run_config *cfg, const wf_run_opts *o, c
                                bool *interrupted) {
     unsigned char id[WF_NCCL_ID_BYTES] = {0};
     if (e->rank == 0) WF_TRY(wf_comm_nccl_id(id));
-    WF_TRY(wf_launch_exchange_id(e, id, WF_NCCL_ID_BYTES, cfg->dist.timeout_s));
+    int *fds = malloc((size_t)e->world * sizeof *fds);
     wf_run_config *c = malloc(sizeof *c);
-    if (!c) return wf_error(WF_ERR_OOM, "train: out of memory");
+    if (!fds || !c) return free(fds), free(c), wf_error(WF_ERR_OOM, "train: out of memory");
+    /* the hand-out's connections stay open as the rank monitor's (monitor.h) */
+    wf_monitor *mon = NULL;
+    wf_status s = wf_launch_exchange_id_keep(e, id, WF_NCCL_ID_BYTES, cfg->dist.timeout_s, fds);
+    if (s == WF_OK) s = wf_monitor_start(e->rank, e->world, fds, 0, &mon);
+    free(fds);
+    if (s != WF_OK) return free(c), s;
     *c = *cfg;
     c->backend.name = WF_CFG_BACKEND_CUDA, c->backend.device = e->device;
     wf_comm *comm;
-    wf_status s = wf_comm_nccl_create(e->device, id, e->rank, e->world, cfg->dist.timeout_s, &comm);
+    s = wf_comm_nccl_create(e->device, id, e->rank, e->world, cfg->dist.timeout_s, &comm);
     if (s == WF_OK) {
+        comm->monitor = mon;
         s = wf_run_train_rank(c, o, comm, interrupted);
         if (s != WF_OK) {
             char why[1024];
@@ -153,6 +162,7 @@ wf_status wf_launch_train_nccl(const wf_run_config *cfg, const wf_run_opts *o, c
         }
         comm->ops->destroy(comm);
     }
+    wf_monitor_stop(mon, s == WF_OK);
     free(c);
     return s;
 }

@@ -67,6 +67,9 @@ struct wf_comm {
     double timeout_s; /* per collective (and per wait) */
     wf_backend *be;   /* NCCL: the backend whose stream the collectives join (set by the run once
                          it opened it); unused by the CPU communicator */
+    struct wf_monitor *monitor; /* NCCL: the rank monitor (monitor.h) when the launch has one: each
+                                   collective is counted, and a failure's message says which rank
+                                   it waited on; NULL otherwise */
     void *impl;
 };
 

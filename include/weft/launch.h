@@ -26,6 +26,11 @@ wf_status wf_launch_env_read(wf_launch_env *e);
  * the others connect to e->addr:e->port (retrying until the timeout) and receive it. Every wait
  * is bounded by timeout_s and fails naming the address and the ranks still missing. */
 wf_status wf_launch_exchange_id(const wf_launch_env *e, unsigned char *id, int bytes, double timeout_s);
+/* The same, keeping the connections for the rank monitor (monitor.h) instead of closing them:
+ * fds (world) gets rank 0's connection to each rank r in fds[r] (r >= 1), another rank's
+ * connection to rank 0 in fds[0]; the rest -1 (all -1 on failure). */
+wf_status wf_launch_exchange_id_keep(const wf_launch_env *e, unsigned char *id, int bytes, double timeout_s,
+                                     int *fds);
 
 /* The run of this process's rank over NCCL (run_dist.c); an error without NCCL. */
 wf_status wf_launch_train_nccl(const wf_run_config *cfg, const wf_run_opts *o, const wf_launch_env *e,

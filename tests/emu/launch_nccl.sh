@@ -13,6 +13,9 @@
 # weight by ~lr whatever its gradient's size, so later losses can differ by more (measured: the
 # same to the 7 digits printed, adapter weights bit-equal).
 # A rank whose gradient is not all-reduced gives a step-1 gradient norm off by tens of percent.
+# Then a hung rank: rank 1 stops after step 1 (WEFT_TEST_FAULT=1:1:hang); rank 0's next
+# collective times out in the stand-in (WF_EMU_NCCL_TIMEOUT=5) and its error must name rank 1
+# through the rank monitor (monitor.h), which NCCL itself cannot.
 # Data: 64 short chat records written here (CI has no fortunes data at that point).
 #   launch_nccl.sh WEFT_EXE SOURCE_ROOT   (exit 77 without the SmolLM2 model: scripts/get_models.sh)
 set -uo pipefail
@@ -77,3 +80,13 @@ for s in sorted(one):
 print("launch --gpus 0,1 over the emulated NCCL vs one rank:", "FAIL" if bad else "ok")
 sys.exit(1 if bad else 0)
 EOF
+[ $? -eq 0 ] || exit 1
+WEFT_TEST_FAULT=1:1:hang WF_EMU_NCCL_TIMEOUT=5 timeout 300 "$weft" launch --gpus 0,1 --grace 5 \
+  --master-port $((port + 1)) -- train "$cfg" "${common[@]}" --set dist.timeout_s=20 \
+  --set output.dir="$tmp/hang" >"$tmp/hang.log" 2>&1
+rc=$?
+grep -E "rank monitor|rank [01]" "$tmp/hang.log" | head -n 6
+if [ $rc -eq 0 ] || ! grep -q "rank 1 has not entered it" "$tmp/hang.log"; then
+  cat "$tmp/hang.log"; echo "FAIL: a hung rank 1 is not named (exit $rc)"; exit 1
+fi
+echo "hung rank named by the rank monitor: ok"
