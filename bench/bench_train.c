@@ -5,14 +5,16 @@
  * the MFU (train_flops.h), the torch side.
  *   bench_train MODEL B T STEPS full|lora [R ALPHA T1,T2,...] [--backend cpu|cuda]
  *               [--dtype f32|bf16|fp16] [--random-init] [--warmup N] [--lora-dropout P]
- *               [--peak-tflops X] [--profile N]
+ *               [--peak-tflops X] [--profile N] [--recompute]
  * MODEL: a Hugging Face directory or GGUF file; --random-init: config.json alone, weights drawn
  * as transformers initialises them (bench/shapes/ holds the benchmark shapes). Prints
  * "key value" lines: tokens/s over the timed steps after the warm-up steps, model FLOPs per
  * token, TFLOP/s and MFU against --peak-tflops, and memory (see print_memory). Exits 1 when a
  * step fails or the last loss is not finite (a benchmark of a diverged run measures nothing).
  * --profile N: N more steps after the timed ones under the op profiler (profile.h), its table
- * on stderr (the timed steps stay unprofiled, so the numbers above are unchanged). */
+ * on stderr (the timed steps stay unprofiled, so the numbers above are unchanged).
+ * --recompute: activation checkpointing (trainer.h wf_trainer_init_ex): arena_bytes shows the
+ * memory it saves, tokens_per_s what the extra forward costs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@ typedef struct bench_opts {
     const char *model, *backend;
     int64_t B, T, steps, warmup, profile;
     wf_dtype dtype;
-    bool random_init;
+    bool random_init, recompute;
     double peak_tflops; /* 0: no MFU */
     wf_peft_spec sp;
 } bench_opts;
@@ -52,7 +54,7 @@ static int fail(const char *what) {
 static int usage(const char *why) {
     fprintf(stderr, "bench_train: %s\nusage: bench_train MODEL B T STEPS full|lora [R ALPHA TARGETS] "
             "[--backend cpu|cuda] [--dtype f32|bf16|fp16] [--random-init] [--warmup N] "
-            "[--lora-dropout P] [--peak-tflops X] [--profile N]\n", why);
+            "[--lora-dropout P] [--peak-tflops X] [--profile N] [--recompute]\n", why);
     return 2;
 }
 
@@ -68,6 +70,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     for (int i = 6; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--random-init")) o->random_init = true;
+        else if (!strcmp(a, "--recompute")) o->recompute = true;
         else if (!strncmp(a, "--", 2) && !v) return usage("a flag lacks its value");
         else if (!strcmp(a, "--backend")) o->backend = v, i++;
         else if (!strcmp(a, "--warmup")) o->warmup = atoll(v), i++;
@@ -154,7 +157,7 @@ int main(int argc, char **argv) {
     if (wf_trainable_build(&m, &o.sp, &t) != WF_OK) return fail("trainable");
     wf_adamw_hparams hp = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
                            .max_grad_norm = 1.0f};
-    if (wf_trainer_init(&tr, &m, &t, o.B, o.T, &hp, 1) != WF_OK) return fail("trainer");
+    if (wf_trainer_init_ex(&tr, &m, &t, o.B, o.T, &hp, 1, o.recompute) != WF_OK) return fail("trainer");
     int32_t *ids, *tg;
     if (make_batch(&m, o.B, o.T, &ids, &tg) != WF_OK) return fail("batch");
     wf_batch_host h = {.B = o.B, .T = o.T, .ids = ids, .targets = tg};

@@ -35,7 +35,11 @@ static void take(layout *l, wf_tensor *t, wf_dtype dt, int ndim, int64_t d0, int
     *t = x;
 }
 
-static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int64_t T,
+/* Block li's activations: its output (`out`, the next block's input) from lk, everything else
+ * from l. Without recomputation both are the activation layout; with it (WF_ACTS_RECOMPUTE) l
+ * is a region every block shares, which the backward refills by rerunning the block's forward
+ * (forward.c wf_graph_recompute_block), and only the outputs stay per block. */
+static void plan_layer(layout *l, layout *lk, const wf_model *m, int64_t li, int64_t B, int64_t T,
                        wf_layer_acts *la) {
     const wf_arch *a = &m->arch;
     wf_dtype dt = m->dtype;
@@ -49,13 +53,13 @@ static void plan_layer(layout *l, const wf_model *m, int64_t li, int64_t B, int6
     take(l, &la->att, dt, 4, B, T, H, D);
     take(l, &la->lse, WF_F32, 3, B, H, T, 0);
     take(l, &la->s1, dt, 2, N, C, 0, 0);
-    take(l, &la->ln2, dt, 2, N, C, 0, 0);
+    take(a->pre_norm ? l : lk, &la->ln2, dt, 2, N, C, 0, 0);
     take(l, &la->ln2_mean, WF_F32, 1, N, 0, 0, 0);
     take(l, &la->ln2_rstd, WF_F32, 1, N, 0, 0, 0);
     if (a->gated_mlp) take(l, &la->gate, dt, 2, N, F, 0, 0);
     take(l, &la->up, dt, 2, N, F, 0, 0);
     take(l, &la->act, dt, 2, N, F, 0, 0);
-    take(l, &la->s2, dt, 2, N, C, 0, 0);
+    take(a->pre_norm ? lk : l, &la->s2, dt, 2, N, C, 0, 0);
     la->out = a->pre_norm ? &la->s2 : &la->ln2;
     for (int s = 0; m->lora && s < WF_N_SITES; s++) {
         const wf_lora_adapter *ad = &m->lora[li * WF_N_SITES + s];
@@ -138,7 +142,26 @@ static void plan_all(layout *l, const wf_model *m, int64_t B, int64_t T, unsigne
         int64_t side = a->image_size / a->patch_size;
         take(l, &x->vit_rows, dt, 2, 1 + B * side * side, C, 0, 0);
     }
-    for (int64_t i = 0; i < a->n_layers; i++) plan_layer(l, m, i, B, T, &x->layers[i]);
+    x->recompute = (flags & WF_ACTS_RECOMPUTE) && (flags & WF_ACTS_TRAIN);
+    if (!x->recompute) {
+        for (int64_t i = 0; i < a->n_layers; i++) plan_layer(l, l, m, i, B, T, &x->layers[i]);
+    } else { /* one region as large as the largest block's, laid out afresh for every block */
+        size_t most = 0;
+        for (int64_t i = 0; i < a->n_layers; i++) {
+            layout c = {0}, k = {0};
+            plan_layer(&c, &k, m, i, B, T, &x->layers[i]);
+            most = c.bytes > most ? c.bytes : most;
+        }
+        wf_tensor region;
+        take(l, &region, dt, 1, (int64_t)(most / wf_dtype_size(dt)), 0, 0, 0); /* mostly dt */
+        wf_arena shared = {.name = "activations (recomputed blocks)", .base = region.data, .size = most};
+        for (int64_t i = 0; i < a->n_layers; i++) {
+            layout sub = {.arena = region.data ? &shared : NULL};
+            shared.used = 0;
+            plan_layer(&sub, l, m, i, B, T, &x->layers[i]);
+            if (l->status == WF_OK) l->status = sub.status;
+        }
+    }
     if (a->pre_norm) {
         take(l, &x->final, dt, 2, N, C, 0, 0);
         take(l, &x->final_mean, WF_F32, 1, N, 0, 0, 0);

@@ -310,6 +310,8 @@ wf_status wf_graph_backward(const wf_model *m, const wf_batch *b, wf_acts *x, co
     WF_TRY(ready(x, L));
     for (int64_t li = L - 1; li >= 0; li--) {
         wf_tensor xin = li ? V2(*x->layers[li - 1].out, c.N, C) : V2(x->emb, c.N, C);
+        /* activation checkpointing: the last block's activations are still in the shared region */
+        if (x->recompute && li < L - 1) WF_TRY(wf_graph_recompute_block(m, b, x, li));
         WF_TRY(m->arch.pre_norm ? block_pre_bwd(&c, li, &xin, &dx) : block_post_bwd(&c, li, &xin, &dx));
         WF_TRY(ready(x, li));
     }

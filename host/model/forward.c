@@ -222,8 +222,13 @@ static wf_status adapter(fctx *f, int64_t li, int k, wf_tensor *tmp) {
 }
 
 /* Pre-norm: block li's ln1 holds norm1(x) on entry (the previous step's fused add wrote it), and
- * on exit s2 and the next norm of it (block li+1's ln1, or the final norm) are written. */
-static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) {
+ * on exit s2 and the next norm of it (block li+1's ln1, or the final norm) are written. With
+ * `again` (activation recomputation, wf_graph_recompute_block) the block's ln1 is first
+ * recomputed from x (norm(s) has the bits of the fused add's norm, ops.h) and the block stops
+ * before its last add: s2 is kept from the first pass, and the next norm must not be written
+ * (block li+1's ln1 shares this block's region). Post-norm blocks run whole either way (their
+ * output, ln2, is kept and rewritten with the same bits). */
+static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp, bool again) {
     const wf_layer *w = &f->m->w.layers[li];
     wf_layer_acts *la = &f->x->layers[li];
     int64_t C = f->m->arch.hidden;
@@ -232,11 +237,13 @@ static wf_status block(fctx *f, int64_t li, const wf_tensor *x, wf_tensor *tmp) 
     norm_site n1 = ln1_site(f, li), n2 = ln2_site(f, li);
     if (f->m->arch.pre_norm) {
         norm_site next = input_norm_site(f, li + 1);
+        if (again) WF_TRY(norm(f, &n1, x));
         WF_TRY(attention(f, li, w, la, &ln1, tmp));
         WF_TRY(adapter(f, li, 0, tmp));
         WF_TRY(add_norm(f, &s1, &n2, x, tmp));          /* s1 = x + attn, ln2 = norm2(s1) */
         WF_TRY(mlp(f, li, w, la, &ln2, tmp));
         WF_TRY(adapter(f, li, 1, tmp));
+        if (again) return WF_OK;
         return add_norm(f, &s2, &next, &s1, tmp);       /* s2 = s1 + mlp, then its norm */
     }
     WF_TRY(attention(f, li, w, la, x, tmp));
@@ -353,9 +360,17 @@ wf_status wf_graph_forward(const wf_model *m, const wf_batch *b, wf_acts *x) {
     }
     wf_tensor cur = emb;
     for (int64_t i = 0; i < m->arch.n_layers; i++) {
-        WF_TRY(block(&f, i, &cur, &tmp));
+        WF_TRY(block(&f, i, &cur, &tmp, false));
         cur = V2(*x->layers[i].out, f.N, C);
     }
     if (m->arch.pre_norm) cur = V2(x->final, f.N, C); /* written by the last block's fused add */
     return head(&f, x, &cur);
+}
+
+wf_status wf_graph_recompute_block(const wf_model *m, const wf_batch *b, wf_acts *x, int64_t li) {
+    fctx f = {m, b, x, m->be, b->B, b->T, b->B * b->T};
+    int64_t C = m->arch.hidden;
+    wf_tensor tmp = V2(x->tmp, f.N, C);
+    wf_tensor in = li ? V2(*x->layers[li - 1].out, f.N, C) : V2(x->emb, f.N, C);
+    return block(&f, li, &in, &tmp, true);
 }

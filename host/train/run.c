@@ -175,7 +175,7 @@ static wf_status build(wf_run *r) {
     int64_t B = c->train.micro_batch, T = row_len(r);
     /* per-rank dropout seeds (rank 0 keeps the single-rank one) */
     uint64_t seed = (uint64_t)c->train.seed ^ ((uint64_t)r->comm->rank * 0x9E3779B97F4A7C15ull);
-    WF_TRY(wf_trainer_init(&r->tr, &r->m, &r->t, B, T, &hp, seed));
+    WF_TRY(wf_trainer_init_ex(&r->tr, &r->m, &r->t, B, T, &hp, seed, c->train.activation_checkpointing));
     r->tr.comm = r->comm, r->tr.zero1 = zero1;
     int64_t bucket = (int64_t)(c->dist.bucket_mb * (1 << 20) / sizeof(float)); /* fp32 elements */
     WF_TRY(wf_trainer_dist_set_buckets(&r->tr, c->dist.bucket_mb > 0 && bucket < 1 ? 1 : bucket));

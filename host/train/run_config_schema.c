@@ -213,6 +213,12 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "weights whose names contain one of these get no weight decay"},
     {.path = "train.seed", .type = WF_CFG_INT, F(train.seed), .def = "42", GE(0),
      .doc = "seed for initialization, dropout and shuffling", .aliases = "random_seed"},
+    {.path = "train.activation_checkpointing", .type = WF_CFG_BOOL,
+     F(train.activation_checkpointing), .def = "false",
+     .doc = "keep only each block's output and recompute the rest of the block in the backward: "
+     "activation memory falls to the outputs plus one block's, for one more forward of every "
+     "block but the last; the same gradients, bit for bit (--dry-run shows the plan)",
+     .aliases = "gradient_checkpointing recompute activation_recomputation"},
     {.path = "train.loss_scale.init_scale", .type = WF_CFG_FLOAT, F(train.loss_scale.init_scale),
      .def = "65536", IN(1, 1e30), .doc = "the loss scale S of the first step (2^16)",
      .aliases = "init_scale loss_scale"},

@@ -104,9 +104,14 @@ int64_t wf_run_trainable_params(const wf_run *r) {
     return n;
 }
 
+/* The activation plan's flags: the backward's buffers, and recomputation when configured. */
+static unsigned acts_flags(const wf_run *r) {
+    return WF_ACTS_TRAIN | (r->cfg->train.activation_checkpointing ? WF_ACTS_RECOMPUTE : 0);
+}
+
 size_t wf_run_plan_bytes(const wf_run *r) {
     int64_t B = r->cfg->train.micro_batch, T = r->tr.T;
-    return r->m.arena.size + r->t.arena.size + wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN) +
+    return r->m.arena.size + r->t.arena.size + wf_acts_bytes(&r->m, B, T, acts_flags(r)) +
            r->tr.batch_arena.size + r->be->scratch.size;
 }
 
@@ -119,7 +124,7 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
     size_t master = (2 * (size_t)r->t.total + 2 * (size_t)r->t.opt_n) * sizeof(float);
     size_t lowp = r->t.arena.size > master ? r->t.arena.size - master : 0;
     size_t by_dt[WF_DTYPE_COUNT];
-    size_t acts = wf_acts_bytes_by_dtype(&r->m, B, T, WF_ACTS_TRAIN, by_dt);
+    size_t acts = wf_acts_bytes_by_dtype(&r->m, B, T, acts_flags(r), by_dt);
     size_t batch = r->tr.batch_arena.size;
     char what[64];
     fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, compute dtype %s:\n", r->be->name,
@@ -137,6 +142,9 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
     fprintf(f, "  %-40s %10.1f MiB\n", what, mib(r->dtype == WF_F32 ? acts : acts - by_dt[WF_F32]));
     if (r->dtype != WF_F32)
         fprintf(f, "  %-40s %10.1f MiB\n", "activations: fp32 stats and losses", mib(by_dt[WF_F32]));
+    if (c->train.activation_checkpointing)
+        fprintf(f, "  %-40s %10.1f MiB  (activation checkpointing saves it)\n", "activations without "
+                "recomputation", mib(wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN)));
     fprintf(f, "  %-40s %10.1f MiB\n", "batch inputs, step state, loss slots", mib(batch));
     fprintf(f, "  %-40s %10.1f MiB\n", "scratch", mib(scratch));
     fprintf(f, "  %-40s %10.1f MiB\n", "total", mib(wf_run_plan_bytes(r)));

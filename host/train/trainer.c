@@ -29,6 +29,11 @@ static size_t inputs_mark(const wf_trainer *tr) {
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed) {
+    return wf_trainer_init_ex(tr, m, t, B, T, hp, seed, false);
+}
+
+wf_status wf_trainer_init_ex(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
+                             const wf_adamw_hparams *hp, uint64_t seed, bool recompute) {
     memset(tr, 0, sizeof *tr);
     tr->m = m, tr->t = t, tr->B = B, tr->T = T, tr->adamw = *hp, tr->seed = seed;
     tr->scaler = (wf_scaler_hparams){.dynamic = m->dtype == WF_F16, .growth = 2.0f, .backoff = 0.5f,
@@ -39,7 +44,7 @@ wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t 
     tr->host_out = malloc((size_t)(B * (Tv > K ? Tv : K)) * sizeof(float));
     tr->host_step = malloc(inputs_mark(tr));
     if (!tr->host_out || !tr->host_step) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
-    WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN, &tr->acts));
+    WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN | (recompute ? WF_ACTS_RECOMPUTE : 0), &tr->acts));
     WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch",
                                    inputs_mark(tr) + wf_batch_bytes(m, B, T) + 4096));
     /* as large as the arena's input region: any batch that fits there fits the staging */
@@ -67,6 +72,12 @@ wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scale
     tr->host.loss_scale = init_scale;
     WF_TRY(tr->m->be->copy(tr->m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
     return tr->m->be->sync(tr->m->be);
+}
+
+wf_status wf_trainer_set_recompute(wf_trainer *tr, bool on) {
+    if (tr->acts.recompute == on) return WF_OK;
+    wf_acts_destroy(tr->m, &tr->acts);
+    return wf_acts_create(tr->m, tr->B, tr->T, WF_ACTS_TRAIN | (on ? WF_ACTS_RECOMPUTE : 0), &tr->acts);
 }
 
 void wf_trainer_free(wf_trainer *tr) {

@@ -95,7 +95,14 @@ typedef struct wf_grad_acts {
 } wf_grad_acts;
 
 enum { WF_ACTS_LOGITS = 1, /* keep full (N, V) LM logits (evaluation, interop checks) */
-       WF_ACTS_TRAIN = 2   /* plan the backward's buffers too */ };
+       WF_ACTS_TRAIN = 2,  /* plan the backward's buffers too */
+       /* with WF_ACTS_TRAIN: activation checkpointing (recomputation) per block: only each
+        * block's output is kept; the rest of every block shares one region, which the backward
+        * refills by rerunning the block's forward from its input before the block's backward
+        * (the forward's ops are deterministic and LoRA dropout counter-based, so the gradients
+        * are the same bits as without). Memory: the outputs plus one block's activations instead
+        * of every block's; time: one more forward of every block but the last. */
+       WF_ACTS_RECOMPUTE = 4 };
 #define WF_LM_CHUNK_ROWS 256 /* rows of LM logits alive at once in training */
 
 /* Gradients of every weight: a wf_weights of views into the gradient buffer (data NULL =
@@ -135,6 +142,7 @@ typedef struct wf_acts {
     wf_grad_acts d;                       /* backward buffers (WF_ACTS_TRAIN) */
     wf_kv_cache *kv;                      /* generation: attend over the cache (B = 1), or NULL */
     bool training;                        /* LoRA dropout on (trainer sets, with seed and step) */
+    bool recompute;                       /* planned with WF_ACTS_RECOMPUTE */
     const float *loss_scale;              /* backend memory: the loss scale S multiplying the
                                              loss gradient (the trainer points it at its step
                                              state), or NULL for 1 */
@@ -173,6 +181,11 @@ const wf_tensor *wf_graph_hidden(const wf_model *m, const wf_acts *a);
  * *a->loss_scale (read on the device) when that is set. */
 wf_status wf_graph_loss(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g,
                         float dscale);
+/* Activation checkpointing: reruns block li's forward from its input (the previous block's
+ * output, or the embeddings) into the shared region, everything its backward reads (pre-norm:
+ * its ln1 from the input, then the block up to its MLP output; the output itself is kept).
+ * wf_graph_backward calls it for every block but the last (whose activations are still there). */
+wf_status wf_graph_recompute_block(const wf_model *m, const wf_batch *b, wf_acts *a, int64_t li);
 /* The backward from a->d.dx down to the embeddings: "+=" into every non-NULL gradient. */
 wf_status wf_graph_backward(const wf_model *m, const wf_batch *b, wf_acts *a, const wf_grads *g);
 

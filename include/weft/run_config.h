@@ -136,6 +136,7 @@ typedef struct wf_run_config {
         double max_grad_norm; /* 0: no clipping */
         wf_cfg_list no_decay;
         int64_t seed;
+        bool activation_checkpointing; /* recompute each block in the backward */
         struct { /* fp16 dynamic loss scaling (torch.cuda.amp.GradScaler's defaults) */
             double init_scale, growth_factor, backoff_factor;
             int64_t growth_interval; /* clean steps before the scale grows */

@@ -25,7 +25,10 @@
  * Last, check_loss_slots: a step of many micro-batches reports the loss their evaluation gives.
  * Then a tiny GPT-2 (random init from config.json alone, tanh GELU, MLP width 64), full and LoRA on
  * c_attn, fp32 and bf16: its MLP runs the fused linear + GELU ops (ops.h linear_gelu_tanh_fwd,
- * linear_dgelu_tanh_bwd: cuBLASLt's GELU epilogues in bf16), against the same CPU reference. */
+ * linear_dgelu_tanh_bwd: cuBLASLt's GELU epilogues in bf16), against the same CPU reference.
+ * Activation checkpointing: every method's fp32 run (and LoRA's bf16 run) again with the blocks
+ * recomputed in the backward (trainer.h wf_trainer_set_recompute) must equal its run without, bit
+ * for bit (losses, grad norms, weights), on the backend under test. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,7 @@ typedef struct run_cfg {
     float scale0;
     int interval;
     bool gpt2; /* the tiny GPT-2 of write_gpt2 instead of the Llama of write_model */
+    bool recompute; /* activation checkpointing (trainer.h wf_trainer_set_recompute) */
 } run_cfg;
 
 enum { MAX_TRIES = STEPS + 64 }; /* 2^40 backs off to ~2^17 in ~23 skipped steps */
@@ -341,6 +345,7 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                            .weight_decay = 0.01f, .max_grad_norm = 1.0f};
     if (wf_trainer_init(&tr, &m, &t, B, T, &hp, 1234) != WF_OK) return fail("trainer");
+    if (cfg->recompute && wf_trainer_set_recompute(&tr, true) != WF_OK) return fail("recompute");
     wf_scaler_hparams sh = {.dynamic = true, .growth = 2.0f, .backoff = 0.5f, .interval = cfg->interval};
     if (cfg->scale0 > 0 && wf_trainer_set_scaler(&tr, cfg->scale0, &sh) != WF_OK) return fail("scaler");
     static int32_t ids[MICRO * B * T], targets[MICRO * B * T];
@@ -489,8 +494,12 @@ static int check_scaler(const char *what, const run_out *a, const run_cfg *cfg, 
 
 static void free_out(run_out *o) { free(o->names), free(o->offset), free(o->numel), free(o->w); }
 
-/* Runs cfg and compares it with the reference ref (and the scaler record when scaled). */
-static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols tol, bool backoff) {
+/* Runs cfg and compares it with the reference ref (and the scaler record when scaled). With
+ * `recompute`, the same run again with activation checkpointing must give the same bits: every
+ * loss, grad norm and weight (the recomputed activations are the first pass's, since the ops are
+ * deterministic and dropout is counter-based). */
+static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols tol, bool backoff,
+                 bool recompute) {
     run_out a = {0};
     char what[64];
     snprintf(what, sizeof what, "%s%s %s %s%s", cfg->gpt2 ? "gpt2 " : "",
@@ -499,6 +508,16 @@ static int check(const char *dir, const run_cfg *cfg, const run_out *ref, tols t
     int rc = train(dir, cfg, &a);
     if (!rc) rc = compare(what, &a, ref, tol);
     if (!rc && cfg->scale0 > 0) rc = check_scaler(what, &a, cfg, backoff);
+    if (!rc && recompute) {
+        run_out b = {0};
+        run_cfg rc_cfg = *cfg;
+        rc_cfg.recompute = true;
+        char what2[80];
+        snprintf(what2, sizeof what2, "%s recomputed", what);
+        rc = train(dir, &rc_cfg, &b);
+        if (!rc) rc = compare(what2, &b, &a, (tols){0, 0, 0, STEPS});
+        free_out(&b);
+    }
     free_out(&a);
     return rc;
 }
@@ -574,22 +593,22 @@ int main(int argc, char **argv) {
     for (int pm = 0; !rc && pm < PM_COUNT; pm++) {
         if (!method_selected(argc, argv, pm)) continue;
         run_out r = {0};
-        run_cfg rcfg = {ref, WF_F32, pm, 0, 0, false}, f32 = {backend, WF_F32, pm, 0, 0, false};
-        run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, false};
+        run_cfg rcfg = {ref, WF_F32, pm, 0, 0, false, false}, f32 = {backend, WF_F32, pm, 0, 0, false, false};
+        run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, false, false};
         rc = train(dir, &rcfg, &r);
-        if (!rc) rc = check(dir, &f32, &r, k_tol_f32, false);
+        if (!rc) rc = check(dir, &f32, &r, k_tol_f32, false, true);
         /* DoRA computes its row norms in fp32 only (README) */
-        if (!rc && lowp && pm != PM_DORA) rc = check(dir, &bf16, &r, lowp_tols(WF_BF16), false);
+        if (!rc && lowp && pm != PM_DORA) rc = check(dir, &bf16, &r, lowp_tols(WF_BF16), false, pm == PM_LORA);
         if (!rc && pm == PM_FULL) {
             /* fp16 dynamic loss scaling from 2^40: the first steps overflow (fp16 holds up to
              * 65504) and are skipped while the scale halves; then the scale grows every 4 clean
              * steps. On the CPU (self-check) the same path runs in fp32 from 2^60, where every
              * scale is a power of two: scaling and unscaling are exact, so the losses must equal
              * the unscaled run's bit for bit (whether or not a step overflows). */
-            run_cfg sc = lowp ? (run_cfg){backend, WF_F16, PM_FULL, 0x1p40f, 4, false}
-                              : (run_cfg){backend, WF_F32, PM_FULL, 0x1p60f, 2, false};
+            run_cfg sc = lowp ? (run_cfg){backend, WF_F16, PM_FULL, 0x1p40f, 4, false, false}
+                              : (run_cfg){backend, WF_F32, PM_FULL, 0x1p60f, 2, false, false};
             tols t = lowp ? lowp_tols(WF_F16) : (tols){0, 0, 0, STEPS};
-            rc = check(dir, &sc, &r, t, lowp);
+            rc = check(dir, &sc, &r, t, lowp, false);
         }
         if (!lowp && !rc) printf("skip bf16/fp16 runs: the %s backend computes in fp32 only\n", backend);
         free_out(&r);
@@ -602,11 +621,11 @@ int main(int argc, char **argv) {
     for (int pm = PM_FULL; !rc2 && pm <= PM_LORA; pm++) {
         if (!method_selected(argc, argv, pm)) continue;
         run_out r = {0};
-        run_cfg rcfg = {ref, WF_F32, pm, 0, 0, true}, f32 = {backend, WF_F32, pm, 0, 0, true};
-        run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, true};
+        run_cfg rcfg = {ref, WF_F32, pm, 0, 0, true, false}, f32 = {backend, WF_F32, pm, 0, 0, true, false};
+        run_cfg bf16 = {backend, WF_BF16, pm, 0, 0, true, false};
         rc2 = train(dir2, &rcfg, &r);
-        if (!rc2) rc2 = check(dir2, &f32, &r, k_tol_f32, false);
-        if (!rc2 && lowp) rc2 = check(dir2, &bf16, &r, lowp_tols(WF_BF16), false);
+        if (!rc2) rc2 = check(dir2, &f32, &r, k_tol_f32, false, true);
+        if (!rc2 && lowp) rc2 = check(dir2, &bf16, &r, lowp_tols(WF_BF16), false, false);
         free_out(&r);
     }
     rc = rc || rc2;
