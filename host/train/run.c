@@ -110,6 +110,48 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
         snprintf(s->no_decay[s->n_no_decay++], sizeof s->no_decay[0], "%s", c->train.no_decay.item[i]);
 }
 
+static double mib(size_t b) { return (double)b / (1 << 20); }
+
+/* The trainer's memory did not fit (DESIGN.md "Memory"): says what the plan needed against
+ * what was available, and the largest micro-batch that fits, or that activation checkpointing
+ * would, or that nothing would. */
+static wf_status oom_advice(wf_run *r, int64_t B, int64_t T) {
+    const wf_run_config *c = r->cfg;
+    char why[768];
+    snprintf(why, sizeof why, "%s", wf_last_error());
+    wf_trainer_free(&r->tr); /* whatever the failed init had taken */
+    bool ckpt = c->train.activation_checkpointing;
+    size_t avail = wf_backend_mem_available(r->be), need = wf_trainer_device_bytes(&r->m, B, T, ckpt);
+    int64_t fit = 0;
+    for (int64_t lo = 1, hi = B - 1; lo <= hi;) { /* bytes grow with the micro-batch */
+        int64_t mid = lo + (hi - lo) / 2;
+        if (wf_trainer_device_bytes(&r->m, mid, T, ckpt) <= avail) fit = mid, lo = mid + 1;
+        else hi = mid - 1;
+    }
+    size_t with_ckpt = ckpt ? 0 : wf_trainer_device_bytes(&r->m, B, T, true);
+    char advice[512];
+    if (!ckpt && with_ckpt <= avail)
+        snprintf(advice, sizeof advice, "train.activation_checkpointing true fits micro-batch %lld "
+                 "(%.1f MiB)%s", (long long)B, mib(with_ckpt), fit ? "; or " : "");
+    else
+        advice[0] = 0;
+    size_t len = strlen(advice);
+    if (fit)
+        snprintf(advice + len, sizeof advice - len, "train.micro_batch %lld fits (with train.grad_accum %lld "
+                 "for the same rows a step)", (long long)fit,
+                 (long long)((B * c->train.grad_accum + fit - 1) / fit));
+    else if (!advice[0])
+        snprintf(advice, sizeof advice, "not even micro-batch 1 fits%s: shorten data.seq_len, train fewer "
+                 "parameters, or use a smaller model or a larger device", ckpt ? "" : " without "
+                 "train.activation_checkpointing");
+    return wf_error(WF_ERR_OOM, "out of memory on %s (%s): micro-batch %lld x %lld needs %.1f MiB for "
+                    "activations and batch buffers%s, %.1f MiB are available after the weights (%.1f MiB), "
+                    "the trainable state (%.1f MiB) and the scratch (%.1f MiB); %s (--dry-run prints the "
+                    "plan; %s)", r->be->name, r->be->device_name, (long long)B, (long long)T, mib(need),
+                    ckpt ? " with activation checkpointing" : "", mib(avail), mib(r->m.arena.size),
+                    mib(r->t.arena.size), mib(r->be->scratch.size), advice, why);
+}
+
 static int64_t row_len(const wf_run *r) {
     const wf_arch *a = &r->m.arch;
     if (a->family != WF_FAMILY_VIT) return r->cfg->data.seq_len;
@@ -175,7 +217,9 @@ static wf_status build(wf_run *r) {
     int64_t B = c->train.micro_batch, T = row_len(r);
     /* per-rank dropout seeds (rank 0 keeps the single-rank one) */
     uint64_t seed = (uint64_t)c->train.seed ^ ((uint64_t)r->comm->rank * 0x9E3779B97F4A7C15ull);
-    WF_TRY(wf_trainer_init_ex(&r->tr, &r->m, &r->t, B, T, &hp, seed, c->train.activation_checkpointing));
+    wf_status ts = wf_trainer_init_ex(&r->tr, &r->m, &r->t, B, T, &hp, seed, c->train.activation_checkpointing);
+    if (ts == WF_ERR_OOM) return oom_advice(r, B, T);
+    WF_TRY(ts);
     r->tr.comm = r->comm, r->tr.zero1 = zero1;
     int64_t bucket = (int64_t)(c->dist.bucket_mb * (1 << 20) / sizeof(float)); /* fp32 elements */
     WF_TRY(wf_trainer_dist_set_buckets(&r->tr, c->dist.bucket_mb > 0 && bucket < 1 ? 1 : bucket));

@@ -27,6 +27,12 @@ static size_t inputs_mark(const wf_trainer *tr) {
     return aligned(sizeof(wf_step_state)) + aligned(slots_bytes(tr));
 }
 
+size_t wf_trainer_device_bytes(const wf_model *m, int64_t B, int64_t T, bool recompute) {
+    wf_trainer probe = {.m = (wf_model *)m, .B = B, .T = T}; /* inputs_mark reads m, B, T */
+    return wf_acts_bytes(m, B, T, WF_ACTS_TRAIN | (recompute ? WF_ACTS_RECOMPUTE : 0)) +
+           inputs_mark(&probe) + wf_batch_bytes(m, B, T) + 4096 + WF_TRAINER_COMM_BYTES;
+}
+
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed) {
     return wf_trainer_init_ex(tr, m, t, B, T, hp, seed, false);

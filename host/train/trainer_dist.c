@@ -16,11 +16,11 @@
 
 #include "weft/trainer.h"
 
-#define STAGE_BYTES 4096
+#define STAGE_BYTES (WF_TRAINER_COMM_BYTES - WF_ARENA_ALIGN)
 
 wf_status wf_trainer_dist_init(wf_trainer *tr) {
     tr->comm = wf_comm_single();
-    WF_TRY(wf_backend_arena_create(tr->m->be, &tr->comm_arena, "comm", STAGE_BYTES + WF_ARENA_ALIGN));
+    WF_TRY(wf_backend_arena_create(tr->m->be, &tr->comm_arena, "comm", WF_TRAINER_COMM_BYTES));
     return wf_arena_alloc(&tr->comm_arena, STAGE_BYTES, &tr->stage);
 }
 

@@ -55,9 +55,15 @@ struct wf_backend {
      * which is when all work before it was done. */
     wf_status (*event_create_timed)(wf_backend *be, wf_event **out);
     wf_status (*event_elapsed)(wf_backend *be, wf_event *start, wf_event *end, double *ms);
+    /* Memory the device could still hand out (CUDA: cudaMemGetInfo's free bytes; CPU: the
+     * kernel's MemAvailable). wf_backend_mem_available also applies the limit below. */
+    wf_status (*mem_free)(wf_backend *be, size_t *bytes);
     void (*close)(wf_backend *be);
     void *impl;         /* backend-private state */
     struct wf_profile *profile; /* the op profiler while one is attached (profile.h), else NULL */
+    size_t mem_limit;   /* WF_MEMORY_LIMIT_MB at open (0: none): an arena that would take the
+                           arenas past it fails as out of memory (to rehearse a smaller device) */
+    size_t mem_arenas;  /* bytes of the arenas alive (wf_backend_arena_create/destroy) */
 };
 
 typedef struct wf_backend_options {
@@ -71,9 +77,12 @@ void wf_backend_close(wf_backend *be);
 /* Whether backend `name` is compiled in and has a usable device. */
 bool wf_backend_available(const char *name);
 
-/* Arena helpers over the backend's raw blocks. */
+/* Arena helpers over the backend's raw blocks. An arena the device (or WF_MEMORY_LIMIT_MB)
+ * cannot hold fails with WF_ERR_OOM naming it, its size and what is available. */
 wf_status wf_backend_arena_create(wf_backend *be, wf_arena *a, const char *name, size_t bytes);
 void wf_backend_arena_destroy(wf_backend *be, wf_arena *a);
+/* Bytes more arenas could take now: the device's free memory, within WF_MEMORY_LIMIT_MB. */
+size_t wf_backend_mem_available(wf_backend *be);
 
 /* Registration, used by host/core/backend.c. */
 wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out);

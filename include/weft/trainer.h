@@ -25,6 +25,8 @@ double wf_lr_at(const wf_lr_schedule *s, int64_t step);
  * step reads its losses and the step state back once (one copy, one sync), and only a step of
  * more micro-batches than this reads back every WF_TRAINER_LOSS_SLOTS of them. */
 #define WF_TRAINER_LOSS_SLOTS 16
+/* The trainer's arena for summing host values over ranks (trainer_dist.c). */
+#define WF_TRAINER_COMM_BYTES (4096 + 256)
 
 /* A contiguous range of the flat gradient that is all-reduced as soon as the backward has
  * finished every parameter in it (trainer_dist.c; graph.h grads_ready). */
@@ -81,6 +83,9 @@ typedef struct wf_step_result {
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed);
+/* Backend memory wf_trainer_init(_ex) takes for micro-batches of B x T: the activations, the
+ * batch arena (step state, loss slots, inputs) and the communication buffer. */
+size_t wf_trainer_device_bytes(const wf_model *m, int64_t B, int64_t T, bool recompute);
 /* The same, with activation checkpointing on (recompute; see wf_trainer_set_recompute) from the
  * start, so that the full activations are never allocated. */
 wf_status wf_trainer_init_ex(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,

@@ -115,6 +115,20 @@ static wf_status cpu_event_elapsed(wf_backend *be, wf_event *start, wf_event *en
     *ms = 1e3 * (*(const double *)end - *(const double *)start);
     return WF_OK;
 }
+/* The kernel's estimate of memory available without swapping (MemAvailable). */
+static wf_status cpu_mem_free(wf_backend *be, size_t *bytes) {
+    (void)be;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    if (f) fclose(f);
+    if (!found) return wf_error(WF_ERR_UNSUPPORTED, "cpu: /proc/meminfo has no MemAvailable");
+    *bytes = (size_t)kb << 10;
+    return WF_OK;
+}
+
 static void cpu_close(wf_backend *be) { free(be); }
 
 wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
@@ -139,6 +153,7 @@ wf_status wf_cpu_backend_open(const wf_backend_options *opt, wf_backend **out) {
     be->event_wait = cpu_event_wait;
     be->event_create_timed = cpu_event_create;
     be->event_elapsed = cpu_event_elapsed;
+    be->mem_free = cpu_mem_free;
     be->close = cpu_close;
     *out = be;
     return WF_OK;

@@ -53,7 +53,19 @@ static const wf_ops cuda_ops = make_cuda_ops();
 
 static wf_status cuda_alloc(wf_backend *be, size_t bytes, void **out) {
     (void)be;
-    WF_CUDA_CHECK(cudaMalloc(out, bytes));
+    cudaError_t e = cudaMalloc(out, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError(); /* not sticky: clear it */
+        return wf_error(WF_ERR_OOM, "cuda: out of device memory (cudaMalloc of %zu bytes)", bytes);
+    }
+    WF_CUDA_CHECK(e);
+    return WF_OK;
+}
+
+static wf_status cuda_mem_free(wf_backend *be, size_t *bytes) {
+    (void)be;
+    size_t total = 0;
+    WF_CUDA_CHECK(cudaMemGetInfo(bytes, &total));
     return WF_OK;
 }
 
@@ -242,6 +254,7 @@ extern "C" wf_status wf_cuda_backend_open(const wf_backend_options *opt, wf_back
     be->event_wait = cuda_event_wait;
     be->event_create_timed = cuda_event_create_timed;
     be->event_elapsed = cuda_event_elapsed;
+    be->mem_free = cuda_mem_free;
     be->close = cuda_close;
     be->impl = im;
     wf_status s = cuda_init(be, be->device);

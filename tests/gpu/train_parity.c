@@ -344,8 +344,16 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     if (wf_trainable_build(&m, &sp, &t) != WF_OK) return fail("trainable");
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                            .weight_decay = 0.01f, .max_grad_norm = 1.0f};
+    size_t arenas0 = be->mem_arenas;
     if (wf_trainer_init(&tr, &m, &t, B, T, &hp, 1234) != WF_OK) return fail("trainer");
     if (cfg->recompute && wf_trainer_set_recompute(&tr, true) != WF_OK) return fail("recompute");
+    /* the trainer takes what wf_trainer_device_bytes says (the out-of-memory advice relies on it) */
+    size_t took = be->mem_arenas - arenas0, said = wf_trainer_device_bytes(&m, B, T, cfg->recompute);
+    if (took != said) {
+        fprintf(stderr, "train_parity: the trainer took %zu bytes of arenas, wf_trainer_device_bytes "
+                "says %zu\n", took, said);
+        return 1;
+    }
     wf_scaler_hparams sh = {.dynamic = true, .growth = 2.0f, .backoff = 0.5f, .interval = cfg->interval};
     if (cfg->scale0 > 0 && wf_trainer_set_scaler(&tr, cfg->scale0, &sh) != WF_OK) return fail("scaler");
     static int32_t ids[MICRO * B * T], targets[MICRO * B * T];

@@ -9,7 +9,8 @@
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
   data file, a data file with a bad line (file:line), a checkpoint of another model, IA3
   feed-forward modules outside its targets, a text prompt init without text — each a clear error
-  and exit 1;
+  and exit 1; a micro-batch beyond the memory (WF_MEMORY_LIMIT_MB) names one that fits, which
+  then trains;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
 - composed methods (LoRA + Houlsby adapters + a soft prompt + BitFit + the top 2 blocks trained
@@ -336,6 +337,27 @@ def bad_input_cases(tmp, data, good_run):
           res.returncode == 1 and "checkpoint" in res.stderr.lower(), res.stderr)
 
 
+def oom_case(tmp, data):
+    """A micro-batch that does not fit (WF_MEMORY_LIMIT_MB rehearses a 1000 MiB device): exit 1
+    before anything is written, the message quotes the need and what is available and names a
+    micro-batch that fits; that micro-batch then trains under the same limit."""
+    import re
+    out = os.path.join(tmp, "run-oom")
+    env = dict(os.environ, WF_MEMORY_LIMIT_MB="1000")
+    sets = ["--set", "train.max_steps=1", "--set", "train.warmup_steps=0", "--set", "checkpoint.every_steps=0",
+            "--set", "eval.before_training=false"]
+    res = run(["train", base_config(tmp, data, out), "--set", "train.micro_batch=64"] + sets, env=env)
+    m = re.search(r"train\.micro_batch (\d+) fits", res.stderr)
+    check("out of memory: the need, what is available, a micro-batch that fits; nothing written",
+          res.returncode == 1 and "out of memory on cpu" in res.stderr and "MiB are available" in res.stderr
+          and m is not None and int(m.group(1)) < 64 and not os.path.exists(out), res.stderr[-800:])
+    if m:
+        res = run(["train", base_config(tmp, data, out), "--set", f"train.micro_batch={m.group(1)}"] + sets,
+                  env=env)
+        check(f"the suggested train.micro_batch {m.group(1)} trains under the same limit", res.returncode == 0,
+              res.stderr[-800:])
+
+
 def configs_case(tmp):
     data = os.path.join(tmp, "fortunes")
     res = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fortunes_to_jsonl.sh"), data],
@@ -394,6 +416,7 @@ def main():
         peft_case(good)
         export_case(tmp, good)
         bad_input_cases(tmp, data, good)
+        oom_case(tmp, data)
         ia3_case(tmp, data)
         prompt_case(tmp, data)
         compose_case(tmp, data)
