@@ -11,24 +11,23 @@
 #include "weft/rng.h"
 
 /* out (N, K) = drop(in), or out += drop(in) when accumulate (drop_bwd onto dx). The mask of
- * element (n, k) is drawn at index n*K + k (wf_rng_uniform): one Philox call gives the uniforms
- * of 4 consecutive indices (counter idx / 4, word idx % 4), so the flat index range is walked in
- * groups of 4 (a group may straddle two rows), a quarter of the draws of one call per element. */
+ * element (n, k) is drawn at index n*K + k (wf_rng_uniform), so the flat index range is walked in
+ * blocks of wf_cpu_dropout_mask (16 Philox calls in vector lanes, 4 elements each; a block may
+ * straddle rows). */
 static void dropout_rows(float *out, const float *in, int64_t n, int64_t k, const wf_dropout *d,
                          bool accumulate) {
     float inv_keep = 1.0f / (1.0f - d->p);
-    int64_t total = n * k, ngroups = (total + 3) / 4;
-    /* a lower threshold than plain copies: each group costs one Philox call (10 rounds) */
+    int64_t total = n * k, nblocks = (total + WF_CPU_MASK_BLOCK - 1) / WF_CPU_MASK_BLOCK;
+    /* a lower threshold than plain copies: each element costs a quarter of a Philox call */
 #pragma omp parallel for schedule(static) if (total > 16384)
-    for (int64_t gi = 0; gi < ngroups; gi++) {
-        uint64_t g = (uint64_t)gi;
-        wf_philox4 ctr = {{(uint32_t)g, (uint32_t)(g >> 32), d->step, d->stream}};
-        wf_philox4 r = wf_philox4x32_10(ctr, (uint32_t)d->seed, (uint32_t)(d->seed >> 32));
-        for (int q = 0; q < 4 && gi * 4 + q < total; q++) {
-            int64_t idx = gi * 4 + q;
-            bool keep = (float)(r.v[q] >> 8) * (1.0f / 16777216.0f) >= d->p;
-            float v = keep ? in[idx] * inv_keep : 0.0f;
-            out[idx] = accumulate ? out[idx] + v : v;
+    for (int64_t bl = 0; bl < nblocks; bl++) {
+        int64_t i0 = bl * WF_CPU_MASK_BLOCK;
+        int len = (int)(total - i0 < WF_CPU_MASK_BLOCK ? total - i0 : WF_CPU_MASK_BLOCK);
+        unsigned char keep[WF_CPU_MASK_BLOCK];
+        wf_cpu_dropout_mask(d, i0, len, keep);
+        for (int j = 0; j < len; j++) {
+            float v = keep[j] ? in[i0 + j] * inv_keep : 0.0f;
+            out[i0 + j] = accumulate ? out[i0 + j] + v : v;
         }
     }
 }
