@@ -13,4 +13,5 @@ scripts/get_models.sh 2>/dev/null
 dir=${WF_BUILD_DIR:-build}
 "$dir/weft" inspect models/SmolLM2-135M-Instruct.Q4_1.gguf
 echo
-exec "$dir/weft" train configs/smollm2-fortunes-lora.json "$@"
+# a rerun of the quickstart starts the main job over (output.overwrite replaces the earlier run)
+exec "$dir/weft" train configs/smollm2-fortunes-lora.json --set output.overwrite=true "$@"

@@ -124,13 +124,14 @@ static wf_status load_config(const char *path, wf_compare *c) {
 /* Variant i's resolved run config: base, the compare's overrides, the variant's, its folder. */
 static wf_status variant_config(const wf_compare *c, int i, wf_run_config *cfg) {
     const wf_cmp_variant *v = &c->v[i];
-    const char *sets[2 * WF_CMP_MAX_SETS + 1];
+    const char *sets[2 * WF_CMP_MAX_SETS + 2];
     char dir[4200 + 16];
     int n = 0;
     for (int k = 0; k < c->nsets; k++) sets[n++] = c->sets[k];
     for (int k = 0; k < v->nsets; k++) sets[n++] = v->sets[k];
     snprintf(dir, sizeof dir, "output.dir=%s/%s", c->out_dir, v->name);
     sets[n++] = dir;
+    sets[n++] = "output.overwrite=true"; /* a compare run replaces its variants' earlier runs */
     if (wf_run_config_load(c->base, sets, n, cfg) != WF_OK) {
         char why[1024]; /* wf_error writes the buffer wf_last_error reads */
         snprintf(why, sizeof why, "%s", wf_last_error());

@@ -271,6 +271,11 @@ const wf_cfg_key wf_cfg_keys[] = {
      .doc = "also write merged/ (the full model with the adapter merged in, safetensors + "
             "config.json + tokenizer files) at the end; the LoRA adapter/ is always written",
      .aliases = "merge merged save_merged"},
+    {.path = "output.overwrite", .type = WF_CFG_BOOL, F(output.overwrite), .def = "false",
+     .doc = "a fresh run (no --resume) in an output.dir that holds an earlier run deletes that "
+     "run's files first (config.json, metrics.jsonl, events, checkpoints/, adapter/, merged/, "
+     "profile.md); false: such a directory is an error, so that no run is lost by accident",
+     .aliases = "overwrite_output_dir"},
     {.path = "output.profile_steps", .type = WF_CFG_INT, F(output.profile_steps), .def = "0",
      IN(0, 1000000), .unit = "steps", .doc = "time every op (forward, backward, optimizer) of this "
      "many optimizer steps, from the second (the first pays one-time costs); writes profile.md "

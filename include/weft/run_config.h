@@ -162,6 +162,7 @@ typedef struct wf_run_config {
         int64_t log_every;
         bool export_merged;
         int64_t profile_steps; /* 0: off */
+        bool overwrite;        /* a fresh run may replace an earlier run in dir */
     } output;
     struct {
         wf_cfg_backend name;

@@ -9,7 +9,8 @@
 - bad input: a broken config (line named), an unknown key (nearest key suggested), a missing
   data file, a data file with a bad line (file:line), a checkpoint of another model, IA3
   feed-forward modules outside its targets, a text prompt init without text — each a clear error
-  and exit 1; a micro-batch beyond the memory (WF_MEMORY_LIMIT_MB) names one that fits, which
+  and exit 1; a fresh run on an earlier run's directory is refused unless output.overwrite;
+  a micro-batch beyond the memory (WF_MEMORY_LIMIT_MB) names one that fits, which
   then trains;
 - method.type ia3: the adapter loads in peft; `weft eval --weights` reads it back;
 - method.type prompt_tuning: the text init equals peft's TEXT init; packing is refused;
@@ -337,6 +338,25 @@ def bad_input_cases(tmp, data, good_run):
           res.returncode == 1 and "checkpoint" in res.stderr.lower(), res.stderr)
 
 
+def earlier_run_case(tmp, data):
+    """A fresh run in a directory that holds an earlier run is refused (its files untouched) unless
+    output.overwrite, which replaces that run (its metrics gone, the new ones alone)."""
+    out = os.path.join(tmp, "run-again")
+    sets = ["--set", "train.max_steps=1", "--set", "train.warmup_steps=0", "--set", "checkpoint.every_steps=0",
+            "--set", "eval.before_training=false"]
+    first = run(["train", base_config(tmp, data, out)] + sets)
+    metrics = os.path.join(out, "metrics.jsonl")
+    before = open(metrics, "rb").read() if first.returncode == 0 else b""
+    again = run(["train", base_config(tmp, data, out)] + sets)
+    check("a fresh run on an earlier run's directory: refused, nothing touched",
+          first.returncode == 0 and again.returncode == 1 and "holds an earlier run" in again.stderr
+          and "--resume" in again.stderr and open(metrics, "rb").read() == before, again.stderr[-600:])
+    over = run(["train", base_config(tmp, data, out)] + sets + ["--set", "output.overwrite=true"])
+    lines = open(metrics).read().splitlines() if over.returncode == 0 else []
+    check("output.overwrite replaces the earlier run", over.returncode == 0 and "replaced the earlier run"
+          in over.stderr and len([l for l in lines if '"train"' in l]) == 1, over.stderr[-600:])
+
+
 def oom_case(tmp, data):
     """A micro-batch that does not fit (WF_MEMORY_LIMIT_MB rehearses a 1000 MiB device): exit 1
     before anything is written, the message quotes the need and what is available and names a
@@ -417,6 +437,7 @@ def main():
         export_case(tmp, good)
         bad_input_cases(tmp, data, good)
         oom_case(tmp, data)
+        earlier_run_case(tmp, data)
         ia3_case(tmp, data)
         prompt_case(tmp, data)
         compose_case(tmp, data)
