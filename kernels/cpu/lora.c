@@ -11,25 +11,10 @@
 #include "weft/rng.h"
 
 /* out (N, K) = drop(in), or out += drop(in) when accumulate (drop_bwd onto dx). The mask of
- * element (n, k) is drawn at index n*K + k (wf_rng_uniform), so the flat index range is walked in
- * blocks of wf_cpu_dropout_mask (16 Philox calls in vector lanes, 4 elements each; a block may
- * straddle rows). */
+ * element (n, k) is drawn at index n*K + k (wf_rng_uniform) over the flat range (dropout.c). */
 static void dropout_rows(float *out, const float *in, int64_t n, int64_t k, const wf_dropout *d,
                          bool accumulate) {
-    float inv_keep = 1.0f / (1.0f - d->p);
-    int64_t total = n * k, nblocks = (total + WF_CPU_MASK_BLOCK - 1) / WF_CPU_MASK_BLOCK;
-    /* a lower threshold than plain copies: each element costs a quarter of a Philox call */
-#pragma omp parallel for schedule(static) if (total > 16384)
-    for (int64_t bl = 0; bl < nblocks; bl++) {
-        int64_t i0 = bl * WF_CPU_MASK_BLOCK;
-        int len = (int)(total - i0 < WF_CPU_MASK_BLOCK ? total - i0 : WF_CPU_MASK_BLOCK);
-        unsigned char keep[WF_CPU_MASK_BLOCK];
-        wf_cpu_dropout_mask(d, i0, len, keep);
-        for (int j = 0; j < len; j++) {
-            float v = keep[j] ? in[i0 + j] * inv_keep : 0.0f;
-            out[i0 + j] = accumulate ? out[i0 + j] + v : v;
-        }
-    }
+    wf_cpu_dropout_apply(out, in, n * k, d, 1.0f / (1.0f - d->p), accumulate);
 }
 
 /* n floats from the scratch arena; running out names the op (the caller resets the arena). */
