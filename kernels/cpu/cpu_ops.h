@@ -72,18 +72,12 @@ wf_status wf_cpu_cross_entropy(wf_backend *, const wf_cross_entropy *);
 wf_status wf_cpu_mse(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
                      float, const float *);
 wf_status wf_cpu_dropout(wf_backend *, wf_tensor *, const wf_tensor *, const wf_dropout *);
-/* Dropout's keep mask over the flat elements [i0, i0 + n) of a stream (n <= WF_CPU_MASK_BLOCK,
- * i0 % 4 == 0): keep[j] = wf_rng_uniform(d->seed, d->step, d->stream, i0 + j) >= d->p (rng.h),
- * 16 Philox calls at a time, in vector lanes where the CPU has them (dropout.c). */
-#define WF_CPU_MASK_BLOCK 64
-void wf_cpu_dropout_mask(const wf_dropout *d, int64_t i0, int n, unsigned char *keep);
-/* out (n) = keep ? in * scale : 0 over the flat elements [0, n) of d's stream, or out += that
- * when accumulate (LoRA's drop_bwd onto dx); the caller's scale is 1 / (1 - p) as its op defines
- * it. out may alias in. */
+/* Dropout over the flat elements [0, n) of d's stream (keep = wf_rng_uniform(...) >= p, rng.h;
+ * Philox in vector lanes where the CPU has them, WF_CPU_SIMD caps it): out (n) = keep ?
+ * in * scale : 0, or out += that when accumulate (LoRA's drop_bwd onto dx); the caller's scale is
+ * 1 / (1 - p) as its op defines it. out may alias in. */
 void wf_cpu_dropout_apply(float *out, const float *in, int64_t n, const wf_dropout *d, float scale,
                           bool accumulate);
-/* Which Philox version the masks use: "avx512", "avx2" or "scalar" (WF_CPU_SIMD caps it). */
-const char *wf_cpu_philox_impl(void);
 wf_status wf_cpu_ia3_fwd(wf_backend *, wf_tensor *, const wf_tensor *, const wf_tensor *);
 wf_status wf_cpu_ia3_bwd(wf_backend *, wf_tensor *, wf_tensor *, const wf_tensor *, const wf_tensor *,
                          const wf_tensor *);

@@ -2,7 +2,7 @@
  * u_i = wf_rng_uniform(seed, step, stream, i) (rng.h), so every backend draws the same mask.
  * One Philox call yields the uniforms of 4 consecutive elements (the counter is i / 4, the word
  * i % 4, exactly as wf_rng_uniform), so it runs once per 4 elements here, 16 calls at a time
- * in vector lanes where the CPU has AVX2 / AVX-512 (wf_cpu_dropout_mask; LoRA's dropout uses it
+ * in vector lanes where the CPU has AVX2 / AVX-512 (keep_mask; LoRA's dropout uses it
  * too). The backward is this same op applied to dy. y may alias x. Reference: tests/ops/op_elementwise.c, and the mask
  * statistics in tests/unit/test_dropout.c. */
 #include <pthread.h>
@@ -30,6 +30,14 @@ static void philox16_scalar(uint64_t g0, uint32_t step, uint32_t stream, uint32_
     }
 }
 
+/* The counters' low and high halves of g0 .. g0 + 15, for the vector versions' loads. */
+static void counters16(uint64_t g0, uint32_t lo[16], uint32_t hi[16]) {
+    for (int i = 0; i < 16; i++) {
+        uint64_t g = g0 + (uint64_t)i;
+        lo[i] = (uint32_t)g, hi[i] = (uint32_t)(g >> 32);
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -43,13 +51,10 @@ __attribute__((target("avx2"))) static inline void mulhilo8(__m256i x, __m256i m
 __attribute__((target("avx2"))) static void philox16_avx2(uint64_t g0, uint32_t step, uint32_t stream,
                                                           uint32_t k0, uint32_t k1, uint32_t out[4][16]) {
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53u), m1 = _mm256_set1_epi64x(0xCD9E8D57u);
-    for (int h = 0; h < 2; h++) {
-        uint32_t lo[8], hi[8];
-        for (int i = 0; i < 8; i++) {
-            uint64_t g = g0 + (uint64_t)(8 * h + i);
-            lo[i] = (uint32_t)g, hi[i] = (uint32_t)(g >> 32);
-        }
-        __m256i c0 = _mm256_loadu_si256((const __m256i *)lo), c1 = _mm256_loadu_si256((const __m256i *)hi);
+    uint32_t lo[16], hi[16];
+    counters16(g0, lo, hi);
+    for (int h = 0; h < 16; h += 8) { /* two halves of 8 lanes */
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)(lo + h)), c1 = _mm256_loadu_si256((const __m256i *)(hi + h));
         __m256i c2 = _mm256_set1_epi32((int)step), c3 = _mm256_set1_epi32((int)stream);
         uint32_t a = k0, b = k1;
         for (int r = 0; r < 10; r++) {
@@ -61,10 +66,8 @@ __attribute__((target("avx2"))) static void philox16_avx2(uint64_t g0, uint32_t 
             c0 = n0, c1 = lo1, c2 = n2, c3 = lo0;
             a += 0x9E3779B9u, b += 0xBB67AE85u;
         }
-        _mm256_storeu_si256((__m256i *)(out[0] + 8 * h), c0);
-        _mm256_storeu_si256((__m256i *)(out[1] + 8 * h), c1);
-        _mm256_storeu_si256((__m256i *)(out[2] + 8 * h), c2);
-        _mm256_storeu_si256((__m256i *)(out[3] + 8 * h), c3);
+        _mm256_storeu_si256((__m256i *)(out[0] + h), c0), _mm256_storeu_si256((__m256i *)(out[1] + h), c1);
+        _mm256_storeu_si256((__m256i *)(out[2] + h), c2), _mm256_storeu_si256((__m256i *)(out[3] + h), c3);
     }
 }
 
@@ -78,10 +81,7 @@ __attribute__((target("avx512f"))) static void philox16_avx512(uint64_t g0, uint
                                                                uint32_t k0, uint32_t k1, uint32_t out[4][16]) {
     const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
     uint32_t lo[16], hi[16];
-    for (int i = 0; i < 16; i++) {
-        uint64_t g = g0 + (uint64_t)i;
-        lo[i] = (uint32_t)g, hi[i] = (uint32_t)(g >> 32);
-    }
+    counters16(g0, lo, hi);
     __m512i c0 = _mm512_loadu_si512(lo), c1 = _mm512_loadu_si512(hi);
     __m512i c2 = _mm512_set1_epi32((int)step), c3 = _mm512_set1_epi32((int)stream);
     for (int r = 0; r < 10; r++) {
@@ -98,7 +98,8 @@ __attribute__((target("avx512f"))) static void philox16_avx512(uint64_t g0, uint
 }
 #endif
 
-/* The widest version this CPU runs, capped by WF_CPU_SIMD=scalar|avx2|avx512 (tests run each). */
+/* The widest version this CPU runs, capped by WF_CPU_SIMD=scalar|avx2|avx512 (tests run each);
+ * picked once per process. */
 static philox16_fn *g_philox16;
 static void pick_philox16(void) {
     const char *cap = getenv("WF_CPU_SIMD");
@@ -113,35 +114,34 @@ static void pick_philox16(void) {
 #endif
 }
 
-const char *wf_cpu_philox_impl(void) {
+static philox16_fn *philox16(void) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, pick_philox16);
-#if defined(__x86_64__)
-    if (g_philox16 == philox16_avx512) return "avx512";
-    if (g_philox16 == philox16_avx2) return "avx2";
-#endif
-    return "scalar";
+    return g_philox16;
 }
 
-void wf_cpu_dropout_mask(const wf_dropout *d, int64_t i0, int n, unsigned char *keep) {
-    WF_ASSERT(i0 % 4 == 0 && n <= WF_CPU_MASK_BLOCK);
+#define MASK_BLOCK 64 /* elements a mask block: 16 Philox calls of 4 uniforms */
+
+/* Dropout's keep mask over the flat elements [i0, i0 + n) (n <= MASK_BLOCK, i0 % 4 == 0):
+ * keep[j] = wf_rng_uniform(d->seed, d->step, d->stream, i0 + j) >= d->p (rng.h). */
+static void keep_mask(philox16_fn *fn, const wf_dropout *d, int64_t i0, int n, unsigned char *keep) {
     uint32_t r[4][16];
-    wf_cpu_philox_impl(); /* picks g_philox16 once */
-    g_philox16((uint64_t)i0 / 4, d->step, d->stream, (uint32_t)d->seed, (uint32_t)(d->seed >> 32), r);
+    fn((uint64_t)i0 / 4, d->step, d->stream, (uint32_t)d->seed, (uint32_t)(d->seed >> 32), r);
     for (int j = 0; j < n; j++) /* element i0 + j: group j / 4, word j % 4 (wf_rng_uniform) */
         keep[j] = (float)(r[j % 4][j / 4] >> 8) * (1.0f / 16777216.0f) >= d->p;
 }
 
 void wf_cpu_dropout_apply(float *out, const float *in, int64_t n, const wf_dropout *d, float scale,
                           bool accumulate) {
-    int64_t nblocks = (n + WF_CPU_MASK_BLOCK - 1) / WF_CPU_MASK_BLOCK;
+    int64_t nblocks = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+    philox16_fn *fn = philox16();
     /* a lower threshold than plain copies: each element costs a quarter of a Philox call */
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t b = 0; b < nblocks; b++) {
-        int64_t i0 = b * WF_CPU_MASK_BLOCK;
-        int len = (int)(n - i0 < WF_CPU_MASK_BLOCK ? n - i0 : WF_CPU_MASK_BLOCK);
-        unsigned char keep[WF_CPU_MASK_BLOCK];
-        wf_cpu_dropout_mask(d, i0, len, keep);
+        int64_t i0 = b * MASK_BLOCK;
+        int len = (int)(n - i0 < MASK_BLOCK ? n - i0 : MASK_BLOCK);
+        unsigned char keep[MASK_BLOCK];
+        keep_mask(fn, d, i0, len, keep);
         for (int j = 0; j < len; j++) {
             float v = keep[j] ? in[i0 + j] * scale : 0.0f;
             out[i0 + j] = accumulate ? out[i0 + j] + v : v;
