@@ -61,22 +61,24 @@ static void get_words(const unsigned char *b, int64_t *w, int n) {
     }
 }
 
+/* Adds rank r (with its value v) to a summary list of LIST names, counting past the end. */
+static void note(int64_t *n, int64_t *ranks, int64_t *vals, int r, int64_t v) {
+    if (*n < LIST) ranks[*n] = r, vals[*n] = v;
+    (*n)++;
+}
+
 /* Rank 0, under mu: the other ranks than `who` against count `ref`. */
 static summary summarize(const wf_monitor *m, int who, int64_t ref, double now) {
     summary s = {.ref = ref};
     for (int r = 0; r < m->world; r++) {
         if (r == who || (r > 0 && m->finished[r])) continue;
         int64_t at = r == 0 ? atomic_load(&m->entered) : m->seq[r];
-        if (r > 0 && m->gone_at[r] > 0) {
-            if (s.n_gone < LIST) s.gone[s.n_gone] = r, s.gone_ms[s.n_gone] = (int64_t)(1e3 * (now - m->gone_at[r]));
-            s.n_gone++;
-        } else if (r > 0 && now - m->heard[r] > m->silent_after) {
-            if (s.n_silent < LIST) s.silent[s.n_silent] = r, s.silent_ms[s.n_silent] = (int64_t)(1e3 * (now - m->heard[r]));
-            s.n_silent++;
-        } else if (at < ref) {
-            if (s.n_behind < LIST) s.behind[s.n_behind] = r, s.behind_at[s.n_behind] = at;
-            s.n_behind++;
-        }
+        if (r > 0 && m->gone_at[r] > 0)
+            note(&s.n_gone, s.gone, s.gone_ms, r, (int64_t)(1e3 * (now - m->gone_at[r])));
+        else if (r > 0 && now - m->heard[r] > m->silent_after)
+            note(&s.n_silent, s.silent, s.silent_ms, r, (int64_t)(1e3 * (now - m->heard[r])));
+        else if (at < ref)
+            note(&s.n_behind, s.behind, s.behind_at, r, at);
     }
     return s;
 }
@@ -216,10 +218,6 @@ wf_status wf_monitor_start(int rank, int world, const int *fds, double interval_
 
 void wf_monitor_enter(wf_monitor *m) {
     if (m) atomic_fetch_add(&m->entered, 1);
-}
-
-int64_t wf_monitor_entered(const wf_monitor *m) {
-    return m ? atomic_load(&((wf_monitor *)m)->entered) : 0;
 }
 
 /* Appends ", " then the formatted text to buf (cap), keeping it terminated. */

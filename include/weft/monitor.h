@@ -28,8 +28,6 @@ wf_status wf_monitor_start(int rank, int world, const int *fds, double interval_
 /* This rank enters its next collective (every rank enters the same ones in the same order, so
  * the counts compare across ranks). Thread-safe; NULL does nothing. */
 void wf_monitor_enter(wf_monitor *m);
-/* The number of collectives this rank has entered. */
-int64_t wf_monitor_entered(const wf_monitor *m);
 /* A sentence on the other ranks as last known, relative to this rank's count: the ranks that
  * had not entered its last collective, left without finishing, or went silent, else that all
  * of them had entered it. Empty for NULL. */
