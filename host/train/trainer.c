@@ -27,10 +27,16 @@ static size_t inputs_mark(const wf_trainer *tr) {
     return aligned(sizeof(wf_step_state)) + aligned(slots_bytes(tr));
 }
 
+/* The batch arena: the step state, the loss slots, then one micro-batch's inputs. */
+static size_t batch_arena_bytes(const wf_trainer *tr) {
+    return inputs_mark(tr) + wf_batch_bytes(tr->m, tr->B, tr->T) + 4096;
+}
+
+static unsigned acts_flags(bool recompute) { return WF_ACTS_TRAIN | (recompute ? WF_ACTS_RECOMPUTE : 0); }
+
 size_t wf_trainer_device_bytes(const wf_model *m, int64_t B, int64_t T, bool recompute) {
-    wf_trainer probe = {.m = (wf_model *)m, .B = B, .T = T}; /* inputs_mark reads m, B, T */
-    return wf_acts_bytes(m, B, T, WF_ACTS_TRAIN | (recompute ? WF_ACTS_RECOMPUTE : 0)) +
-           inputs_mark(&probe) + wf_batch_bytes(m, B, T) + 4096 + WF_TRAINER_COMM_BYTES;
+    wf_trainer probe = {.m = (wf_model *)m, .B = B, .T = T}; /* what batch_arena_bytes reads */
+    return wf_acts_bytes(m, B, T, acts_flags(recompute)) + batch_arena_bytes(&probe) + WF_TRAINER_COMM_BYTES;
 }
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
@@ -50,9 +56,8 @@ wf_status wf_trainer_init_ex(wf_trainer *tr, wf_model *m, wf_trainable *t, int64
     tr->host_out = malloc((size_t)(B * (Tv > K ? Tv : K)) * sizeof(float));
     tr->host_step = malloc(inputs_mark(tr));
     if (!tr->host_out || !tr->host_step) return wf_error(WF_ERR_OOM, "trainer: out of host memory");
-    WF_TRY(wf_acts_create(m, B, T, WF_ACTS_TRAIN | (recompute ? WF_ACTS_RECOMPUTE : 0), &tr->acts));
-    WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch",
-                                   inputs_mark(tr) + wf_batch_bytes(m, B, T) + 4096));
+    WF_TRY(wf_acts_create(m, B, T, acts_flags(recompute), &tr->acts));
+    WF_TRY(wf_backend_arena_create(m->be, &tr->batch_arena, "batch", batch_arena_bytes(tr)));
     /* as large as the arena's input region: any batch that fits there fits the staging */
     WF_TRY(wf_batch_stage_create(m->be, wf_batch_bytes(m, B, T) + 4096, &tr->batch_stage));
     void *p = NULL;
@@ -78,12 +83,6 @@ wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scale
     tr->host.loss_scale = init_scale;
     WF_TRY(tr->m->be->copy(tr->m->be, tr->state, &tr->host, sizeof tr->host, WF_COPY_H2D));
     return tr->m->be->sync(tr->m->be);
-}
-
-wf_status wf_trainer_set_recompute(wf_trainer *tr, bool on) {
-    if (tr->acts.recompute == on) return WF_OK;
-    wf_acts_destroy(tr->m, &tr->acts);
-    return wf_acts_create(tr->m, tr->B, tr->T, WF_ACTS_TRAIN | (on ? WF_ACTS_RECOMPUTE : 0), &tr->acts);
 }
 
 void wf_trainer_free(wf_trainer *tr) {

@@ -83,13 +83,14 @@ typedef struct wf_step_result {
 
 wf_status wf_trainer_init(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
                           const wf_adamw_hparams *hp, uint64_t seed);
+/* wf_trainer_init, with activation checkpointing (graph.h WF_ACTS_RECOMPUTE) when `recompute`:
+ * gradients, losses and weights stay the same bits; activation memory falls to the blocks'
+ * outputs plus one block's activations, for one more forward of every block but the last. */
+wf_status wf_trainer_init_ex(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
+                             const wf_adamw_hparams *hp, uint64_t seed, bool recompute);
 /* Backend memory wf_trainer_init(_ex) takes for micro-batches of B x T: the activations, the
  * batch arena (step state, loss slots, inputs) and the communication buffer. */
 size_t wf_trainer_device_bytes(const wf_model *m, int64_t B, int64_t T, bool recompute);
-/* The same, with activation checkpointing on (recompute; see wf_trainer_set_recompute) from the
- * start, so that the full activations are never allocated. */
-wf_status wf_trainer_init_ex(wf_trainer *tr, wf_model *m, wf_trainable *t, int64_t B, int64_t T,
-                             const wf_adamw_hparams *hp, uint64_t seed, bool recompute);
 void wf_trainer_free(wf_trainer *tr);
 /* Dynamic loss scaling (DESIGN.md "Precision"): the initial scale S and the scaler's growth,
  * backoff and interval; sh->dynamic is taken as given. wf_trainer_init already sets
@@ -98,12 +99,6 @@ void wf_trainer_free(wf_trainer *tr);
  * power of two is exact in fp32, which tests use). Call before the first step; writes the
  * device state. */
 wf_status wf_trainer_set_scaler(wf_trainer *tr, float init_scale, const wf_scaler_hparams *sh);
-
-/* Activation checkpointing (graph.h WF_ACTS_RECOMPUTE) on or off: re-plans the activations
- * (their arena is freed and allocated again: call before the first step, outside the loop).
- * Gradients, losses and weights stay the same bits; memory falls to the blocks' outputs plus
- * one block's activations, at the cost of one more forward of every block but the last. */
-wf_status wf_trainer_set_recompute(wf_trainer *tr, bool on);
 
 /* One optimizer step over n micro-batches with learning rate lr; `step` numbers the dropout
  * masks. */

@@ -27,7 +27,7 @@
  * c_attn, fp32 and bf16: its MLP runs the fused linear + GELU ops (ops.h linear_gelu_tanh_fwd,
  * linear_dgelu_tanh_bwd: cuBLASLt's GELU epilogues in bf16), against the same CPU reference.
  * Activation checkpointing: every method's fp32 run (and LoRA's bf16 run) again with the blocks
- * recomputed in the backward (trainer.h wf_trainer_set_recompute) must equal its run without, bit
+ * recomputed in the backward (trainer.h wf_trainer_init_ex) must equal its run without, bit
  * for bit (losses, grad norms, weights), on the backend under test. */
 #include <math.h>
 #include <stdio.h>
@@ -58,7 +58,7 @@ typedef struct run_cfg {
     float scale0;
     int interval;
     bool gpt2; /* the tiny GPT-2 of write_gpt2 instead of the Llama of write_model */
-    bool recompute; /* activation checkpointing (trainer.h wf_trainer_set_recompute) */
+    bool recompute; /* activation checkpointing (trainer.h wf_trainer_init_ex) */
 } run_cfg;
 
 enum { MAX_TRIES = STEPS + 64 }; /* 2^40 backs off to ~2^17 in ~23 skipped steps */
@@ -345,8 +345,7 @@ static int train(const char *dir, const run_cfg *cfg, run_out *o) {
     wf_adamw_hparams hp = {.lr = (float)LR, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                            .weight_decay = 0.01f, .max_grad_norm = 1.0f};
     size_t arenas0 = be->mem_arenas;
-    if (wf_trainer_init(&tr, &m, &t, B, T, &hp, 1234) != WF_OK) return fail("trainer");
-    if (cfg->recompute && wf_trainer_set_recompute(&tr, true) != WF_OK) return fail("recompute");
+    if (wf_trainer_init_ex(&tr, &m, &t, B, T, &hp, 1234, cfg->recompute) != WF_OK) return fail("trainer");
     /* the trainer takes what wf_trainer_device_bytes says (the out-of-memory advice relies on it) */
     size_t took = be->mem_arenas - arenas0, said = wf_trainer_device_bytes(&m, B, T, cfg->recompute);
     if (took != said) {
