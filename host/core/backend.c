@@ -64,8 +64,6 @@ void wf_backend_close(wf_backend *be) {
     be->close(be);
 }
 
-static double mib(size_t b) { return (double)b / (1 << 20); }
-
 size_t wf_backend_mem_available(wf_backend *be) {
     size_t free_b = SIZE_MAX;
     if (be->mem_free && be->mem_free(be, &free_b) != WF_OK) free_b = SIZE_MAX;
@@ -80,14 +78,14 @@ wf_status wf_backend_arena_create(wf_backend *be, wf_arena *a, const char *name,
     *a = (wf_arena){.name = name, .size = bytes};
     if (be->mem_limit && be->mem_arenas + bytes > be->mem_limit)
         return wf_error(WF_ERR_OOM, "arena '%s': %.1f MiB would take %s past WF_MEMORY_LIMIT_MB (%.1f MiB "
-                        "in arenas, %.1f MiB allowed)", name, mib(bytes), be->name, mib(be->mem_arenas),
-                        mib(be->mem_limit));
+                        "in arenas, %.1f MiB allowed)", name, wf_mib(bytes), be->name, wf_mib(be->mem_arenas),
+                        wf_mib(be->mem_limit));
     void *p = NULL;
     if (bytes) {
         wf_status s = be->alloc(be, bytes, &p);
         if (s == WF_ERR_OOM)
             return wf_error(s, "arena '%s' (%.1f MiB) does not fit on %s (%.1f MiB already in arenas): %s",
-                            name, mib(bytes), be->name, mib(be->mem_arenas), wf_last_error());
+                            name, wf_mib(bytes), be->name, wf_mib(be->mem_arenas), wf_last_error());
         WF_TRY(s);
     }
     a->base = p;

@@ -110,8 +110,6 @@ static void peft_spec(const wf_run_config *c, wf_peft_spec *s) {
         snprintf(s->no_decay[s->n_no_decay++], sizeof s->no_decay[0], "%s", c->train.no_decay.item[i]);
 }
 
-static double mib(size_t b) { return (double)b / (1 << 20); }
-
 /* The trainer's memory did not fit (DESIGN.md "Memory"): says what the plan needed against
  * what was available, and the largest micro-batch that fits, or that activation checkpointing
  * would, or that nothing would. */
@@ -132,7 +130,7 @@ static wf_status oom_advice(wf_run *r, int64_t B, int64_t T) {
     char advice[512];
     if (!ckpt && with_ckpt <= avail)
         snprintf(advice, sizeof advice, "train.activation_checkpointing true fits micro-batch %lld "
-                 "(%.1f MiB)%s", (long long)B, mib(with_ckpt), fit ? "; or " : "");
+                 "(%.1f MiB)%s", (long long)B, wf_mib(with_ckpt), fit ? "; or " : "");
     else
         advice[0] = 0;
     size_t len = strlen(advice);
@@ -147,9 +145,9 @@ static wf_status oom_advice(wf_run *r, int64_t B, int64_t T) {
     return wf_error(WF_ERR_OOM, "out of memory on %s (%s): micro-batch %lld x %lld needs %.1f MiB for "
                     "activations and batch buffers%s, %.1f MiB are available after the weights (%.1f MiB), "
                     "the trainable state (%.1f MiB) and the scratch (%.1f MiB); %s (--dry-run prints the "
-                    "plan; %s)", r->be->name, r->be->device_name, (long long)B, (long long)T, mib(need),
-                    ckpt ? " with activation checkpointing" : "", mib(avail), mib(r->m.arena.size),
-                    mib(r->t.arena.size), mib(r->be->scratch.size), advice, why);
+                    "plan; %s)", r->be->name, r->be->device_name, (long long)B, (long long)T, wf_mib(need),
+                    ckpt ? " with activation checkpointing" : "", wf_mib(avail), wf_mib(r->m.arena.size),
+                    wf_mib(r->t.arena.size), wf_mib(r->be->scratch.size), advice, why);
 }
 
 static int64_t row_len(const wf_run *r) {

@@ -96,8 +96,6 @@ wf_status wf_run_eval(wf_run *r, const char *when, wf_eval_result *out) {
     return WF_OK;
 }
 
-static double mib(size_t b) { return (double)b / (1 << 20); }
-
 int64_t wf_run_trainable_params(const wf_run *r) {
     int64_t n = 0;
     for (int i = 0; i < r->t.n_params; i++) n += r->t.params[i].numel;
@@ -130,24 +128,24 @@ void wf_run_print_plan(const wf_run *r, FILE *f) {
     fprintf(f, "memory plan on %s (%s), micro-batch %lld x %lld, compute dtype %s:\n", r->be->name,
             r->be->device_name, (long long)B, (long long)T, dt);
     snprintf(what, sizeof what, "weights as loaded (%s)", dt);
-    fprintf(f, "  %-40s %10.1f MiB\n", what, mib(weights));
+    fprintf(f, "  %-40s %10.1f MiB\n", what, wf_mib(weights));
     fprintf(f, "  %-40s %10.1f MiB  (%lld trainable values%s)\n",
-            "trainable fp32: master, grads, m, v", mib(master), (long long)r->t.total,
+            "trainable fp32: master, grads, m, v", wf_mib(master), (long long)r->t.total,
             r->t.opt_n < r->t.total ? "; ZeRO-1: m, v for this rank's shard" : "");
     if (r->dtype != WF_F32) {
         snprintf(what, sizeof what, "trainable %s compute copy", dt);
-        fprintf(f, "  %-40s %10.1f MiB\n", what, mib(lowp));
+        fprintf(f, "  %-40s %10.1f MiB\n", what, wf_mib(lowp));
     }
     snprintf(what, sizeof what, "activations (fwd + bwd): %s", dt);
-    fprintf(f, "  %-40s %10.1f MiB\n", what, mib(r->dtype == WF_F32 ? acts : acts - by_dt[WF_F32]));
+    fprintf(f, "  %-40s %10.1f MiB\n", what, wf_mib(r->dtype == WF_F32 ? acts : acts - by_dt[WF_F32]));
     if (r->dtype != WF_F32)
-        fprintf(f, "  %-40s %10.1f MiB\n", "activations: fp32 stats and losses", mib(by_dt[WF_F32]));
+        fprintf(f, "  %-40s %10.1f MiB\n", "activations: fp32 stats and losses", wf_mib(by_dt[WF_F32]));
     if (c->train.activation_checkpointing)
         fprintf(f, "  %-40s %10.1f MiB  (activation checkpointing saves it)\n", "activations without "
-                "recomputation", mib(wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN)));
-    fprintf(f, "  %-40s %10.1f MiB\n", "batch inputs, step state, loss slots", mib(batch));
-    fprintf(f, "  %-40s %10.1f MiB\n", "scratch", mib(scratch));
-    fprintf(f, "  %-40s %10.1f MiB\n", "total", mib(wf_run_plan_bytes(r)));
+                "recomputation", wf_mib(wf_acts_bytes(&r->m, B, T, WF_ACTS_TRAIN)));
+    fprintf(f, "  %-40s %10.1f MiB\n", "batch inputs, step state, loss slots", wf_mib(batch));
+    fprintf(f, "  %-40s %10.1f MiB\n", "scratch", wf_mib(scratch));
+    fprintf(f, "  %-40s %10.1f MiB\n", "total", wf_mib(wf_run_plan_bytes(r)));
     fprintf(f, "trainable parameters: %lld of the model's %lld (%.4f%%; the flat buffer pads each "
             "tensor for alignment)\n", (long long)wf_run_trainable_params(r),
             (long long)wf_model_param_counts(&r->m).total,

@@ -11,6 +11,9 @@
 
 #define WF_ARENA_ALIGN 256 /* covers cache lines, vector loads and cuBLAS alignment wants */
 
+/* Bytes as MiB, for plans and memory messages. */
+static inline double wf_mib(size_t bytes) { return (double)bytes / (1 << 20); }
+
 typedef struct wf_arena {
     const char *name; /* "weights", "grads", "scratch", ... for error messages and plans */
     char *base;       /* backend memory */
