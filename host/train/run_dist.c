@@ -3,14 +3,12 @@
  * this process's rank over NCCL with the unique id handed out by rank 0 over TCP (launch.h).
  * A rank that fails marks its communicator dead so the others stop at their next collective;
  * the error reported is the first failing rank's own. Not here: the step loop (run.c). */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "outdir.h"
 #include "run_internal.h"
 #include "weft/launch.h"
 #include "weft/monitor.h"
@@ -123,59 +121,11 @@ static wf_status train_launched(const wf_run_config *cfg, const wf_run_opts *o, 
     return wf_launch_train_nccl(cfg, o, e, interrupted);
 }
 
-/* A run's own files in its directory (what a fresh run with output.overwrite deletes). */
-static const char *const k_run_files[] = {"config.json", "metrics.jsonl", "checkpoints", "adapter",
-                                          "merged", "profile.md"};
-
-/* A fresh run (no --resume, not a dry run) must not land on an earlier run's files unless
- * output.overwrite says so; then rank 0 deletes them first (the others see the result). */
-static wf_status claim_dir(const wf_run_config *cfg, const wf_run_opts *o, int rank) {
-    if (o->resume || o->dry_run) return WF_OK;
-    const char *dir = cfg->output.dir;
-    char p[WF_PATH_MAX + 512], found[256] = "";
-    size_t n = sizeof k_run_files / sizeof k_run_files[0];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, k_run_files[i]);
-        if (wf_path_exists(p))
-            snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "",
-                     k_run_files[i]);
-    }
-    DIR *d = opendir(dir);
-    bool events = false;
-    for (struct dirent *de; d && (de = readdir(d));)
-        events |= strncmp(de->d_name, "events.out.tfevents.", 20) == 0;
-    if (d) closedir(d);
-    if (events) snprintf(found + strlen(found), sizeof found - strlen(found), "%sevents", found[0] ? ", " : "");
-    /* a run writes its config.json first; with a log, a checkpoint or an export it is a run */
-    bool earlier = strstr(found, "config.json") && (strstr(found, "metrics.jsonl") ||
-                                                    strstr(found, "checkpoints") || strstr(found, "adapter"));
-    if (!earlier) return WF_OK;
-    if (!cfg->output.overwrite)
-        return wf_error(WF_ERR_INVALID, "%s holds an earlier run (%s): continue it with --resume %s, or set "
-                        "output.dir to another directory, or output.overwrite true to replace it", dir, found,
-                        dir);
-    if (rank != 0) return WF_OK;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, k_run_files[i]);
-        WF_TRY(wf_path_remove_tree(p));
-    }
-    d = opendir(dir);
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (strncmp(de->d_name, "events.out.tfevents.", 20) != 0) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        wf_status s = wf_path_remove_tree(p);
-        if (s != WF_OK) return closedir(d), s;
-    }
-    if (d) closedir(d);
-    fprintf(stderr, "output.overwrite: replaced the earlier run in %s (%s)\n", dir, found);
-    return WF_OK;
-}
-
 wf_status wf_run_train(const wf_run_config *cfg, const wf_run_opts *o, bool *interrupted) {
     *interrupted = false;
     wf_launch_env e;
     WF_TRY(wf_launch_env_read(&e));
-    WF_TRY(claim_dir(cfg, o, e.rank));
+    WF_TRY(wf_run_claim_dir(cfg, o, e.rank));
     if (e.world > 1 && cfg->dist.cpu_ranks > 1)
         return wf_error(WF_ERR_INVALID, "'dist.cpu_ranks' %lld inside a %d-rank launch (%s): use one "
                         "or the other", (long long)cfg->dist.cpu_ranks, e.world, e.source);

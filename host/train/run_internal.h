@@ -55,6 +55,10 @@ typedef struct wf_run_extra {
     uint64_t seed;
 } wf_run_extra;
 
+/* A fresh run (no --resume, not a dry run) must not land on an earlier run's files (config.json
+ * with metrics, checkpoints or an adapter) unless output.overwrite says so; then `rank` 0 deletes
+ * them first (run_dir.c). */
+wf_status wf_run_claim_dir(const wf_run_config *cfg, const wf_run_opts *o, int rank);
 /* One rank's whole run over `comm` (run.c); wf_run_train (run_dist.c) picks the ranks. */
 wf_status wf_run_train_rank(const wf_run_config *cfg, const wf_run_opts *o, wf_comm *comm,
                             bool *interrupted);
