@@ -82,17 +82,20 @@ static size_t stack_bytes(void) {
     return b;
 }
 
+/* Whether environment variable `name` is `alt` (unset or `def`: false); any other value aborts
+ * with a message (these variables choose how the emulator runs, so a typo must not pass). */
+static bool env_is(const char *name, const char *def, const char *alt) {
+    const char *e = getenv(name);
+    if (e && strcmp(e, def) && strcmp(e, alt)) {
+        fprintf(stderr, "weft CUDA emulator: %s='%s' is not '%s' or '%s'\n", name, e, def, alt);
+        abort();
+    }
+    return e && strcmp(e, alt) == 0;
+}
+
 static bool cp_async_issue_mode(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("WF_EMU_CP_ASYNC");
-        if (e && strcmp(e, "issue") && strcmp(e, "wait")) {
-            fprintf(stderr, "weft CUDA emulator: WF_EMU_CP_ASYNC='%s' is not 'issue' or 'wait'\n",
-                    e);
-            abort();
-        }
-        v = e && strcmp(e, "issue") == 0;
-    }
+    if (v < 0) v = env_is("WF_EMU_CP_ASYNC", "wait", "issue");
     return v;
 }
 
@@ -102,14 +105,7 @@ static bool cp_async_issue_mode(void) {
  * finds the readers below their writers, reverse order those above. */
 static bool reverse_order(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("WF_EMU_ORDER");
-        if (e && strcmp(e, "forward") && strcmp(e, "reverse")) {
-            fprintf(stderr, "weft CUDA emulator: WF_EMU_ORDER='%s' is not 'forward' or 'reverse'\n", e);
-            abort();
-        }
-        v = e && strcmp(e, "reverse") == 0;
-    }
+    if (v < 0) v = env_is("WF_EMU_ORDER", "forward", "reverse");
     return v;
 }
 
